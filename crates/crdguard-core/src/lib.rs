@@ -1,0 +1,25 @@
+//! crdguard's pure core: the CRD model, loading from text, bundle classification, the
+//! compatibility policy, semantic comparison and the decision engine.
+//!
+//! No I/O and no async here: adapters read files or talk to clusters and hand this crate text
+//! and values, the way `kube-core` sits under `kube-client`.
+
+pub mod bundle;
+pub mod error;
+pub mod load;
+pub mod model;
+pub mod normalize;
+pub mod owner;
+pub mod plan;
+pub mod policy;
+pub mod state;
+pub mod status;
+pub mod version;
+pub mod yaml;
+
+pub use error::InputError;
+pub use model::{BundleMembership, Channel, Class, Crd, CrdVersion, Origin};
+pub use plan::{Code, Reason};
+pub use policy::Policy;
+pub use state::{ClusterSource, DesiredState, NonCrdDocuments, ObservedState};
+pub use version::{BundleVersion, KubeVersion};

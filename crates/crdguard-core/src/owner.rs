@@ -1,0 +1,119 @@
+//! Who owns an installed CRD (SPEC §1): providers, Helm releases, field managers, crdguard.
+
+use std::fmt;
+
+use crate::model::Crd;
+
+/// crdguard's server-side-apply field manager.
+pub const FIELD_MANAGER: &str = "crdguard";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// A cloud provider or addon manager (`components.gke.io/component-name`,
+    /// `addonmanager.kubernetes.io/mode`, ...). Never ours to change.
+    Provider {
+        marker: String,
+        value: String,
+    },
+    HelmRelease {
+        name: String,
+        namespace: String,
+    },
+    /// A field manager other than crdguard that owns part of `spec`.
+    FieldManager {
+        manager: String,
+    },
+    Crdguard,
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Owner::Provider { marker, value } => write!(f, "provider ({marker}={value})"),
+            Owner::HelmRelease { name, namespace } => write!(f, "helm release {namespace}/{name}"),
+            Owner::FieldManager { manager } => write!(f, "field manager {manager}"),
+            Owner::Crdguard => f.write_str(FIELD_MANAGER),
+        }
+    }
+}
+
+/// Who crdguard acts as: its field manager, and the Helm release it installs for (if any).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub helm_release: Option<(String, String)>,
+}
+
+const PROVIDER_MARKERS: [&str; 4] = [
+    "components.gke.io/component-name",
+    "addonmanager.kubernetes.io/mode",
+    "eks.amazonaws.com/component",
+    "kubernetes.azure.com/managedby",
+];
+
+/// Every owner the CRD shows, strongest claim first.
+pub fn owners(crd: &Crd) -> Vec<Owner> {
+    let mut owners = Vec::new();
+    for marker in PROVIDER_MARKERS {
+        if let Some(value) = crd.label(marker).or_else(|| crd.annotation(marker)) {
+            owners.push(Owner::Provider {
+                marker: marker.to_string(),
+                value: value.to_string(),
+            });
+        }
+    }
+    if let Some(name) = crd.annotation("meta.helm.sh/release-name") {
+        owners.push(Owner::HelmRelease {
+            name: name.to_string(),
+            namespace: crd
+                .annotation("meta.helm.sh/release-namespace")
+                .unwrap_or("default")
+                .to_string(),
+        });
+    }
+    let mut managers: Vec<&str> = crd
+        .managed_fields
+        .iter()
+        .filter(|m| m.owns_spec)
+        .map(|m| m.manager.as_str())
+        .collect();
+    managers.dedup();
+    for manager in managers {
+        owners.push(if manager == FIELD_MANAGER {
+            Owner::Crdguard
+        } else {
+            Owner::FieldManager {
+                manager: manager.to_string(),
+            }
+        });
+    }
+    owners
+}
+
+/// The owner to show in reports: the strongest claim.
+pub fn primary_owner(crd: &Crd) -> Option<Owner> {
+    owners(crd).into_iter().next()
+}
+
+/// The first owner that is not crdguard (acting as `me`), if any: a write would take the CRD
+/// from them.
+pub fn other_owner(crd: &Crd, me: &Identity) -> Option<Owner> {
+    let our_release = |name: &str, namespace: &str| {
+        me.helm_release
+            .as_ref()
+            .is_some_and(|(n, ns)| n == name && ns == namespace)
+    };
+    let crd_release = crd.annotation("meta.helm.sh/release-name").map(|name| {
+        let namespace = crd
+            .annotation("meta.helm.sh/release-namespace")
+            .unwrap_or("default");
+        (name, namespace)
+    });
+    let release_is_ours = crd_release.is_some_and(|(n, ns)| our_release(n, ns));
+    owners(crd).into_iter().find(|owner| match owner {
+        Owner::Crdguard => false,
+        Owner::HelmRelease { name, namespace } => !our_release(name, namespace),
+        // Helm's own field manager on a CRD of the release we install for is us too.
+        Owner::FieldManager { manager } => !(manager == "helm" && release_is_ours),
+        Owner::Provider { .. } => true,
+    })
+}

@@ -1,0 +1,292 @@
+//! Builds a plan: classifies both sides, runs the rules per CRD, then the bundle-level checks
+//! and the preflight.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+use crdguard_schema::{Finding, SchemaAnalysis};
+
+use super::bundles::{BundleInputs, plan_bundles};
+use super::preflight::product_checks;
+use super::report::*;
+use super::rules::{self, ItemContext};
+use crate::bundle::Classifier;
+use crate::model::{BundleMembership, Channel, Crd};
+use crate::normalize::semantically_equal;
+use crate::owner::{self, Identity};
+use crate::policy::{BundlePolicy, Policy};
+use crate::state::{DesiredState, ObservedState};
+use crate::version::BundleVersion;
+
+/// The schema analysis every upgrade goes through. Swap this one line for the structural diff.
+pub const SCHEMA_ANALYSIS: SchemaAnalysis = crdguard_schema::changed_versions_only;
+
+/// The explicit overrides and who crdguard acts as.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub take_ownership: bool,
+    pub allow_breaking: bool,
+    pub migrate: bool,
+    pub identity: Identity,
+}
+
+pub struct PlanInputs<'a> {
+    pub desired: &'a DesiredState,
+    pub observed: &'a ObservedState,
+    pub policy: &'a Policy,
+    pub options: &'a PlanOptions,
+}
+
+/// One CRD's decision together with the membership data the bundle checks need.
+pub(crate) struct Decided<'a> {
+    pub desired: &'a Crd,
+    pub desired_bundle: BundleMembership,
+    pub item: ItemPlan,
+}
+
+pub fn plan(inputs: &PlanInputs) -> Plan {
+    plan_with(inputs, SCHEMA_ANALYSIS)
+}
+
+pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
+    let classifier = Classifier::new(inputs.policy);
+    let installed: BTreeMap<&str, (&Crd, BundleMembership)> = inputs
+        .observed
+        .crds
+        .values()
+        .map(|crd| (crd.name.as_str(), (crd, classifier.classify(crd))))
+        .collect();
+    let installed_bundles = installed_bundle_states(installed.values().map(|(_, m)| m));
+    let default_policies: BTreeMap<String, BundlePolicy> = inputs
+        .desired
+        .crds
+        .iter()
+        .filter_map(|c| classifier.classify(c).bundle)
+        .map(|name| (name.clone(), BundlePolicy::default_for(&name)))
+        .collect();
+    let extension_policy = BundlePolicy::default_for("");
+
+    let decided: Vec<Decided> = inputs
+        .desired
+        .crds
+        .par_iter()
+        .map(|desired| {
+            let desired_bundle = classifier.classify(desired);
+            let (installed_crd, installed_bundle) = match installed.get(desired.name.as_str()) {
+                Some((crd, membership)) => (Some(*crd), Some(membership.clone())),
+                None => (None, None),
+            };
+            let policy = desired_bundle
+                .bundle
+                .as_deref()
+                .and_then(|b| inputs.policy.bundle(b).or_else(|| default_policies.get(b)))
+                .unwrap_or(&extension_policy);
+            let item = decide_item(
+                inputs,
+                desired,
+                &desired_bundle,
+                installed_crd,
+                installed_bundle.as_ref(),
+                desired_bundle
+                    .bundle
+                    .as_ref()
+                    .and_then(|b| installed_bundles.get(b))
+                    .cloned(),
+                policy,
+                schema_analysis,
+            );
+            Decided {
+                desired,
+                desired_bundle,
+                item,
+            }
+        })
+        .collect();
+
+    let bundle_inputs = BundleInputs {
+        decided: &decided,
+        installed: &installed,
+        policy: inputs.policy,
+        observed: inputs.observed,
+    };
+    let assessments = plan_bundles(&bundle_inputs);
+    let mut preflight = product_checks(inputs.policy, inputs.observed);
+    let mut bundles = Vec::with_capacity(assessments.len());
+    for assessment in assessments {
+        preflight.extend(assessment.checks);
+        bundles.push(assessment.plan);
+    }
+    let items: Vec<ItemPlan> = decided.into_iter().map(|d| d.item).collect();
+    let summary = Summary::of(&items);
+    let blocked = items.iter().any(|i| i.action.stops())
+        || bundles.iter().any(|b| b.decision.stops())
+        || preflight.iter().any(|c| c.status == CheckStatus::Fail);
+    let mut warnings: Vec<PlanWarning> = inputs
+        .desired
+        .warnings
+        .iter()
+        .chain(&inputs.observed.warnings)
+        .map(|w| PlanWarning {
+            source: w.origin.clone(),
+            message: w.message.clone(),
+        })
+        .collect();
+    warnings.sort_by(|a, b| (&a.source, &a.message).cmp(&(&b.source, &b.message)));
+    Plan {
+        api_version: PLAN_API_VERSION,
+        kind: "Plan",
+        cluster: ClusterInfo {
+            source: inputs.observed.source.as_str(),
+            server_version: inputs.observed.server_version_text.clone(),
+        },
+        preflight,
+        bundles,
+        items,
+        summary,
+        verdict: if blocked {
+            Verdict::Blocked
+        } else {
+            Verdict::Ok
+        },
+        overrides: Overrides {
+            take_ownership: inputs.options.take_ownership,
+            allow_breaking: inputs.options.allow_breaking,
+            migrate: inputs.options.migrate,
+        },
+        warnings,
+    }
+}
+
+/// Per bundle: the newest installed version and the widest installed channel.
+fn installed_bundle_states<'a>(
+    memberships: impl Iterator<Item = &'a BundleMembership>,
+) -> BTreeMap<String, (Option<BundleVersion>, Option<Channel>)> {
+    let mut states: BTreeMap<String, (Option<BundleVersion>, Option<Channel>)> = BTreeMap::new();
+    for m in memberships {
+        let Some(bundle) = &m.bundle else { continue };
+        let entry = states.entry(bundle.clone()).or_default();
+        entry.0 = entry.0.take().max(m.version.clone());
+        entry.1 = entry.1.max(m.channel);
+    }
+    states
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decide_item(
+    inputs: &PlanInputs,
+    desired: &Crd,
+    desired_bundle: &BundleMembership,
+    installed: Option<&Crd>,
+    installed_bundle: Option<&BundleMembership>,
+    bundle_installed: Option<(Option<BundleVersion>, Option<Channel>)>,
+    policy: &BundlePolicy,
+    schema_analysis: SchemaAnalysis,
+) -> ItemPlan {
+    let options = inputs.options;
+    let identical = installed.is_some_and(|i| semantically_equal(i, desired));
+    let removed_stored_versions: Vec<String> = installed
+        .map(|i| {
+            i.stored_versions
+                .iter()
+                .filter(|v| !desired.has_version(v))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ctx = ItemContext {
+        desired,
+        desired_bundle,
+        installed,
+        installed_bundle,
+        bundle_installed,
+        policy,
+        required_kind: policy.required_kinds.iter().any(|k| k == &desired.kind),
+        identical,
+        other_owner: installed.and_then(|i| owner::other_owner(i, &options.identity)),
+        take_ownership: options.take_ownership,
+        allow_breaking: options.allow_breaking,
+        migrate: options.migrate,
+        removed_stored_versions,
+        findings: &[],
+        admission_denial: None,
+        experimental_counterpart_available: false,
+    };
+    // Schema analysis is the expensive part: only for CRDs that would be written over.
+    let findings: Vec<Finding> = match installed {
+        Some(installed) if !identical && rules::write_intent(&ctx).is_some() => {
+            schema_analysis(&installed.object, &desired.object)
+        }
+        _ => Vec::new(),
+    };
+    ctx.findings = &findings;
+    let mut decision = rules::decide(&ctx);
+    if decision.action.writes() {
+        if let Some(owner) = &ctx.other_owner {
+            decision.reasons.push(Reason::new(
+                Code::OwnershipTaken,
+                format!(
+                    "taking over from {owner} ({})",
+                    if options.take_ownership {
+                        "--take-ownership"
+                    } else {
+                        "policy onConflict: take-ownership"
+                    }
+                ),
+            ));
+        }
+        if options.migrate && !ctx.removed_stored_versions.is_empty() {
+            decision.reasons.push(Reason::new(
+                Code::MigrationPlanned,
+                format!(
+                    "objects stored as {} will be migrated to {} and status.storedVersions trimmed first",
+                    ctx.removed_stored_versions.join(", "),
+                    desired.storage_version().unwrap_or("the storage version")
+                ),
+            ));
+        }
+        if options.allow_breaking
+            && rules::blocking_findings(&findings, options.migrate)
+                .next()
+                .is_some()
+        {
+            decision.reasons.push(Reason::new(
+                Code::BreakingChangeAllowed,
+                "breaking schema changes applied because of --allow-breaking",
+            ));
+        }
+    }
+    for warning in desired_bundle.warnings.iter().chain(
+        installed_bundle
+            .map(|b| b.warnings.as_slice())
+            .unwrap_or_default(),
+    ) {
+        decision.reasons.push(warning.clone());
+    }
+    ItemPlan {
+        crd: desired.name.clone(),
+        bundle: desired_bundle.bundle.clone(),
+        class: desired_bundle.class.as_str(),
+        action: decision.action,
+        installed: installed.map(|i| InstalledState {
+            version: installed_bundle
+                .and_then(|b| b.version.as_ref())
+                .map(ToString::to_string),
+            channel: installed_bundle
+                .and_then(|b| b.channel)
+                .map(|c| c.to_string()),
+            stored_versions: i.stored_versions.clone(),
+            owner: owner::primary_owner(i).map(|o| o.to_string()),
+        }),
+        desired: BundleState {
+            version: desired_bundle.version.as_ref().map(ToString::to_string),
+            channel: desired_bundle.channel.map(|c| c.to_string()),
+        },
+        reasons: decision.reasons,
+        findings: if decision.action == Action::Upgrade || decision.action == Action::Blocked {
+            findings
+        } else {
+            Vec::new()
+        },
+    }
+}

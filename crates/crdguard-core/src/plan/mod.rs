@@ -1,0 +1,10 @@
+//! Planning: the decision engine of SPEC §2 and the plan report of SPEC §3.
+
+mod bundles;
+mod engine;
+mod preflight;
+mod report;
+pub mod rules;
+
+pub use engine::{PlanInputs, PlanOptions, SCHEMA_ANALYSIS, plan, plan_with};
+pub use report::*;

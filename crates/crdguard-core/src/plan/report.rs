@@ -1,0 +1,251 @@
+//! The plan as reported: the JSON contract of SPEC §3, field names exactly as written there.
+
+use serde::Serialize;
+
+use crdguard_schema::Finding;
+
+pub const PLAN_API_VERSION: &str = "crdguard.dev/v1alpha1";
+
+/// What crdguard does with one CRD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Upgrade,
+    Unchanged,
+    Keep,
+    Conflict,
+    Blocked,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Upgrade => "upgrade",
+            Action::Unchanged => "unchanged",
+            Action::Keep => "keep",
+            Action::Conflict => "conflict",
+            Action::Blocked => "blocked",
+        }
+    }
+
+    /// Whether this action writes to the cluster.
+    pub fn writes(self) -> bool {
+        matches!(self, Action::Create | Action::Upgrade)
+    }
+
+    /// Whether this action stops the plan (exit code 1).
+    pub fn stops(self) -> bool {
+        matches!(self, Action::Conflict | Action::Blocked)
+    }
+}
+
+/// Stable reason codes (SPEC §2 and the bundle-level checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    Absent,
+    Identical,
+    NewerInstalled,
+    WiderChannelInstalled,
+    UnversionedInstalled,
+    OwnedByOther,
+    StoredVersionRemoved,
+    BreakingChange,
+    AdmissionDenied,
+    ChannelWidening,
+    ChannelMismatch,
+    ChannelPreserved,
+    OlderInstalled,
+    BelowMinimum,
+    CompatibleInstalled,
+    ExtensionUpdate,
+    AboveTestedMaximum,
+    BundleSkew,
+    MissingRequiredKind,
+    KubernetesTooOld,
+    /// A bundle annotation could not be parsed.
+    BadAnnotation,
+    /// The policy forbids installing this bundle (`install: never`).
+    InstallDisabled,
+    /// `--take-ownership` or `onConflict: take-ownership` lets crdguard take a CRD over.
+    OwnershipTaken,
+    /// `--allow-breaking` lets a breaking schema change through.
+    BreakingChangeAllowed,
+    /// Objects will be migrated off a removed stored version first (`--migrate`).
+    MigrationPlanned,
+    /// Admission policies exist that crdguard cannot evaluate yet.
+    AdmissionUnchecked,
+}
+
+impl Code {
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    pub code: Code,
+    pub message: String,
+}
+
+impl Reason {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Reason {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterInfo {
+    /// `live` or `snapshot`.
+    pub source: &'static str,
+    #[serde(rename = "serverVersion")]
+    pub server_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreflightCheck {
+    pub check: String,
+    pub status: CheckStatus,
+    pub message: String,
+}
+
+/// A bundle's version and channel, either may be unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BundleState {
+    pub version: Option<String>,
+    pub channel: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BundlePlan {
+    pub name: String,
+    pub class: &'static str,
+    pub installed: Option<BundleState>,
+    pub desired: Option<BundleState>,
+    pub decision: Action,
+    pub reasons: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstalledState {
+    pub version: Option<String>,
+    pub channel: Option<String>,
+    pub stored_versions: Vec<String>,
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemPlan {
+    pub crd: String,
+    pub bundle: Option<String>,
+    pub class: &'static str,
+    pub action: Action,
+    pub installed: Option<InstalledState>,
+    pub desired: BundleState,
+    pub reasons: Vec<Reason>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub upgrade: usize,
+    pub unchanged: usize,
+    pub keep: usize,
+    pub conflict: usize,
+    pub blocked: usize,
+}
+
+impl Summary {
+    pub fn of<'a>(items: impl IntoIterator<Item = &'a ItemPlan>) -> Self {
+        let mut s = Summary::default();
+        for item in items {
+            *match item.action {
+                Action::Create => &mut s.create,
+                Action::Upgrade => &mut s.upgrade,
+                Action::Unchanged => &mut s.unchanged,
+                Action::Keep => &mut s.keep,
+                Action::Conflict => &mut s.conflict,
+                Action::Blocked => &mut s.blocked,
+            } += 1;
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Ok,
+    Blocked,
+}
+
+/// The flags that loosen crdguard's rules, shown in every plan (SPEC §2 invariants).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overrides {
+    pub take_ownership: bool,
+    pub allow_breaking: bool,
+    pub migrate: bool,
+}
+
+/// A warning about the inputs that did not stop the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanWarning {
+    pub source: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub cluster: ClusterInfo,
+    pub preflight: Vec<PreflightCheck>,
+    pub bundles: Vec<BundlePlan>,
+    pub items: Vec<ItemPlan>,
+    pub summary: Summary,
+    pub verdict: Verdict,
+    pub overrides: Overrides,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<PlanWarning>,
+}
+
+impl Plan {
+    pub fn item(&self, crd: &str) -> Option<&ItemPlan> {
+        self.items.iter().find(|i| i.crd == crd)
+    }
+
+    pub fn bundle(&self, name: &str) -> Option<&BundlePlan> {
+        self.bundles.iter().find(|b| b.name == name)
+    }
+}

@@ -1,0 +1,486 @@
+//! The decision table of SPEC §2, one function per row, in the table's order.
+//! The first rule that returns `Some` decides. Rows 6–9 are gates: they fire only when rows
+//! 10–14 would write ("a change is needed").
+
+use crdguard_schema::{Finding, Severity};
+
+use super::report::{Action, Code, Reason};
+use crate::model::{BundleMembership, Channel, Class, Crd};
+use crate::owner::Owner;
+use crate::policy::{BundlePolicy, ConflictMode, InstallMode, UpgradeMode};
+use crate::version::BundleVersion;
+
+/// Everything one decision needs, computed up front by the engine.
+pub struct ItemContext<'a> {
+    pub desired: &'a Crd,
+    pub desired_bundle: &'a BundleMembership,
+    pub installed: Option<&'a Crd>,
+    pub installed_bundle: Option<&'a BundleMembership>,
+    /// For a CRD that is absent while other CRDs of its bundle are installed: the bundle's
+    /// installed version and channel (the newest version present, the widest channel).
+    pub bundle_installed: Option<(Option<BundleVersion>, Option<Channel>)>,
+    pub policy: &'a BundlePolicy,
+    pub required_kind: bool,
+    /// Semantically equal (SPEC §2 row 2).
+    pub identical: bool,
+    /// Someone other than crdguard owns the installed CRD.
+    pub other_owner: Option<Owner>,
+    pub take_ownership: bool,
+    pub allow_breaking: bool,
+    pub migrate: bool,
+    /// Stored versions of the installed CRD that the desired CRD no longer has.
+    pub removed_stored_versions: Vec<String>,
+    pub findings: &'a [Finding],
+    /// The message of an admission policy that would deny the write.
+    pub admission_denial: Option<String>,
+    /// The experimental-channel release of the desired version, when a catalog has it.
+    pub experimental_counterpart_available: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub action: Action,
+    pub reasons: Vec<Reason>,
+}
+
+impl Decision {
+    fn new(action: Action, code: Code, message: impl Into<String>) -> Option<Decision> {
+        Some(Decision {
+            action,
+            reasons: vec![Reason::new(code, message)],
+        })
+    }
+}
+
+type Rule = fn(&ItemContext) -> Option<Decision>;
+
+/// SPEC §2, row by row.
+pub const RULES: &[(&str, Rule)] = &[
+    ("absent", absent),
+    ("identical", identical),
+    ("newer-installed", newer_installed),
+    ("wider-channel-installed", wider_channel_same_version),
+    ("unversioned-installed", unversioned_installed),
+    ("owned-by-other", owned_by_other),
+    ("stored-version-removed", stored_version_removed),
+    ("breaking-change", breaking_change),
+    ("admission-denied", admission_denied),
+    ("channel-widening", channel_widening),
+    ("channel-preserved", channel_preserved),
+    ("older-installed", older_installed),
+    ("compatible-installed", compatible_installed),
+    ("extension-update", extension_update),
+];
+
+/// Rows 10–14: what the version and channel rules want, before the gates.
+const INTENT_RULES: &[Rule] = &[
+    channel_widening,
+    channel_preserved,
+    older_installed,
+    compatible_installed,
+    extension_update,
+];
+
+/// Decides one CRD. Always returns a decision: the last row catches everything.
+pub fn decide(ctx: &ItemContext) -> Decision {
+    RULES
+        .iter()
+        .find_map(|(_, rule)| rule(ctx))
+        .unwrap_or_else(|| Decision {
+            action: Action::Keep,
+            reasons: vec![],
+        })
+}
+
+/// The write rows 10–14 would make, if any ("a change is needed").
+pub fn write_intent(ctx: &ItemContext) -> Option<Decision> {
+    INTENT_RULES
+        .iter()
+        .find_map(|rule| rule(ctx))
+        .filter(|d| d.action.writes())
+}
+
+fn is_standard(ctx: &ItemContext) -> bool {
+    ctx.desired_bundle.class == Class::Standard
+}
+
+fn installed_version<'c>(ctx: &'c ItemContext) -> Option<&'c BundleVersion> {
+    match ctx.installed_bundle {
+        Some(b) => b.version.as_ref(),
+        None => ctx.bundle_installed.as_ref().and_then(|(v, _)| v.as_ref()),
+    }
+}
+
+fn installed_channel(ctx: &ItemContext) -> Option<Channel> {
+    match ctx.installed_bundle {
+        Some(b) => b.channel,
+        None => ctx.bundle_installed.as_ref().and_then(|(_, c)| *c),
+    }
+}
+
+fn desired_version<'c>(ctx: &'c ItemContext) -> Option<&'c BundleVersion> {
+    ctx.desired_bundle.version.as_ref()
+}
+
+fn show(version: Option<&BundleVersion>, channel: Option<Channel>) -> String {
+    let v = version.map_or_else(|| "unversioned".to_string(), ToString::to_string);
+    match channel {
+        Some(c) => format!("{v} ({c})"),
+        None => v,
+    }
+}
+
+fn installed_text(ctx: &ItemContext) -> String {
+    show(installed_version(ctx), installed_channel(ctx))
+}
+
+fn desired_text(ctx: &ItemContext) -> String {
+    show(desired_version(ctx), ctx.desired_bundle.channel)
+}
+
+// Row 1: not installed, policy allows install → create (absent).
+fn absent(ctx: &ItemContext) -> Option<Decision> {
+    if ctx.installed.is_some() {
+        return None;
+    }
+    let bundle = ctx.desired_bundle.bundle.as_deref().unwrap_or("its bundle");
+    if is_standard(ctx) && ctx.policy.install == InstallMode::Never {
+        return if ctx.required_kind {
+            Decision::new(
+                Action::Blocked,
+                Code::MissingRequiredKind,
+                format!(
+                    "{} is required but not installed, and the policy says install: never for {bundle}",
+                    ctx.desired.kind
+                ),
+            )
+        } else {
+            Decision::new(
+                Action::Keep,
+                Code::InstallDisabled,
+                format!("not installed; the policy says install: never for {bundle}"),
+            )
+        };
+    }
+    // Other CRDs of the bundle are installed: adding this one must not mix an older or
+    // narrower copy into the installed bundle.
+    if is_standard(ctx) && ctx.bundle_installed.is_some() {
+        let bundle_intent = [newer_installed, wider_channel_same_version]
+            .iter()
+            .chain(INTENT_RULES.iter())
+            .find_map(|rule| rule(ctx));
+        if let Some(intent) = bundle_intent.filter(|d| !d.action.writes()) {
+            if ctx.required_kind {
+                return Decision::new(
+                    Action::Blocked,
+                    Code::MissingRequiredKind,
+                    format!(
+                        "{} is required but the installed {bundle} {} does not have it, and \
+                         adding {} next to it would mix bundle versions",
+                        ctx.desired.kind,
+                        installed_text(ctx),
+                        desired_text(ctx),
+                    ),
+                );
+            }
+            let mut reasons = vec![Reason::new(
+                Code::Absent,
+                format!(
+                    "not installed; not added because the installed {bundle} {} stays",
+                    installed_text(ctx)
+                ),
+            )];
+            reasons.extend(intent.reasons);
+            return Some(Decision {
+                action: Action::Keep,
+                reasons,
+            });
+        }
+    }
+    let message = if desired_version(ctx).is_some() || ctx.desired_bundle.channel.is_some() {
+        format!("not installed; will install {}", desired_text(ctx))
+    } else {
+        "not installed; will create it".to_string()
+    };
+    Decision::new(Action::Create, Code::Absent, message)
+}
+
+// Row 2: installed, semantically equal → unchanged (identical).
+fn identical(ctx: &ItemContext) -> Option<Decision> {
+    ctx.identical.then(|| Decision {
+        action: Action::Unchanged,
+        reasons: vec![Reason::new(
+            Code::Identical,
+            "installed CRD is semantically equal to the desired one",
+        )],
+    })
+}
+
+// Row 3: standard bundle, installed version newer than desired → keep (newer-installed).
+fn newer_installed(ctx: &ItemContext) -> Option<Decision> {
+    let (installed, desired) = (installed_version(ctx)?, desired_version(ctx)?);
+    (is_standard(ctx) && installed > desired).then(|| Decision {
+        action: Action::Keep,
+        reasons: vec![Reason::new(
+            Code::NewerInstalled,
+            format!(
+                "installed {} is newer than desired {}; never downgraded",
+                installed_text(ctx),
+                desired_text(ctx)
+            ),
+        )],
+    })
+}
+
+// Row 4: same version, installed experimental, desired standard → keep (wider-channel-installed).
+fn wider_channel_same_version(ctx: &ItemContext) -> Option<Decision> {
+    let same_version = installed_version(ctx)? == desired_version(ctx)?;
+    (is_standard(ctx)
+        && same_version
+        && installed_channel(ctx) == Some(Channel::Experimental)
+        && ctx.desired_bundle.channel == Some(Channel::Standard))
+    .then(|| Decision {
+        action: Action::Keep,
+        reasons: vec![Reason::new(
+            Code::WiderChannelInstalled,
+            format!(
+                "installed {} is the wider channel of desired {}; never narrowed",
+                installed_text(ctx),
+                desired_text(ctx)
+            ),
+        )],
+    })
+}
+
+// Row 5: installed CRD carries no bundle version but differs → conflict (unversioned-installed).
+fn unversioned_installed(ctx: &ItemContext) -> Option<Decision> {
+    ctx.installed?;
+    (is_standard(ctx) && installed_version(ctx).is_none() && desired_version(ctx).is_some()).then(
+        || Decision {
+            action: Action::Conflict,
+            reasons: vec![Reason::new(
+                Code::UnversionedInstalled,
+                format!(
+                    "installed CRD has no bundle version annotation and differs from desired {}; \
+                     crdguard cannot tell whether it is older or newer",
+                    desired_text(ctx)
+                ),
+            )],
+        },
+    )
+}
+
+// Row 6: owned by someone else and a change is needed → conflict (owned-by-other).
+fn owned_by_other(ctx: &ItemContext) -> Option<Decision> {
+    let owner = ctx.other_owner.as_ref()?;
+    write_intent(ctx)?;
+    if ctx.take_ownership || ctx.policy.on_conflict == ConflictMode::TakeOwnership {
+        return None; // the engine records `ownership-taken` on the write
+    }
+    if ctx.policy.on_conflict == ConflictMode::Skip {
+        return Decision::new(
+            Action::Keep,
+            Code::OwnedByOther,
+            format!("owned by {owner}; skipped (policy onConflict: skip)"),
+        );
+    }
+    Decision::new(
+        Action::Conflict,
+        Code::OwnedByOther,
+        format!("owned by {owner}; a change is needed (use --take-ownership to take it over)"),
+    )
+}
+
+// Row 7: change would drop a version still in status.storedVersions → blocked (or migrate).
+fn stored_version_removed(ctx: &ItemContext) -> Option<Decision> {
+    if ctx.removed_stored_versions.is_empty() || ctx.migrate {
+        return None;
+    }
+    write_intent(ctx)?;
+    Decision::new(
+        Action::Blocked,
+        Code::StoredVersionRemoved,
+        format!(
+            "desired CRD drops {} still listed in status.storedVersions; objects must be \
+             migrated first (use --migrate)",
+            ctx.removed_stored_versions.join(", ")
+        ),
+    )
+}
+
+/// Findings that block an upgrade. With `--migrate`, version removals are handled by the
+/// migration, not by the schema gate.
+pub fn blocking_findings<'f>(
+    findings: &'f [Finding],
+    migrate: bool,
+) -> impl Iterator<Item = &'f Finding> {
+    findings.iter().filter(move |f| {
+        f.severity == Severity::Error
+            && !(migrate
+                && matches!(
+                    f.check.as_str(),
+                    "stored-version-removed" | "served-version-removed"
+                ))
+    })
+}
+
+// Row 8: change has breaking schema findings → blocked (breaking-change).
+fn breaking_change(ctx: &ItemContext) -> Option<Decision> {
+    if ctx.allow_breaking {
+        return None;
+    }
+    let errors = blocking_findings(ctx.findings, ctx.migrate).count();
+    if errors == 0 {
+        return None;
+    }
+    write_intent(ctx)?;
+    Decision::new(
+        Action::Blocked,
+        Code::BreakingChange,
+        format!(
+            "{errors} breaking schema change(s) (see findings); use --allow-breaking to apply anyway"
+        ),
+    )
+}
+
+// Row 9: an admission policy in the cluster would deny the write → blocked (admission-denied).
+fn admission_denied(ctx: &ItemContext) -> Option<Decision> {
+    let message = ctx.admission_denial.as_ref()?;
+    write_intent(ctx)?;
+    Decision::new(Action::Blocked, Code::AdmissionDenied, message.clone())
+}
+
+// Row 10: installed standard, desired experimental, installed same or older →
+// upgrade if the policy's channel is experimental, else keep + warning.
+fn channel_widening(ctx: &ItemContext) -> Option<Decision> {
+    let (installed, desired) = (installed_version(ctx)?, desired_version(ctx)?);
+    if !(is_standard(ctx)
+        && installed_channel(ctx) == Some(Channel::Standard)
+        && ctx.desired_bundle.channel == Some(Channel::Experimental)
+        && installed <= desired)
+    {
+        return None;
+    }
+    // No channel in the policy: the product's own CRDs say which channel it needs.
+    if ctx.policy.channel.unwrap_or(Channel::Experimental) == Channel::Experimental {
+        Decision::new(
+            Action::Upgrade,
+            Code::ChannelWidening,
+            format!("widening {} to {}", installed_text(ctx), desired_text(ctx)),
+        )
+    } else {
+        Decision::new(
+            Action::Keep,
+            Code::ChannelMismatch,
+            format!(
+                "desired {} is experimental but the policy's channel is standard; keeping {}",
+                desired_text(ctx),
+                installed_text(ctx)
+            ),
+        )
+    }
+}
+
+// Row 11: installed experimental, desired standard of a newer version → upgrade to the
+// experimental release of that version if available, else keep.
+fn channel_preserved(ctx: &ItemContext) -> Option<Decision> {
+    let (installed, desired) = (installed_version(ctx)?, desired_version(ctx)?);
+    if !(is_standard(ctx)
+        && installed_channel(ctx) == Some(Channel::Experimental)
+        && ctx.desired_bundle.channel == Some(Channel::Standard)
+        && desired > installed)
+    {
+        return None;
+    }
+    if ctx.experimental_counterpart_available {
+        Decision::new(
+            Action::Upgrade,
+            Code::ChannelPreserved,
+            format!(
+                "upgrading to the experimental release of {desired} to keep the installed channel"
+            ),
+        )
+    } else {
+        Decision::new(
+            Action::Keep,
+            Code::WiderChannelInstalled,
+            format!(
+                "installed {} is experimental; desired {} is standard and no experimental \
+                 release of {desired} is available, so the channel is not narrowed",
+                installed_text(ctx),
+                desired_text(ctx)
+            ),
+        )
+    }
+}
+
+// Row 12: standard bundle, installed older and the policy says upgrade → upgrade.
+fn older_installed(ctx: &ItemContext) -> Option<Decision> {
+    let (installed, desired) = (installed_version(ctx)?, desired_version(ctx)?);
+    if !(is_standard(ctx) && installed < desired) {
+        return None;
+    }
+    let below_minimum = ctx.policy.minimum.as_ref().is_some_and(|m| installed < m);
+    let wanted = match ctx.policy.upgrade {
+        UpgradeMode::Never => false,
+        UpgradeMode::IfBelowMinimum => below_minimum,
+        UpgradeMode::ToRecommended => {
+            below_minimum
+                || ctx
+                    .policy
+                    .recommended
+                    .as_ref()
+                    .is_none_or(|r| installed < r)
+        }
+    };
+    if !wanted {
+        return None;
+    }
+    let (code, why) = if below_minimum {
+        (Code::BelowMinimum, "below the policy minimum")
+    } else {
+        (Code::OlderInstalled, "older")
+    };
+    Decision::new(
+        Action::Upgrade,
+        code,
+        format!(
+            "installed {} is {why}; upgrading to {}",
+            installed_text(ctx),
+            desired_text(ctx)
+        ),
+    )
+}
+
+// Row 13: standard bundle, installed version within policy range → keep.
+fn compatible_installed(ctx: &ItemContext) -> Option<Decision> {
+    let installed = installed_version(ctx)?;
+    if !is_standard(ctx) {
+        return None;
+    }
+    let message = if Some(installed) == desired_version(ctx)
+        && installed_channel(ctx) == ctx.desired_bundle.channel
+    {
+        format!(
+            "installed {} is the desired version but its content differs (changed in the \
+             cluster?); kept",
+            installed_text(ctx)
+        )
+    } else {
+        format!(
+            "installed {} is compatible with the policy; kept",
+            installed_text(ctx)
+        )
+    };
+    Decision::new(Action::Keep, Code::CompatibleInstalled, message)
+}
+
+// Row 14: extension CRD differs → upgrade.
+fn extension_update(ctx: &ItemContext) -> Option<Decision> {
+    ctx.installed?;
+    Decision::new(
+        Action::Upgrade,
+        Code::ExtensionUpdate,
+        "installed CRD differs from the desired one; updating",
+    )
+}

@@ -1,0 +1,310 @@
+//! The compatibility policy of one product (SPEC §4), and the default policy when none is given.
+
+use serde::Deserialize;
+
+use crate::error::InputError;
+use crate::model::{Channel, Class};
+use crate::version::{BundleVersion, KubeVersion};
+
+pub const POLICY_API_VERSION: &str = "crdguard.dev/v1alpha1";
+pub const POLICY_KIND: &str = "Policy";
+/// The Gateway API bundle, known without any policy.
+pub const GATEWAY_API: &str = "gateway-api";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Policy {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: PolicyMetadata,
+    #[serde(default)]
+    pub spec: PolicySpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicyMetadata {
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicySpec {
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesPolicy>,
+    #[serde(default)]
+    pub bundles: Vec<BundlePolicy>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubernetesPolicy {
+    #[serde(default)]
+    pub minimum: Option<KubeVersion>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BundlePolicy {
+    pub name: String,
+    /// Refuse to run below this version.
+    #[serde(default)]
+    pub minimum: Option<BundleVersion>,
+    /// What the product installs when absent or when upgrading.
+    #[serde(default)]
+    pub recommended: Option<BundleVersion>,
+    /// Newer than this is allowed, with a warning.
+    #[serde(default)]
+    pub tested_maximum: Option<BundleVersion>,
+    /// The narrowest channel the product works with.
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    #[serde(default)]
+    pub required_kinds: Vec<String>,
+    #[serde(default)]
+    pub install: InstallMode,
+    #[serde(default)]
+    pub upgrade: UpgradeMode,
+    #[serde(default)]
+    pub on_conflict: ConflictMode,
+    /// For bundles other than the Gateway API: the API groups whose CRDs form this bundle.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// For bundles other than the Gateway API: `standard` (shared, default) or `extension`.
+    #[serde(default)]
+    pub class: Option<Class>,
+    /// For bundles other than the Gateway API: the annotation holding the bundle version.
+    #[serde(default)]
+    pub version_annotation: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstallMode {
+    #[default]
+    IfAbsent,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpgradeMode {
+    Never,
+    IfBelowMinimum,
+    /// Upgrade whenever the installed version is older than what we carry (the default,
+    /// matching the Gateway API project's guidance).
+    #[default]
+    ToRecommended,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictMode {
+    #[default]
+    Fail,
+    Skip,
+    TakeOwnership,
+}
+
+impl Policy {
+    /// No policy file: the Gateway API project's own CRD-management guidance (install if absent,
+    /// upgrade if older, keep if the same or newer, never cross channels downward, never delete).
+    pub fn default_policy() -> Policy {
+        Policy {
+            api_version: POLICY_API_VERSION.to_string(),
+            kind: POLICY_KIND.to_string(),
+            metadata: PolicyMetadata {
+                name: "default".to_string(),
+                version: None,
+            },
+            spec: PolicySpec::default(),
+        }
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.metadata.name == "default"
+            && self.spec.bundles.is_empty()
+            && self.spec.kubernetes.is_none()
+    }
+
+    /// Parses and validates a policy file. Unknown fields and invalid versions name the field.
+    pub fn from_yaml(source: &str, text: &str) -> Result<Policy, InputError> {
+        let value: serde_json::Value = crate::yaml::from_str(text)
+            .map_err(|e| InputError::new(source, format!("invalid YAML: {e}")))?;
+        if value.is_null() {
+            return Err(InputError::new(source, "the policy file is empty"));
+        }
+        let policy: Policy = serde_path_to_error::deserialize(value).map_err(|e| {
+            let field = e.path().to_string();
+            let err = InputError::new(source, e.inner().to_string());
+            if field == "." { err } else { err.field(field) }
+        })?;
+        policy.validate(source)?;
+        Ok(policy)
+    }
+
+    fn validate(&self, source: &str) -> Result<(), InputError> {
+        let err = |field: String, message: String| InputError::new(source, message).field(field);
+        if self.api_version != POLICY_API_VERSION {
+            return Err(err(
+                "apiVersion".into(),
+                format!(
+                    "expected {POLICY_API_VERSION}, found {:?}",
+                    self.api_version
+                ),
+            ));
+        }
+        if self.kind != POLICY_KIND {
+            return Err(err(
+                "kind".into(),
+                format!("expected {POLICY_KIND}, found {:?}", self.kind),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, bundle) in self.spec.bundles.iter().enumerate() {
+            let field = |name: &str| format!("spec.bundles[{i}].{name}");
+            if bundle.name.trim().is_empty() {
+                return Err(err(field("name"), "a bundle needs a name".into()));
+            }
+            if !seen.insert(bundle.name.as_str()) {
+                return Err(err(
+                    field("name"),
+                    format!("bundle {:?} is listed twice", bundle.name),
+                ));
+            }
+            if bundle.name != GATEWAY_API && bundle.groups.is_empty() {
+                return Err(err(
+                    field("groups"),
+                    format!(
+                        "bundle {:?} is not known to crdguard; list the API groups of its CRDs",
+                        bundle.name
+                    ),
+                ));
+            }
+            let ordered = |lower: &Option<BundleVersion>,
+                           lower_name: &str,
+                           upper: &Option<BundleVersion>,
+                           upper_name: &str| {
+                match (lower, upper) {
+                    (Some(l), Some(u)) if l > u => Err(err(
+                        field(upper_name),
+                        format!("{upper_name} {u} is below {lower_name} {l}"),
+                    )),
+                    _ => Ok(()),
+                }
+            };
+            ordered(
+                &bundle.minimum,
+                "minimum",
+                &bundle.recommended,
+                "recommended",
+            )?;
+            ordered(
+                &bundle.minimum,
+                "minimum",
+                &bundle.tested_maximum,
+                "testedMaximum",
+            )?;
+            ordered(
+                &bundle.recommended,
+                "recommended",
+                &bundle.tested_maximum,
+                "testedMaximum",
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn bundle(&self, name: &str) -> Option<&BundlePolicy> {
+        self.spec.bundles.iter().find(|b| b.name == name)
+    }
+
+    pub fn kubernetes_minimum(&self) -> Option<KubeVersion> {
+        self.spec.kubernetes.as_ref().and_then(|k| k.minimum)
+    }
+}
+
+impl BundlePolicy {
+    /// The policy for a bundle the policy file does not mention.
+    pub fn default_for(name: &str) -> BundlePolicy {
+        BundlePolicy {
+            name: name.to_string(),
+            minimum: None,
+            recommended: None,
+            tested_maximum: None,
+            channel: None,
+            required_kinds: Vec::new(),
+            install: InstallMode::IfAbsent,
+            upgrade: UpgradeMode::ToRecommended,
+            on_conflict: ConflictMode::Fail,
+            groups: Vec::new(),
+            class: None,
+            version_annotation: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC_EXAMPLE: &str = r#"
+apiVersion: crdguard.dev/v1alpha1
+kind: Policy
+metadata: { name: envoy-gateway, version: v1.9.0 }
+spec:
+  kubernetes: { minimum: "1.33" }
+  bundles:
+  - name: gateway-api
+    minimum: v1.6.0
+    recommended: v1.6.1
+    testedMaximum: v1.6.1
+    channel: standard
+    requiredKinds: [GatewayClass, Gateway, HTTPRoute, GRPCRoute, ReferenceGrant, BackendTLSPolicy]
+    install: if-absent
+    upgrade: if-below-minimum
+    onConflict: fail
+"#;
+
+    #[test]
+    fn parses_the_spec_example() {
+        let p = Policy::from_yaml("p.yaml", SPEC_EXAMPLE).unwrap();
+        let b = p.bundle(GATEWAY_API).unwrap();
+        assert_eq!(b.minimum.as_ref().unwrap().to_string(), "v1.6.0");
+        assert_eq!(b.upgrade, UpgradeMode::IfBelowMinimum);
+        assert_eq!(b.channel, Some(Channel::Standard));
+        assert_eq!(p.kubernetes_minimum(), Some(KubeVersion::new(1, 33, 0)));
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let text = SPEC_EXAMPLE.replace("onConflict: fail", "onConflict: fail\n    colour: blue");
+        let err = Policy::from_yaml("p.yaml", &text).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("spec.bundles[0].colour"));
+        assert!(err.message.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn bad_semver_is_named() {
+        let text = SPEC_EXAMPLE.replace("minimum: v1.6.0", "minimum: v1.six");
+        let err = Policy::from_yaml("p.yaml", &text).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("spec.bundles[0].minimum"));
+        assert!(err.to_string().contains("v1.six"), "{err}");
+    }
+
+    #[test]
+    fn inverted_range_is_rejected() {
+        let text = SPEC_EXAMPLE.replace("testedMaximum: v1.6.1", "testedMaximum: v1.5.0");
+        let err = Policy::from_yaml("p.yaml", &text).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("spec.bundles[0].testedMaximum"));
+    }
+
+    #[test]
+    fn bad_enum_value_is_named() {
+        let text = SPEC_EXAMPLE.replace("upgrade: if-below-minimum", "upgrade: sometimes");
+        let err = Policy::from_yaml("p.yaml", &text).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("spec.bundles[0].upgrade"));
+    }
+}

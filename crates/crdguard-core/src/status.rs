@@ -1,0 +1,135 @@
+//! Inventory of the observed cluster (`crdguard status`): bundles, versions, channels, owners,
+//! skew and stored versions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::bundle::Classifier;
+use crate::owner;
+use crate::plan::{ClusterInfo, PLAN_API_VERSION};
+use crate::policy::Policy;
+use crate::state::ObservedState;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub cluster: ClusterInfo,
+    pub bundles: Vec<BundleStatus>,
+    pub crds: Vec<CrdStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleStatus {
+    pub name: String,
+    pub class: &'static str,
+    /// Distinct versions present, oldest first (`unversioned` when a CRD has none).
+    pub versions: Vec<String>,
+    pub channels: Vec<String>,
+    pub crds: usize,
+    pub skew: bool,
+    pub owners: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrdStatus {
+    pub name: String,
+    pub bundle: Option<String>,
+    pub class: &'static str,
+    pub version: Option<String>,
+    pub channel: Option<String>,
+    pub served_versions: Vec<String>,
+    pub storage_version: Option<String>,
+    pub stored_versions: Vec<String>,
+    pub owner: Option<String>,
+    /// Stored versions that are no longer served: objects there need a migration.
+    pub unserved_stored_versions: Vec<String>,
+}
+
+pub fn status(observed: &ObservedState, policy: &Policy) -> Status {
+    let classifier = Classifier::new(policy);
+    let mut crds = Vec::with_capacity(observed.crds.len());
+    let mut bundles: BTreeMap<String, (BundleStatus, BTreeSet<Option<String>>)> = BTreeMap::new();
+    for crd in observed.crds.values() {
+        let membership = classifier.classify(crd);
+        let owner = owner::primary_owner(crd).map(|o| o.to_string());
+        let served: Vec<String> = crd.served_versions().map(str::to_string).collect();
+        let status = CrdStatus {
+            name: crd.name.clone(),
+            bundle: membership.bundle.clone(),
+            class: membership.class.as_str(),
+            version: membership.version.as_ref().map(ToString::to_string),
+            channel: membership.channel.map(|c| c.to_string()),
+            unserved_stored_versions: crd
+                .stored_versions
+                .iter()
+                .filter(|v| !served.contains(v))
+                .cloned()
+                .collect(),
+            served_versions: served,
+            storage_version: crd.storage_version().map(str::to_string),
+            stored_versions: crd.stored_versions.clone(),
+            owner: owner.clone(),
+        };
+        if let Some(name) = &membership.bundle {
+            let (entry, versions) = bundles.entry(name.clone()).or_insert_with(|| {
+                (
+                    BundleStatus {
+                        name: name.clone(),
+                        class: membership.class.as_str(),
+                        versions: Vec::new(),
+                        channels: Vec::new(),
+                        crds: 0,
+                        skew: false,
+                        owners: Vec::new(),
+                    },
+                    BTreeSet::new(),
+                )
+            });
+            entry.crds += 1;
+            versions.insert(status.version.clone());
+            if let Some(channel) = &status.channel
+                && !entry.channels.contains(channel)
+            {
+                entry.channels.push(channel.clone());
+            }
+            if let Some(owner) = &owner
+                && !entry.owners.contains(owner)
+            {
+                entry.owners.push(owner.clone());
+            }
+        }
+        crds.push(status);
+    }
+    let bundles = bundles
+        .into_values()
+        .map(|(mut b, versions)| {
+            let mut parsed: Vec<(Option<crate::BundleVersion>, String)> = versions
+                .into_iter()
+                .map(|v| match v {
+                    Some(text) => (text.parse().ok(), text),
+                    None => (None, "unversioned".to_string()),
+                })
+                .collect();
+            parsed.sort();
+            b.versions = parsed.into_iter().map(|(_, t)| t).collect();
+            b.channels.sort();
+            b.skew = b.versions.len() > 1 || b.channels.len() > 1;
+            b
+        })
+        .collect();
+    Status {
+        api_version: PLAN_API_VERSION,
+        kind: "Status",
+        cluster: ClusterInfo {
+            source: observed.source.as_str(),
+            server_version: observed.server_version_text.clone(),
+        },
+        bundles,
+        crds,
+    }
+}

@@ -1,0 +1,238 @@
+//! The one place that knows which YAML crate we use.
+//!
+//! Streams are split into documents on `---` marker lines before parsing. YAML forbids a
+//! document marker at column 0 inside any scalar, so the split is exact, and it lets us bound
+//! the size of each document and parse documents in parallel.
+
+use serde_json::Value;
+
+/// Limits applied to untrusted input before and while it is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest single YAML/JSON document accepted, in bytes.
+    pub max_document_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // Large enough for a `kubectl get crd -o yaml` List of the 2,043 upjet-aws CRDs
+        // (~100 MB), small enough to refuse absurd input before parsing it.
+        Limits {
+            max_document_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+/// One raw document of a stream: its 1-based index, the line it starts on, and its text.
+#[derive(Debug, Clone, Copy)]
+pub struct RawDocument<'a> {
+    pub index: usize,
+    pub line: usize,
+    pub text: &'a str,
+}
+
+/// Splits a YAML stream into documents. Empty documents (only comments/whitespace) are kept
+/// so that document indexes match what users count in their editor.
+pub fn split_documents(text: &str) -> Vec<RawDocument<'_>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut docs = Vec::new();
+    let mut start = 0usize;
+    let mut start_line = 1usize;
+    let mut offset = 0usize;
+    let mut line_no = 1usize;
+    let mut seen_marker_or_content = false;
+    for line in text.split_inclusive('\n') {
+        if is_document_start(line) {
+            if seen_marker_or_content || !text[start..offset].trim().is_empty() {
+                docs.push(RawDocument {
+                    index: docs.len() + 1,
+                    line: start_line,
+                    text: &text[start..offset],
+                });
+            }
+            seen_marker_or_content = true;
+            // The marker line may carry content (`--- {a: 1}`); keep it, minus the marker.
+            start = offset + 3;
+            start_line = line_no;
+        } else if is_document_end(line) {
+            docs.push(RawDocument {
+                index: docs.len() + 1,
+                line: start_line,
+                text: &text[start..offset],
+            });
+            start = offset + line.len();
+            start_line = line_no + 1;
+            seen_marker_or_content = false;
+        }
+        offset += line.len();
+        line_no += 1;
+    }
+    if !text[start..].trim().is_empty() || (seen_marker_or_content && docs.is_empty()) {
+        docs.push(RawDocument {
+            index: docs.len() + 1,
+            line: start_line,
+            text: &text[start..],
+        });
+    }
+    docs
+}
+
+fn is_document_start(line: &str) -> bool {
+    line.starts_with("---")
+        && line[3..]
+            .chars()
+            .next()
+            .is_none_or(|c| c == ' ' || c == '\t' || c == '\n' || c == '\r')
+}
+
+fn is_document_end(line: &str) -> bool {
+    line.starts_with("...") && line[3..].trim().is_empty()
+}
+
+/// Why one document could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseFailure {
+    TooLarge {
+        bytes: usize,
+        limit: usize,
+    },
+    Syntax {
+        message: String,
+        line: Option<usize>,
+    },
+}
+
+/// Parses one document into a JSON value. `Ok(None)` for an empty document.
+///
+/// serde_yaml_ng refuses alias expansion beyond a fixed repetition budget ("billion laughs"),
+/// rejects duplicate mapping keys and keeps YAML 1.1 oddities such as an unquoted `=` as strings.
+pub fn parse_document(
+    doc: &RawDocument<'_>,
+    limits: Limits,
+) -> Result<Option<Value>, ParseFailure> {
+    if doc.text.len() > limits.max_document_bytes {
+        return Err(ParseFailure::TooLarge {
+            bytes: doc.text.len(),
+            limit: limits.max_document_bytes,
+        });
+    }
+    if doc.text.trim().is_empty() || only_comments(doc.text) {
+        return Ok(None);
+    }
+    match serde_yaml_ng::from_str::<Value>(doc.text) {
+        Ok(Value::Null) => Ok(None),
+        Ok(value) => Ok(Some(value)),
+        Err(err) => {
+            // Report lines relative to the whole file, not to the document.
+            let line = err.location().map(|l| l.line() + doc.line - 1);
+            let mut message = err.to_string();
+            if let Some(pos) = message.find(" at line ") {
+                message.truncate(pos);
+            }
+            Err(ParseFailure::Syntax { message, line })
+        }
+    }
+}
+
+fn only_comments(text: &str) -> bool {
+    text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "%YAML 1.2" || t.starts_with("%TAG")
+    })
+}
+
+/// Parses YAML text of a small, trusted-shape document (policies, values) into any type.
+pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_yaml_ng::from_str(text).map_err(|e| e.to_string())
+}
+
+/// Serializes a value as YAML (snapshots, rendered objects).
+pub fn to_string<T: serde::Serialize>(value: &T) -> Result<String, String> {
+    serde_yaml_ng::to_string(value).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_on_markers_and_counts_documents_like_an_editor() {
+        let docs = split_documents("a: 1\n---\nb: 2\n--- \n# only a comment\n---\nc: |\n  ---x\n");
+        assert_eq!(docs.len(), 4);
+        assert_eq!(docs[0].text, "a: 1\n");
+        assert_eq!(docs[1].index, 2);
+        assert_eq!(docs[3].line, 6);
+        assert!(docs[3].text.contains("---x"));
+    }
+
+    #[test]
+    fn leading_marker_does_not_create_an_empty_first_document() {
+        let docs = split_documents("---\na: 1\n---\nb: 2\n");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].line, 1);
+    }
+
+    #[test]
+    fn marker_with_inline_content_keeps_content() {
+        let docs = split_documents("--- {a: 1}\n");
+        let v = parse_document(&docs[0], Limits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(v["a"], 1);
+    }
+
+    #[test]
+    fn unquoted_equals_sign_is_a_string() {
+        let docs = split_documents("enum:\n- =\n- '!='\n");
+        let v = parse_document(&docs[0], Limits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(v["enum"][0], "=");
+    }
+
+    #[test]
+    fn alias_bomb_fails_fast() {
+        let mut bomb = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
+        let mut prev = 'a';
+        for name in ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'] {
+            bomb.push_str(&format!(
+                "{name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+            ));
+            prev = name;
+        }
+        let docs = split_documents(&bomb);
+        let err = parse_document(&docs[0], Limits::default()).unwrap_err();
+        assert!(matches!(err, ParseFailure::Syntax { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn too_large_document_is_refused_before_parsing() {
+        let text = "a: b\n".repeat(100);
+        let docs = split_documents(&text);
+        let err = parse_document(
+            &docs[0],
+            Limits {
+                max_document_bytes: 10,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, ParseFailure::TooLarge { limit: 10, .. }));
+    }
+
+    #[test]
+    fn syntax_error_reports_file_line() {
+        let docs = split_documents("a: 1\n---\nb: [unclosed\nc: 2\n");
+        match parse_document(&docs[1], Limits::default()).unwrap_err() {
+            ParseFailure::Syntax { line, .. } => assert!(line.unwrap() >= 3),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_an_error() {
+        let docs = split_documents("a: 1\na: 2\n");
+        assert!(parse_document(&docs[0], Limits::default()).is_err());
+    }
+}

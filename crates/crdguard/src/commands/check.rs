@@ -1,0 +1,28 @@
+//! `crdguard check`: the preflight alone, against the cluster (or the state a plan would leave).
+
+use crdguard_core::DesiredState;
+use crdguard_core::plan::{CheckStatus, PlanInputs, PlanOptions, plan};
+
+use crate::cli::CheckArgs;
+use crate::exit::{CliError, Exit};
+use crate::render;
+
+pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
+    let options = super::input_options()?;
+    let policy = crdguard_sources::load_policy(&args.policy, options)?;
+    let desired = if args.sources.is_empty() {
+        DesiredState::default()
+    } else {
+        crdguard_sources::load_desired(&super::sources(&args.sources, &[]), options)?.state
+    };
+    let observed = super::observed_state(&args.cluster, options)?;
+    let plan = plan(&PlanInputs {
+        desired: &desired,
+        observed: &observed,
+        policy: &policy,
+        options: &PlanOptions::default(),
+    });
+    render::check(&plan, args.output)?;
+    let failed = plan.preflight.iter().any(|c| c.status == CheckStatus::Fail);
+    Ok(if failed { Exit::Blocked } else { Exit::Ok })
+}

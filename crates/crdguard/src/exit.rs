@@ -1,0 +1,40 @@
+//! Exit codes (SPEC §3) and the error type the commands return.
+
+use crdguard_core::InputError;
+use crdguard_sources::SourceError;
+
+/// 0 ok; 1 blocked/conflict or apply stopped safely; 2 bad usage or input; 3 cluster failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Blocked = 1,
+    BadInput = 2,
+    /// Cluster unreachable or API failure (live mode).
+    #[allow(dead_code)]
+    Cluster = 3,
+}
+
+/// An error that ends the command, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Input(#[from] InputError),
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    #[error("{message}")]
+    Usage { message: String },
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError::Usage {
+            message: message.into(),
+        }
+    }
+
+    pub fn exit(&self) -> Exit {
+        match self {
+            CliError::Input(_) | CliError::Source(_) | CliError::Usage { .. } => Exit::BadInput,
+        }
+    }
+}
