@@ -14,6 +14,7 @@ pub mod plan;
 pub mod policy;
 pub mod state;
 pub mod status;
+mod strict_value;
 pub mod version;
 pub mod yaml;
 

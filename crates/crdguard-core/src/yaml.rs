@@ -6,6 +6,8 @@
 
 use serde_json::Value;
 
+use crate::strict_value::StrictValue;
+
 /// Limits applied to untrusted input before and while it is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -39,9 +41,8 @@ pub fn split_documents(text: &str) -> Vec<RawDocument<'_>> {
     let mut start = 0usize;
     let mut start_line = 1usize;
     let mut offset = 0usize;
-    let mut line_no = 1usize;
     let mut seen_marker_or_content = false;
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in (1usize..).zip(text.split_inclusive('\n')) {
         if is_document_start(line) {
             if seen_marker_or_content || !text[start..offset].trim().is_empty() {
                 docs.push(RawDocument {
@@ -65,7 +66,6 @@ pub fn split_documents(text: &str) -> Vec<RawDocument<'_>> {
             seen_marker_or_content = false;
         }
         offset += line.len();
-        line_no += 1;
     }
     if !text[start..].trim().is_empty() || (seen_marker_or_content && docs.is_empty()) {
         docs.push(RawDocument {
@@ -119,9 +119,9 @@ pub fn parse_document(
     if doc.text.trim().is_empty() || only_comments(doc.text) {
         return Ok(None);
     }
-    match serde_yaml_ng::from_str::<Value>(doc.text) {
-        Ok(Value::Null) => Ok(None),
-        Ok(value) => Ok(Some(value)),
+    match serde_yaml_ng::from_str::<StrictValue>(doc.text) {
+        Ok(StrictValue(Value::Null)) => Ok(None),
+        Ok(StrictValue(value)) => Ok(Some(value)),
         Err(err) => {
             // Report lines relative to the whole file, not to the document.
             let line = err.location().map(|l| l.line() + doc.line - 1);

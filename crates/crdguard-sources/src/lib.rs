@@ -126,7 +126,7 @@ fn load_source(source: &Source, options: Options) -> Result<SourceLoad, SourceEr
             } else if chart::is_archive(path) {
                 load_chart(path, options)
             } else {
-                let loaded = load_files(&[path.clone()], options)?;
+                let loaded = load_files(std::slice::from_ref(path), options)?;
                 screened(loaded, NonCrdDocuments::Reject, None, Vec::new())
             }
         }

@@ -310,10 +310,7 @@ fn stored_version_removed(ctx: &ItemContext) -> Option<Decision> {
 
 /// Findings that block an upgrade. With `--migrate`, version removals are handled by the
 /// migration, not by the schema gate.
-pub fn blocking_findings<'f>(
-    findings: &'f [Finding],
-    migrate: bool,
-) -> impl Iterator<Item = &'f Finding> {
+pub fn blocking_findings(findings: &[Finding], migrate: bool) -> impl Iterator<Item = &Finding> {
     findings.iter().filter(move |f| {
         f.severity == Severity::Error
             && !(migrate
@@ -483,4 +480,118 @@ fn extension_update(ctx: &ItemContext) -> Option<Decision> {
         Code::ExtensionUpdate,
         "installed CRD differs from the desired one; updating",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Origin;
+    use crate::policy::BundlePolicy;
+
+    fn crd(version: &str, channel: &str) -> (Crd, BundleMembership) {
+        let object = serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": { "name": "httproutes.gateway.networking.k8s.io", "annotations": {
+                "gateway.networking.k8s.io/bundle-version": version,
+                "gateway.networking.k8s.io/channel": channel } },
+            "spec": { "group": "gateway.networking.k8s.io", "scope": "Namespaced",
+                "names": { "kind": "HTTPRoute", "plural": "httproutes" },
+                "versions": [{ "name": "v1", "served": true, "storage": true }] }
+        });
+        let origin = Origin {
+            source: "test".into(),
+            document: 1,
+            item: None,
+        };
+        let crd = crate::load::crd_from_value(origin, object).unwrap();
+        let membership =
+            crate::bundle::Classifier::new(&crate::Policy::default_policy()).classify(&crd);
+        (crd, membership)
+    }
+
+    fn context<'a>(
+        installed: &'a (Crd, BundleMembership),
+        desired: &'a (Crd, BundleMembership),
+        policy: &'a BundlePolicy,
+    ) -> ItemContext<'a> {
+        ItemContext {
+            desired: &desired.0,
+            desired_bundle: &desired.1,
+            installed: Some(&installed.0),
+            installed_bundle: Some(&installed.1),
+            bundle_installed: None,
+            policy,
+            required_kind: false,
+            identical: false,
+            other_owner: None,
+            take_ownership: false,
+            allow_breaking: false,
+            migrate: false,
+            removed_stored_versions: Vec::new(),
+            findings: &[],
+            admission_denial: None,
+            experimental_counterpart_available: false,
+        }
+    }
+
+    #[test]
+    fn the_table_has_fourteen_rows_in_spec_order() {
+        let names: Vec<&str> = RULES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), 14);
+        assert_eq!(names.first(), Some(&"absent"));
+        assert_eq!(names.last(), Some(&"extension-update"));
+        let position = |n: &str| names.iter().position(|x| *x == n).unwrap();
+        assert!(position("owned-by-other") < position("stored-version-removed"));
+        assert!(position("admission-denied") < position("channel-widening"));
+    }
+
+    // Row 9: an admission policy would deny the write → blocked (admission-denied).
+    #[test]
+    fn admission_denial_blocks_a_write() {
+        let policy = BundlePolicy::default_for("gateway-api");
+        let (installed, desired) = (crd("v1.5.1", "standard"), crd("v1.6.1", "standard"));
+        let mut ctx = context(&installed, &desired, &policy);
+        ctx.admission_denial = Some("safe-upgrades: downgrades are not allowed".into());
+        let decision = decide(&ctx);
+        assert_eq!(decision.action, Action::Blocked);
+        assert_eq!(decision.reasons[0].code, Code::AdmissionDenied);
+        assert_eq!(
+            decision.reasons[0].message,
+            "safe-upgrades: downgrades are not allowed"
+        );
+    }
+
+    #[test]
+    fn admission_denial_is_irrelevant_when_nothing_is_written() {
+        let policy = BundlePolicy::default_for("gateway-api");
+        let (installed, desired) = (crd("v1.6.1", "standard"), crd("v1.5.1", "standard"));
+        let mut ctx = context(&installed, &desired, &policy);
+        ctx.admission_denial = Some("denied".into());
+        assert_eq!(decide(&ctx).reasons[0].code, Code::NewerInstalled);
+    }
+
+    // Row 11 with a catalog: the experimental release of the desired version is used.
+    #[test]
+    fn channel_is_preserved_when_the_experimental_release_is_available() {
+        let policy = BundlePolicy::default_for("gateway-api");
+        let (installed, desired) = (crd("v1.4.1", "experimental"), crd("v1.5.1", "standard"));
+        let mut ctx = context(&installed, &desired, &policy);
+        assert_eq!(decide(&ctx).reasons[0].code, Code::WiderChannelInstalled);
+        ctx.experimental_counterpart_available = true;
+        let decision = decide(&ctx);
+        assert_eq!(
+            (decision.action, decision.reasons[0].code),
+            (Action::Upgrade, Code::ChannelPreserved)
+        );
+    }
+
+    #[test]
+    fn gates_only_fire_when_a_change_is_needed() {
+        let policy = BundlePolicy::default_for("gateway-api");
+        let (installed, desired) = (crd("v1.6.1", "experimental"), crd("v1.6.1", "standard"));
+        let mut ctx = context(&installed, &desired, &policy);
+        ctx.removed_stored_versions = vec!["v1alpha2".into()];
+        ctx.other_owner = Some(Owner::Crdguard);
+        assert_eq!(decide(&ctx).reasons[0].code, Code::WiderChannelInstalled);
+    }
 }

@@ -1,0 +1,683 @@
+//! The command line as users and other tools run it: exit codes, messages, the JSON contract.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected input
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn corpus(relative: &str) -> String {
+    repo()
+        .join("../shared/corpus")
+        .join(relative)
+        .display()
+        .to_string()
+}
+
+fn example(relative: &str) -> String {
+    repo().join("examples").join(relative).display().to_string()
+}
+
+fn crdguard(args: &[&str]) -> Output {
+    Command::cargo_bin("crdguard")
+        .unwrap()
+        .args(args)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// Asserts exit code 2 and that stderr holds every fragment, on one screen, without a panic.
+fn assert_bad_input(out: &Output, fragments: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {err}\nstdout: {}",
+        stdout(out)
+    );
+    for fragment in fragments {
+        assert!(err.contains(fragment), "missing {fragment:?} in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.lines().count() <= 25, "more than one screen: {err}");
+}
+
+struct Temp(PathBuf);
+
+impl Temp {
+    fn new(name: &str) -> Temp {
+        let dir = std::env::temp_dir().join(format!("crdguard-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Temp(dir)
+    }
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: { kind: Widget, plural: widgets }
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: { type: object }
+"#;
+
+fn empty_snapshot(temp: &Temp) -> String {
+    temp.write("snapshot.yaml", "apiVersion: v1\nkind: List\nitems: []\n")
+}
+
+#[test]
+fn readme_main_job_keeps_the_newer_bundle_and_creates_extension_crds() {
+    let out = crdguard(&[
+        "plan",
+        "--chart",
+        &example("acme-gateway"),
+        "--snapshot",
+        &example("cluster-snapshot.yaml"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for item in plan["items"].as_array().unwrap() {
+        let expected = if item["bundle"] == "gateway-api" {
+            ("keep", "newer-installed")
+        } else {
+            ("create", "absent")
+        };
+        assert_eq!(
+            (
+                item["action"].as_str().unwrap(),
+                item["reasons"][0]["code"].as_str().unwrap()
+            ),
+            expected,
+            "{item}"
+        );
+    }
+    assert_eq!(plan["summary"]["keep"], 3);
+    assert_eq!(plan["summary"]["create"], 2);
+    assert_eq!(
+        plan["cluster"]["serverVersion"], "v1.33.1",
+        "recorded in the snapshot's List annotation"
+    );
+}
+
+#[test]
+fn plan_json_follows_the_spec_contract() {
+    let out = crdguard(&[
+        "plan",
+        &corpus("gateway-api/v1.6.1/experimental-install.yaml"),
+        "--snapshot",
+        &corpus("gateway-api/v1.5.1/standard-install.yaml"),
+        "--server-version",
+        "v1.33.1",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["apiVersion"], "crdguard.dev/v1alpha1");
+    assert_eq!(plan["kind"], "Plan");
+    assert_eq!(plan["cluster"]["source"], "snapshot");
+    assert_eq!(plan["cluster"]["serverVersion"], "v1.33.1");
+    for key in ["preflight", "bundles", "items", "summary", "verdict"] {
+        assert!(plan.get(key).is_some(), "missing {key}");
+    }
+    let check = &plan["preflight"][0];
+    assert_eq!(check["check"], "kubernetes-version");
+    assert!(["pass", "warn", "fail"].contains(&check["status"].as_str().unwrap()));
+    let bundle = &plan["bundles"][0];
+    assert_eq!(bundle["name"], "gateway-api");
+    assert_eq!(bundle["class"], "standard");
+    assert_eq!(bundle["installed"]["version"], "v1.5.1");
+    assert_eq!(bundle["installed"]["channel"], "standard");
+    assert_eq!(bundle["desired"]["version"], "v1.6.1");
+    assert_eq!(bundle["decision"], "upgrade");
+    let items = plan["items"].as_array().unwrap();
+    assert_eq!(items.len(), 13);
+    let http = items
+        .iter()
+        .find(|i| i["crd"] == "httproutes.gateway.networking.k8s.io")
+        .unwrap();
+    assert_eq!(http["bundle"], "gateway-api");
+    assert_eq!(http["class"], "standard");
+    assert_eq!(http["action"], "upgrade");
+    assert_eq!(http["reasons"][0]["code"], "channel-widening");
+    assert_eq!(http["installed"]["version"], "v1.5.1");
+    assert_eq!(
+        http["installed"]["storedVersions"],
+        serde_json::json!([]),
+        "the release file has no status"
+    );
+    assert!(http["installed"].get("owner").is_some());
+    assert_eq!(http["desired"]["channel"], "experimental");
+    let finding = &http["findings"][0];
+    for key in ["severity", "check", "version", "path", "message"] {
+        assert!(finding.get(key).is_some(), "finding lacks {key}: {finding}");
+    }
+    let absent = items.iter().find(|i| i["action"] == "create").unwrap();
+    assert!(
+        absent["installed"].is_null(),
+        "installed is null for an absent CRD"
+    );
+    let summary = &plan["summary"];
+    let total: u64 = [
+        "create",
+        "upgrade",
+        "unchanged",
+        "keep",
+        "conflict",
+        "blocked",
+    ]
+    .iter()
+    .map(|k| summary[k].as_u64().unwrap())
+    .sum();
+    assert_eq!(total, 13);
+    assert_eq!(plan["verdict"], "ok");
+}
+
+#[test]
+fn blocked_plan_exits_1_and_says_so() {
+    let temp = Temp::new("blocked");
+    let policy = temp.write(
+        "policy.yaml",
+        "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  bundles:\n  - name: gateway-api\n    minimum: v1.6.0\n    upgrade: never\n",
+    );
+    let out = crdguard(&[
+        "plan",
+        &corpus("gateway-api/v1.6.1/standard-install.yaml"),
+        "--snapshot",
+        &corpus("gateway-api/v1.5.1/standard-install.yaml"),
+        "--policy",
+        &policy,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("below-minimum"), "{text}");
+    assert!(text.contains("BLOCKED"), "{text}");
+}
+
+#[test]
+fn markdown_output_is_a_table() {
+    let out = crdguard(&[
+        "plan",
+        "--chart",
+        &example("acme-gateway"),
+        "--snapshot",
+        &example("cluster-snapshot.yaml"),
+        "-o",
+        "markdown",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("| CRD | ACTION | FROM -> TO | REASON |"),
+        "{text}"
+    );
+    assert!(text.contains("## Bundle gateway-api"), "{text}");
+}
+
+#[test]
+fn stdin_source_and_chart_archive_give_the_same_plan_as_files() {
+    let temp = Temp::new("tgz");
+    let archive = temp.path("acme-gateway-0.3.0.tgz");
+    let status = std::process::Command::new("tar")
+        .args([
+            "czf",
+            &archive,
+            "-C",
+            &repo().join("examples").display().to_string(),
+            "acme-gateway",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let plan_of = |args: &[&str]| -> Value {
+        let out = crdguard(args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let mut plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        plan.as_object_mut().unwrap().remove("warnings");
+        plan
+    };
+    let snapshot = example("cluster-snapshot.yaml");
+    let from_dir = plan_of(&[
+        "plan",
+        "--chart",
+        &example("acme-gateway"),
+        "--snapshot",
+        &snapshot,
+        "-o",
+        "json",
+    ]);
+    let from_tgz = plan_of(&["plan", &archive, "--snapshot", &snapshot, "-o", "json"]);
+    assert_eq!(from_dir, from_tgz);
+
+    let mut stdin_text =
+        std::fs::read_to_string(example("acme-gateway/crds/gateway-api.yaml")).unwrap();
+    stdin_text.push_str(&std::fs::read_to_string(example("acme-gateway/crds/acme.yaml")).unwrap());
+    let out = Command::cargo_bin("crdguard")
+        .unwrap()
+        .args([
+            "plan",
+            "-",
+            "--snapshot",
+            &snapshot,
+            "--policy",
+            &example("acme-gateway/crdguard.yaml"),
+            "-o",
+            "json",
+        ])
+        .write_stdin(stdin_text)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut from_stdin: Value = serde_json::from_slice(&out.stdout).unwrap();
+    from_stdin.as_object_mut().unwrap().remove("warnings");
+    assert_eq!(from_dir, from_stdin);
+}
+
+#[test]
+fn status_reports_bundles_owners_and_stored_versions() {
+    let temp = Temp::new("status");
+    let snapshot = temp.write(
+        "snap.yaml",
+        &CRD.replace(
+            "metadata:\n  name: widgets.example.com\n",
+            "metadata:\n  name: widgets.example.com\n  annotations:\n    meta.helm.sh/release-name: shop\n    meta.helm.sh/release-namespace: apps\n",
+        )
+        .replace("spec:\n  group", "status:\n  storedVersions: [v1beta1, v1]\nspec:\n  group"),
+    );
+    let out = crdguard(&["status", "--snapshot", &snapshot, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let crd = &status["crds"][0];
+    assert_eq!(crd["owner"], "helm release apps/shop");
+    assert_eq!(crd["storedVersions"], serde_json::json!(["v1beta1", "v1"]));
+    assert_eq!(
+        crd["unservedStoredVersions"],
+        serde_json::json!(["v1beta1"])
+    );
+
+    let out = crdguard(&["status", "--snapshot", &example("cluster-snapshot.yaml")]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("gateway-api") && text.contains("v1.6.1") && text.contains("experimental"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_fails_when_the_cluster_is_below_the_policy() {
+    let temp = Temp::new("check");
+    let policy = temp.write(
+        "policy.yaml",
+        "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  kubernetes: {minimum: '1.30'}\n  bundles:\n  - name: gateway-api\n    minimum: v1.6.0\n    requiredKinds: [Gateway, HTTPRoute]\n",
+    );
+    let ok = crdguard(&[
+        "check",
+        "--policy",
+        &policy,
+        "--snapshot",
+        &corpus("gateway-api/v1.6.1/standard-install.yaml"),
+        "--server-version",
+        "v1.33.0",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(report["verdict"], "ok");
+    let old = crdguard(&[
+        "check",
+        "--policy",
+        &policy,
+        "--snapshot",
+        &corpus("gateway-api/v1.5.1/standard-install.yaml"),
+        "--server-version",
+        "v1.29.0",
+    ]);
+    assert_eq!(old.status.code(), Some(1));
+    let text = stdout(&old);
+    assert!(text.contains("below the policy minimum v1.6.0"), "{text}");
+    assert!(
+        text.contains("older than the policy minimum v1.30.0"),
+        "{text}"
+    );
+}
+
+// ---- bad input: exit 2, a message naming file, document (item) and field, no panic ----
+
+#[test]
+fn malformed_yaml_names_file_document_and_line() {
+    let temp = Temp::new("malformed");
+    let file = temp.write("bad.yaml", &format!("{CRD}---\nkind: [unclosed\n  x: y\n"));
+    let snap = empty_snapshot(&temp);
+    assert_bad_input(
+        &crdguard(&["plan", &file, "--snapshot", &snap]),
+        &["bad.yaml", "document 2", "invalid YAML"],
+    );
+}
+
+#[test]
+fn crd_without_plural_names_the_field() {
+    let temp = Temp::new("plural");
+    let file = temp.write("crd.yaml", &CRD.replace(", plural: widgets", ""));
+    let snap = empty_snapshot(&temp);
+    assert_bad_input(
+        &crdguard(&["plan", &file, "--snapshot", &snap]),
+        &["crd.yaml", "document 1", "spec.names.plural"],
+    );
+}
+
+#[test]
+fn two_storage_versions_are_refused() {
+    let temp = Temp::new("storage");
+    let two = CRD.replace(
+        "  - name: v1\n",
+        "  - name: v1beta1\n    served: true\n    storage: true\n  - name: v1\n",
+    );
+    let file = temp.write("crd.yaml", &two);
+    let snap = empty_snapshot(&temp);
+    assert_bad_input(
+        &crdguard(&["plan", &file, "--snapshot", &snap]),
+        &["crd.yaml", "spec.versions", "v1beta1, v1", "exactly one"],
+    );
+}
+
+#[test]
+fn name_must_be_plural_dot_group() {
+    let temp = Temp::new("name");
+    let file = temp.write(
+        "crd.yaml",
+        &CRD.replace("name: widgets.example.com", "name: gadgets.example.com"),
+    );
+    let snap = empty_snapshot(&temp);
+    assert_bad_input(
+        &crdguard(&["plan", &file, "--snapshot", &snap]),
+        &["metadata.name", "widgets.example.com"],
+    );
+}
+
+#[test]
+fn duplicate_crd_with_different_content_is_refused() {
+    let temp = Temp::new("dup");
+    let other = CRD.replace("{ type: object }", "{ type: object, description: changed }");
+    let file = temp.write("dup.yaml", &format!("{CRD}---\n{other}"));
+    let snap = empty_snapshot(&temp);
+    assert_bad_input(
+        &crdguard(&["plan", &file, "--snapshot", &snap]),
+        &["dup.yaml", "document 2", "defined twice", "document 1"],
+    );
+    // The same content twice is fine.
+    let same = temp.write("same.yaml", &format!("{CRD}---\n{CRD}"));
+    assert_eq!(
+        crdguard(&["plan", &same, "--snapshot", &snap])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn alias_bomb_fails_fast() {
+    let temp = Temp::new("bomb");
+    let mut bomb = String::from(
+        "apiVersion: v1\nkind: List\na: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    let mut prev = 'a';
+    for name in ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] {
+        bomb.push_str(&format!("{name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+        prev = name;
+    }
+    let file = temp.write("bomb.yaml", &bomb);
+    let snap = empty_snapshot(&temp);
+    let started = Instant::now();
+    let out = crdguard(&["plan", &file, "--snapshot", &snap]);
+    assert_bad_input(&out, &["bomb.yaml", "document 1", "invalid YAML"]);
+    // Not a timing assertion on speed, a guard against expanding 9^10 nodes: that takes minutes.
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn huge_document_is_refused_before_parsing() {
+    let temp = Temp::new("huge");
+    let path = temp.path("huge.yaml");
+    {
+        use std::io::Write;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        writeln!(file, "apiVersion: v1\nkind: ConfigMap\ndata:\n  blob: |").unwrap();
+        let line = format!("    {}\n", "x".repeat(1020));
+        for _ in 0..(200 * 1024) {
+            file.write_all(line.as_bytes()).unwrap();
+        }
+    }
+    assert!(std::fs::metadata(&path).unwrap().len() > 200_000_000);
+    let snap = empty_snapshot(&temp);
+    assert_bad_input(
+        &crdguard(&["plan", &path, "--snapshot", &snap]),
+        &["huge.yaml", "document 1", "more than the limit"],
+    );
+}
+
+#[test]
+fn non_crd_document_in_a_named_file_is_refused() {
+    let temp = Temp::new("noncrd");
+    let file = temp.write(
+        "mixed.yaml",
+        &format!("{CRD}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x}}\n"),
+    );
+    let snap = empty_snapshot(&temp);
+    assert_bad_input(
+        &crdguard(&["plan", &file, "--snapshot", &snap]),
+        &[
+            "mixed.yaml",
+            "document 2",
+            "ConfigMap x",
+            "not a CustomResourceDefinition",
+        ],
+    );
+}
+
+#[test]
+fn non_crd_documents_in_a_chart_are_skipped_with_a_warning() {
+    let temp = Temp::new("chartwarn");
+    temp.write(
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+    );
+    temp.write(
+        "chart/crds/all.yaml",
+        &format!("{CRD}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: stray}}\n"),
+    );
+    let snap = empty_snapshot(&temp);
+    let out = crdguard(&[
+        "plan",
+        "--chart",
+        &temp.path("chart"),
+        "--snapshot",
+        &snap,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        plan["warnings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ConfigMap stray"),
+        "{plan}"
+    );
+    assert_eq!(plan["summary"]["create"], 1);
+}
+
+#[test]
+fn unknown_policy_field_and_bad_semver_are_named() {
+    let temp = Temp::new("policy");
+    let snap = empty_snapshot(&temp);
+    let crd = temp.write("crd.yaml", CRD);
+    let unknown = temp.write("p1.yaml", "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  bundles:\n  - name: gateway-api\n    minimun: v1.0.0\n");
+    assert_bad_input(
+        &crdguard(&["plan", &crd, "--snapshot", &snap, "--policy", &unknown]),
+        &["p1.yaml", "spec.bundles[0].minimun", "unknown field"],
+    );
+    let semver = temp.write("p2.yaml", "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  bundles:\n  - name: gateway-api\n    recommended: v1.x\n");
+    assert_bad_input(
+        &crdguard(&["plan", &crd, "--snapshot", &snap, "--policy", &semver]),
+        &["p2.yaml", "spec.bundles[0].recommended", "v1.x"],
+    );
+}
+
+#[test]
+fn missing_file_and_empty_directory_are_bad_input() {
+    let temp = Temp::new("missing");
+    let snap = empty_snapshot(&temp);
+    assert_bad_input(
+        &crdguard(&["plan", &temp.path("nope.yaml"), "--snapshot", &snap]),
+        &["nope.yaml", "no such file"],
+    );
+    temp.write("empty/README.md", "nothing here");
+    temp.write("empty/values.yaml", "a: 1\n");
+    assert_bad_input(
+        &crdguard(&["plan", &temp.path("empty"), "--snapshot", &snap]),
+        &["empty", "no CustomResourceDefinition found"],
+    );
+    assert_bad_input(
+        &crdguard(&[
+            "plan",
+            &temp.write("crd.yaml", CRD),
+            "--snapshot",
+            &temp.path("gone.yaml"),
+        ]),
+        &["gone.yaml", "no such file"],
+    );
+}
+
+#[test]
+fn bad_snapshot_item_names_the_list_index() {
+    let temp = Temp::new("snapitem");
+    let list = format!(
+        "apiVersion: v1\nkind: List\nitems:\n- {}\n- {}\n",
+        serde_json::to_string(&serde_yaml_ng::from_str::<Value>(CRD).unwrap()).unwrap(),
+        serde_json::to_string(
+            &serde_yaml_ng::from_str::<Value>(&CRD.replace("scope: Namespaced", "scope: Galaxy"))
+                .unwrap()
+        )
+        .unwrap()
+    );
+    let snap = temp.write("snap.yaml", &list);
+    let crd = temp.write("crd.yaml", CRD);
+    assert_bad_input(
+        &crdguard(&["plan", &crd, "--snapshot", &snap]),
+        &["snap.yaml", "items[1]", "spec.scope", "Galaxy"],
+    );
+}
+
+#[test]
+fn bad_flags_and_missing_inputs_are_usage_errors() {
+    assert_bad_input(&crdguard(&["plan", "--frobnicate"]), &["--frobnicate"]);
+    assert_bad_input(&crdguard(&["plan", "x.yaml", "-o", "xml"]), &["xml"]);
+    assert_bad_input(
+        &crdguard(&["plan", "--snapshot", "s.yaml"]),
+        &["nothing to plan"],
+    );
+    let out = crdguard(&["plan", &example("acme-gateway")]);
+    assert_bad_input(&out, &["--snapshot"]);
+    assert_eq!(crdguard(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn non_utf8_and_empty_files() {
+    let temp = Temp::new("bytes");
+    let path = temp.path("latin1.yaml");
+    std::fs::write(&path, b"apiVersion: v1\nkind: \xff\xfe\n").unwrap();
+    let snap = empty_snapshot(&temp);
+    assert_bad_input(
+        &crdguard(&["plan", &path, "--snapshot", &snap]),
+        &["latin1.yaml", "not UTF-8"],
+    );
+    let empty = temp.write("empty.yaml", "");
+    assert_bad_input(
+        &crdguard(&["plan", &empty, "--snapshot", &snap]),
+        &["no CustomResourceDefinition found"],
+    );
+}
+
+#[test]
+fn archive_members_outside_the_chart_are_skipped() {
+    let temp = Temp::new("traversal");
+    // Build a tar.gz whose member escapes with `..`, by hand (tar(1) refuses to create one).
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let mut add = |path: &str, data: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append(&header, data).unwrap();
+    };
+    add(
+        "evil/Chart.yaml",
+        b"apiVersion: v2\nname: evil\nversion: 0.1.0\n",
+    );
+    add("evil/crds/ok.yaml", CRD.as_bytes());
+    add(
+        "evil/../../escape/crds/x.yaml",
+        CRD.replace("widgets", "escapes").as_bytes(),
+    );
+    let bytes = builder.into_inner().unwrap().finish().unwrap();
+    let archive = temp.path("evil.tgz");
+    std::fs::write(&archive, bytes).unwrap();
+    let snap = empty_snapshot(&temp);
+    let out = crdguard(&["plan", &archive, "--snapshot", &snap, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["items"].as_array().unwrap().len(), 1);
+    assert!(
+        plan["warnings"].to_string().contains("leaves the archive"),
+        "{plan}"
+    );
+    assert!(!Path::new(&temp.path("escape")).exists());
+}
