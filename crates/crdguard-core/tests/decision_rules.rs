@@ -353,11 +353,11 @@ fn schema_changes_on_upgrades_are_reported_as_findings() {
 }
 
 // Row 10: installed standard, desired experimental → upgrade if the policy's channel is
-// experimental, else keep + warning.
+// experimental, else keep + warning. (v1.2.x: the experimental channel only adds to standard.)
 #[test]
 fn channel_widening_follows_the_policy_channel() {
-    let wanted = desired(gateway("v1.6.1", "experimental"));
-    let observed = installed(gateway("v1.5.1", "standard"));
+    let wanted = desired(gateway("v1.2.1", "experimental"));
+    let observed = installed(gateway("v1.2.0", "standard"));
     let experimental = gateway_policy("channel: experimental");
     let plan = run(&wanted, &observed, &experimental, &PlanOptions::default());
     let http = item(&plan, "httproutes.gateway.networking.k8s.io");
@@ -365,9 +365,14 @@ fn channel_widening_follows_the_policy_channel() {
         (http.action, first_code(http)),
         (Action::Upgrade, Code::ChannelWidening)
     );
+    assert!(
+        http.findings.iter().any(|f| f.check == "field-added"),
+        "experimental fields show as info findings"
+    );
     // Experimental-only CRDs come along with the widened bundle.
     let tcp = item(&plan, "tcproutes.gateway.networking.k8s.io");
     assert_eq!(tcp.action, Action::Create);
+    assert_eq!(plan.verdict, Verdict::Ok);
 
     let standard = gateway_policy("channel: standard");
     let plan = run(&wanted, &observed, &standard, &PlanOptions::default());
@@ -379,6 +384,37 @@ fn channel_widening_follows_the_policy_channel() {
     // ... and experimental-only CRDs are not sprinkled into a standard install.
     let tcp = item(&plan, "tcproutes.gateway.networking.k8s.io");
     assert_eq!(tcp.action, Action::Keep, "{:?}", tcp.reasons);
+}
+
+#[test]
+fn widening_to_v1_6_experimental_is_breaking_because_of_the_header_value_pattern() {
+    // From v1.5.0 the experimental channel adds a `pattern` to HTTP header values: a tightening
+    // that SPEC §5 counts as breaking, so the widening needs --allow-breaking.
+    let wanted = desired(gateway("v1.6.1", "experimental"));
+    let observed = installed(gateway("v1.5.1", "standard"));
+    let plan = run_default(&wanted, &observed);
+    let http = item(&plan, "httproutes.gateway.networking.k8s.io");
+    assert_eq!(
+        (http.action, first_code(http)),
+        (Action::Blocked, Code::BreakingChange)
+    );
+    assert!(
+        http.findings
+            .iter()
+            .any(|f| f.check == "pattern-changed" && f.path.contains("headers")),
+        "{:?}",
+        http.findings
+    );
+    let allow = PlanOptions {
+        allow_breaking: true,
+        ..PlanOptions::default()
+    };
+    let plan = run(&wanted, &observed, &Policy::default_policy(), &allow);
+    let http = item(&plan, "httproutes.gateway.networking.k8s.io");
+    assert_eq!(
+        (http.action, first_code(http)),
+        (Action::Upgrade, Code::ChannelWidening)
+    );
 }
 
 // Row 11: installed experimental, desired standard of a newer version → never narrowed.
@@ -447,19 +483,34 @@ fn compatible_installed_is_kept() {
     assert_all(&plan, GW, Action::Keep, Code::CompatibleInstalled);
 }
 
-// Row 14: extension CRD differs → upgrade (extension-update).
+// Row 14: extension CRD differs → upgrade (extension-update); Envoy Gateway v1.8.3 → v1.9.0.
 #[test]
-fn extension_crds_that_differ_are_updated() {
+fn extension_crds_that_differ_are_updated_unless_the_change_is_breaking() {
     let old = load_dir("envoy-gateway/v1.8.3/charts/gateway-helm/charts/crds/crds/generated");
     let new = load_dir("envoy-gateway/v1.9.0/charts/gateway-helm/charts/crds/crds/generated");
     let plan = run_default(&desired(new), &installed(old));
-    let proxies = item(&plan, "envoyproxies.gateway.envoyproxy.io");
+    let client = item(&plan, "clienttrafficpolicies.gateway.envoyproxy.io");
     assert_eq!(
-        (proxies.action, first_code(proxies)),
+        (client.action, first_code(client)),
         (Action::Upgrade, Code::ExtensionUpdate)
     );
-    assert_eq!(proxies.class, "extension");
-    assert_eq!(proxies.bundle, None);
+    assert_eq!(client.class, "extension");
+    assert_eq!(client.bundle, None);
+    assert!(!client.findings.is_empty());
+    let patch = item(&plan, "envoypatchpolicies.gateway.envoyproxy.io");
+    assert_eq!(patch.action, Action::Unchanged);
+    // v1.9.0 adds a pattern to CORS allowOrigins: a real tightening, so this one is blocked.
+    let security = item(&plan, "securitypolicies.gateway.envoyproxy.io");
+    assert_eq!(
+        (security.action, first_code(security)),
+        (Action::Blocked, Code::BreakingChange)
+    );
+    assert!(
+        security
+            .findings
+            .iter()
+            .any(|f| f.check == "pattern-changed" && f.path == ".spec.cors.allowOrigins[*]")
+    );
 }
 
 // Bundle-level checks.

@@ -176,13 +176,19 @@ fn stored_and_served(
                 Severity::Warning,
                 "served-version-removed",
                 name,
-                format!("version {name} is removed; clients that still use {name} break (no objects are stored as {name})"),
+                format!(
+                    "version {name} is removed; clients that still use {name} break ({})",
+                    unstored(assumed)
+                ),
             )),
             Some(after) if !after.served => {
                 let (severity, note) = if is_stored {
-                    (Severity::Error, format!("objects are still stored as {name}"))
+                    (
+                        Severity::Error,
+                        format!("objects are still stored as {name}"),
+                    )
                 } else {
-                    (Severity::Warning, "no objects are stored as it".to_string())
+                    (Severity::Warning, unstored(assumed).to_string())
                 };
                 out.push(crd_finding(
                     severity,
@@ -192,6 +198,20 @@ fn stored_and_served(
                 ));
             }
             Some(_) => {}
+        }
+    }
+    for before in old.iter().filter(|v| !v.served) {
+        if find(new, before.name).is_none() && !stored.contains(&before.name) {
+            out.push(crd_finding(
+                Severity::Info,
+                "version-removed",
+                before.name,
+                format!(
+                    "version {} is removed; it was not served ({})",
+                    before.name,
+                    unstored(assumed)
+                ),
+            ));
         }
     }
     for after in new {
@@ -206,6 +226,15 @@ fn stored_and_served(
                 ),
             ));
         }
+    }
+}
+
+/// Why a version counts as not stored, for messages.
+fn unstored(assumed: bool) -> &'static str {
+    if assumed {
+        "it is not the installed storage version; no status.storedVersions given"
+    } else {
+        "it is not in status.storedVersions"
     }
 }
 

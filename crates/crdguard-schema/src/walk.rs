@@ -2,7 +2,7 @@
 //!
 //! At each node the walk classifies every keyword once ([`Keyword::of`]), hands the keywords
 //! whose value changed to the checks, and recurses into the sub-schemas both sides have:
-//! `properties` (looked up by name, never matched pairwise), `items`, `additionalProperties`,
+//! `properties` (paired by name: by position first, by hash lookup after, see `pairs.rs`), `items`, `additionalProperties`,
 //! `patternProperties`, `allOf`/`anyOf`/`oneOf` and `not`. Fields only one side has become
 //! `field-removed` / `field-added` findings and are not descended into: a new field cannot break
 //! existing objects (a required field that comes with a new optional parent is fine), so only its
@@ -17,15 +17,22 @@ use crate::checks;
 use crate::finding::{Finding, Severity};
 use crate::json::{flag, same, show, str_of, strings_of};
 use crate::keyword::{Keyword, KeywordSet};
+use crate::pairs::pairs;
 use crate::path::SchemaPath;
 
 const PRESERVE_UNKNOWN: &str = "x-kubernetes-preserve-unknown-fields";
+
+/// How deep the walk descends. Real CRD schemas stay below ~30 levels and serde_json refuses
+/// input nested deeper than 128; the bound keeps values built by code from exhausting the
+/// stack (a stack overflow aborts, it cannot be caught).
+const MAX_DEPTH: usize = 128;
 
 /// Compares one schema pair of one API version and collects findings.
 pub(crate) struct Walker<'v> {
     version: &'v str,
     pub(crate) path: SchemaPath,
     findings: Vec<Finding>,
+    depth: usize,
 }
 
 impl<'v> Walker<'v> {
@@ -34,6 +41,7 @@ impl<'v> Walker<'v> {
             version,
             path: SchemaPath::root(),
             findings: Vec::new(),
+            depth: 0,
         }
     }
 
@@ -68,6 +76,22 @@ impl<'v> Walker<'v> {
 
     /// Compares two schema nodes at the current path.
     pub(crate) fn compare(&mut self, old: &Value, new: &Value) {
+        if self.depth >= MAX_DEPTH {
+            if old != new {
+                self.report(
+                    Severity::Warning,
+                    "unhandled-change",
+                    format!("schema nested deeper than {MAX_DEPTH} levels changed; not analysed"),
+                );
+            }
+            return;
+        }
+        self.depth += 1;
+        self.compare_at_depth(old, new);
+        self.depth -= 1;
+    }
+
+    fn compare_at_depth(&mut self, old: &Value, new: &Value) {
         match (old, new) {
             (Value::Object(o), Value::Object(n)) => self.compare_objects(o, n),
             _ if same(old, new) => {}
@@ -86,23 +110,12 @@ impl<'v> Walker<'v> {
     fn compare_objects(&mut self, o: &Map<String, Value>, n: &Map<String, Value>) {
         let mut changed = KeywordSet::default();
         let mut structural = KeywordSet::default();
-        for (key, old) in o {
+        for (key, old, new) in pairs(o, n) {
             let keyword = Keyword::of(key);
             if keyword.is_structural() {
                 structural.insert(keyword);
-                continue;
-            }
-            let new = n.get(key);
-            if new != Some(old) {
-                self.note_change(&mut changed, keyword, key, Some(old), new);
-            }
-        }
-        for (key, new) in n {
-            let keyword = Keyword::of(key);
-            if keyword.is_structural() {
-                structural.insert(keyword);
-            } else if !o.contains_key(key) {
-                self.note_change(&mut changed, keyword, key, None, Some(new));
+            } else if old != new {
+                self.note_change(&mut changed, keyword, key, old, new);
             }
         }
         if !changed.is_empty() {
@@ -172,22 +185,16 @@ impl<'v> Walker<'v> {
             (Some(a), Some(b)) => return self.compare(a, b),
             _ => return,
         };
-        for (name, old_field) in old_props {
+        for (name, old_field, new_field) in pairs(old_props, new_props) {
             let mark = self.path.mark();
             self.path.push_field(name);
-            match new_props.get(name) {
-                Some(new_field) => self.compare(old_field, new_field),
-                None => self.field_removed(name, old_field, n),
+            match (old_field, new_field) {
+                (Some(a), Some(b)) => self.compare(a, b),
+                (Some(a), None) => self.field_removed(name, a, n),
+                (None, Some(b)) => self.field_added(name, b, o, n),
+                (None, None) => {}
             }
             self.path.reset(mark);
-        }
-        for (name, new_field) in new_props {
-            if !old_props.contains_key(name) {
-                let mark = self.path.mark();
-                self.path.push_field(name);
-                self.field_added(name, new_field, o, n);
-                self.path.reset(mark);
-            }
         }
     }
 
@@ -252,6 +259,15 @@ impl<'v> Walker<'v> {
     /// Lists the CEL rules of a schema that has no counterpart on the old side (info only).
     fn list_new_rules(&mut self, node: &Value) {
         let Value::Object(map) = node else { return };
+        if self.depth >= MAX_DEPTH {
+            return;
+        }
+        self.depth += 1;
+        self.list_rules_at_depth(map);
+        self.depth -= 1;
+    }
+
+    fn list_rules_at_depth(&mut self, map: &Map<String, Value>) {
         checks::cel::rules_of_new_field(self, map);
         if let Some(Value::Object(props)) = map.get("properties") {
             for (name, child) in props {

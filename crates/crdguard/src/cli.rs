@@ -44,6 +44,13 @@ directories (searched recursively for *.yaml, *.yml, *.json), '-' for stdin, and
     Status(StatusArgs),
     /// Preflight only: check the cluster against a compatibility policy.
     Check(CheckArgs),
+    /// Schema compatibility of two CRD sets, offline (matched by name).
+    #[command(
+        after_help = "Findings have a severity (error, warning, info), a check name, the \
+API version and the JSON path, e.g. `error field-removed v1 .spec.rules[*].matches`. Exit code 1 \
+when any error finding exists, 0 otherwise, 2 on bad input."
+    )]
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,6 +144,24 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
+
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old CRDs: a file, directory, chart, or `-` (what is installed, or the previous release).
+    #[arg(value_name = "OLD")]
+    pub old: String,
+
+    /// The new CRDs: a file, directory, chart, or `-`.
+    #[arg(value_name = "NEW")]
+    pub new: String,
+
+    /// Hide info findings in table and markdown output.
+    #[arg(long)]
+    pub no_info: bool,
 
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Check(args) => commands::check::run(args),
+        Command::Diff(args) => commands::diff::run(args),
     };
     match outcome {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -144,9 +144,9 @@ fn readme_main_job_keeps_the_newer_bundle_and_creates_extension_crds() {
 fn plan_json_follows_the_spec_contract() {
     let out = crdguard(&[
         "plan",
-        &corpus("gateway-api/v1.6.1/experimental-install.yaml"),
+        &corpus("gateway-api/v1.2.1/experimental-install.yaml"),
         "--snapshot",
-        &corpus("gateway-api/v1.5.1/standard-install.yaml"),
+        &corpus("gateway-api/v1.2.0/standard-install.yaml"),
         "--server-version",
         "v1.33.1",
         "-o",
@@ -167,12 +167,12 @@ fn plan_json_follows_the_spec_contract() {
     let bundle = &plan["bundles"][0];
     assert_eq!(bundle["name"], "gateway-api");
     assert_eq!(bundle["class"], "standard");
-    assert_eq!(bundle["installed"]["version"], "v1.5.1");
+    assert_eq!(bundle["installed"]["version"], "v1.2.0");
     assert_eq!(bundle["installed"]["channel"], "standard");
-    assert_eq!(bundle["desired"]["version"], "v1.6.1");
+    assert_eq!(bundle["desired"]["version"], "v1.2.1");
     assert_eq!(bundle["decision"], "upgrade");
     let items = plan["items"].as_array().unwrap();
-    assert_eq!(items.len(), 13);
+    assert_eq!(items.len(), 10);
     let http = items
         .iter()
         .find(|i| i["crd"] == "httproutes.gateway.networking.k8s.io")
@@ -181,7 +181,7 @@ fn plan_json_follows_the_spec_contract() {
     assert_eq!(http["class"], "standard");
     assert_eq!(http["action"], "upgrade");
     assert_eq!(http["reasons"][0]["code"], "channel-widening");
-    assert_eq!(http["installed"]["version"], "v1.5.1");
+    assert_eq!(http["installed"]["version"], "v1.2.0");
     assert_eq!(
         http["installed"]["storedVersions"],
         serde_json::json!([]),
@@ -210,7 +210,7 @@ fn plan_json_follows_the_spec_contract() {
     .iter()
     .map(|k| summary[k].as_u64().unwrap())
     .sum();
-    assert_eq!(total, 13);
+    assert_eq!(total, 10);
     assert_eq!(plan["verdict"], "ok");
 }
 
@@ -680,4 +680,58 @@ fn archive_members_outside_the_chart_are_skipped() {
         "{plan}"
     );
     assert!(!Path::new(&temp.path("escape")).exists());
+}
+
+#[test]
+fn diff_reports_findings_as_json_and_exits_by_severity() {
+    let out = crdguard(&[
+        "diff",
+        &corpus("gateway-api/v1.1.0/experimental-install.yaml"),
+        &corpus("gateway-api/v1.2.0/experimental-install.yaml"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "v1.1.0 → v1.2.0 has breaking changes: {}",
+        stderr(&out)
+    );
+    let diff: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(diff["summary"]["error"].as_u64().unwrap() > 0);
+    let grpc = diff["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["crd"] == "grpcroutes.gateway.networking.k8s.io")
+        .unwrap();
+    let removed = grpc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["version"] == "v1alpha2")
+        .unwrap();
+    assert!(
+        removed["check"]
+            .as_str()
+            .unwrap()
+            .contains("version-removed"),
+        "{removed}"
+    );
+    for key in ["severity", "check", "version", "path", "message"] {
+        assert!(removed.get(key).is_some());
+    }
+    // Patch releases that only change the annotation: no error, exit 0.
+    let out = crdguard(&[
+        "diff",
+        &corpus("gateway-api/v1.6.0/standard-install.yaml"),
+        &corpus("gateway-api/v1.6.1/standard-install.yaml"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("0 error, 0 warning"));
+    assert_bad_input(&crdguard(&["diff", "-", "-"]), &["both"]);
+    assert_bad_input(
+        &crdguard(&["diff", &corpus("gateway-api/v1.6.0/standard-install.yaml")]),
+        &["NEW"],
+    );
 }

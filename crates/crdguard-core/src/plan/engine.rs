@@ -20,7 +20,7 @@ use crate::state::{DesiredState, ObservedState};
 use crate::version::BundleVersion;
 
 /// The schema analysis every upgrade goes through. Swap this one line for the structural diff.
-pub const SCHEMA_ANALYSIS: SchemaAnalysis = crdguard_schema::changed_versions_only;
+pub const SCHEMA_ANALYSIS: SchemaAnalysis = crdguard_schema::diff_crds;
 
 /// The explicit overrides and who crdguard acts as.
 #[derive(Debug, Clone, Default)]

@@ -1,6 +1,5 @@
 //! Helpers for tests on the real corpus in `../shared/corpus/` (read in place, never copied).
 #![allow(dead_code)]
-
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected input
 
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! One module per command; shared input handling here.
 
 pub mod check;
+pub mod diff;
 pub mod plan;
 pub mod status;
 

@@ -286,3 +286,35 @@ pub fn status(status: &Status, style: Style) -> String {
     }
     out
 }
+
+pub fn diff(diff: &crdguard_schema::SetDiff, no_info: bool, style: Style) -> String {
+    let mut out = heading(style, 1, "crdguard diff");
+    let mut grid = Grid::new(&["CRD", "SEVERITY", "CHECK", "VERSION", "PATH", "MESSAGE"]);
+    for (crd, f) in diff.findings() {
+        if no_info && f.severity == crdguard_schema::Severity::Info {
+            continue;
+        }
+        grid.row(vec![
+            crd.to_string(),
+            f.severity.to_string(),
+            f.check.clone(),
+            f.version.clone(),
+            f.path.clone(),
+            f.message.clone(),
+        ]);
+    }
+    if grid.is_empty() {
+        out.push_str("  (no findings)\n");
+    } else {
+        out.push_str(&grid.render(style, "  "));
+    }
+    let s = diff.summary;
+    out.push_str(&format!(
+        "\n{} CRD(s) compared: {} error, {} warning, {} info\n",
+        diff.items.len(),
+        s.error,
+        s.warning,
+        s.info
+    ));
+    out
+}

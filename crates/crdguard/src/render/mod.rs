@@ -31,6 +31,18 @@ pub fn status(status: &Status, output: Output) -> Result<(), CliError> {
     }
 }
 
+pub fn diff(
+    diff: &crdguard_schema::SetDiff,
+    no_info: bool,
+    output: Output,
+) -> Result<(), CliError> {
+    match output {
+        Output::Json => json(diff),
+        Output::Table => emit(&human::diff(diff, no_info, Style::Table)),
+        Output::Markdown => emit(&human::diff(diff, no_info, Style::Markdown)),
+    }
+}
+
 /// `check` prints the preflight part of a plan.
 pub fn check(plan: &Plan, output: Output) -> Result<(), CliError> {
     #[derive(Serialize)]

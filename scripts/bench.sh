@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Benchmarks (not tests): wall time (median of N runs) and peak RSS of the release binary on the
+# corpus, next to the tools users would use instead. Prints a table; nothing is asserted.
+#   scripts/bench.sh [runs]      (default 7)
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-7}
+CORPUS=../shared/corpus
+cargo build --release --locked -p crdguard >&2
+BIN=target/release/crdguard
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+tar xJf $CORPUS/large/upjet-aws-v2.5.0.tar.xz -C "$work"
+tar xJf $CORPUS/large/upjet-aws-v2.6.0.tar.xz -C "$work"
+printf 'apiVersion: v1\nkind: List\nitems: []\n' > "$work/empty.yaml"
+helm_dir=$(../shared/tools/install-helm.sh 2>/dev/null || true)
+
+# measure NAME CMD...: runs CMD $RUNS times, prints median wall seconds and max peak RSS (MiB).
+measure() {
+  local name=$1; shift
+  local times=() rss=0
+  for _ in $(seq "$RUNS"); do
+    /usr/bin/time -f '%e %M' -o "$work/t" "$@" >/dev/null 2>"$work/err" || {
+      code=$?; [ $code -le 1 ] || { echo "$name failed ($code):"; cat "$work/err"; return 1; }; }
+    read -r t m < "$work/t"
+    times+=("$t"); [ "$m" -gt "$rss" ] && rss=$m
+  done
+  median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  printf '%-58s %8.3f s %8.1f MiB\n' "$name" "$median" "$(echo "$rss/1024" | bc -l)"
+}
+
+echo "runs per figure: $RUNS; machine: $(nproc) cores"
+EG=$CORPUS/envoy-gateway/v1.9.0/charts/gateway-helm
+measure "crdguard plan EG v1.9.0 chart vs GW v1.6.1 snapshot" \
+  $BIN plan --chart $EG --snapshot $CORPUS/gateway-api/v1.6.1/experimental-install.yaml -o json
+if [ -x "$helm_dir/helm" ]; then
+  measure "helm template --include-crds EG v1.9.0 chart" \
+    "$helm_dir/helm" template eg $EG --include-crds
+fi
+measure "crdguard plan upjet-aws v2.5.0 (2,015 CRDs) vs empty" \
+  $BIN plan "$work/v2.5.0" --snapshot "$work/empty.yaml" -o json
+measure "crdguard plan upjet-aws v2.6.0 (2,043 CRDs) vs empty" \
+  $BIN plan "$work/v2.6.0" --snapshot "$work/empty.yaml" -o json
+measure "crdguard diff upjet-aws v2.5.0 -> v2.6.0 (load + diff)" \
+  $BIN diff "$work/v2.5.0" "$work/v2.6.0" -o json
