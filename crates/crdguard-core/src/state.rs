@@ -216,3 +216,24 @@ impl ObservedState {
             .filter(|o| o.kind == "ValidatingAdmissionPolicy")
     }
 }
+
+/// The observed state as a snapshot document: a `v1 List` of the CRDs (with status and managed
+/// fields, so owners survive) and admission policies, recording the server version.
+pub fn snapshot_document(observed: &ObservedState) -> serde_json::Value {
+    let mut annotations = serde_json::Map::new();
+    if let Some(version) = &observed.server_version_text {
+        annotations.insert(SERVER_VERSION_ANNOTATION.into(), version.clone().into());
+    }
+    let items: Vec<serde_json::Value> = observed
+        .crds
+        .values()
+        .map(|c| c.object.clone())
+        .chain(observed.admission.iter().map(|o| o.object.clone()))
+        .collect();
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "metadata": { "annotations": annotations },
+        "items": items,
+    })
+}

@@ -44,6 +44,21 @@ directories (searched recursively for *.yaml, *.yml, *.json), '-' for stdin, and
     Status(StatusArgs),
     /// Preflight only: check the cluster against a compatibility policy.
     Check(CheckArgs),
+    /// Run the plan against a live cluster: server-side apply, wait for Established, migrate.
+    #[command(
+        after_help = "apply computes the same plan as `plan` (live), and writes nothing when \
+the plan is blocked or a preflight check fails (exit 1). Writes use server-side apply with field \
+manager `crdguard`; CRDs owned by other managers are conflicts unless --take-ownership. \
+--dry-run=server sends every write as a server-side dry run. --migrate rewrites objects stored in \
+a version the new CRD drops, then trims status.storedVersions, before applying.\n\nThe report \
+has the plan's format plus an `apply` section. Exit codes: 0 applied and established; 1 stopped \
+safely (blocked, conflict, or not established in time); 3 cluster unreachable or API failure."
+    )]
+    Apply(ApplyArgs),
+    /// Write the cluster's observed state (CRDs, admission policies, server version) as YAML.
+    Snapshot(SnapshotArgs),
+    /// Rewrite a CRD's objects in its storage version and trim status.storedVersions.
+    Migrate(MigrateArgs),
     /// Schema compatibility of two CRD sets, offline (matched by name).
     #[command(
         after_help = "Findings have a severity (error, warning, info), a check name, the \
@@ -117,6 +132,125 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DryRun {
+    /// Every write is sent with dryRun=All: validated and admitted by the server, not stored.
+    Server,
+}
+
+/// Live-cluster connection flags, for commands that only work live.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// How long to wait for each API request, and for CRDs to become Established (e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// CRD sources: files, directories, charts (dir or .tgz), or `-` for stdin.
+    #[arg(value_name = "SOURCE")]
+    pub sources: Vec<String>,
+
+    /// A Helm chart (directory or .tgz) whose CRDs are the desired state.
+    #[arg(long, value_name = "CHART")]
+    pub chart: Vec<PathBuf>,
+
+    /// Helm values files for the chart (used when templates are rendered).
+    #[arg(long = "values", short = 'f', value_name = "FILE")]
+    pub values: Vec<PathBuf>,
+
+    /// Compatibility policy (default: crdguard.yaml at the chart root, else the built-in default).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    /// `server`: send every write as a server-side dry run; nothing is stored.
+    #[arg(long, value_enum, value_name = "MODE", require_equals = true, num_args = 0..=1, default_missing_value = "server")]
+    pub dry_run: Option<DryRun>,
+
+    /// Migrate objects off stored versions the new CRDs drop, then trim storedVersions.
+    #[arg(long)]
+    pub migrate: bool,
+
+    /// Take CRDs over from other field managers and Helm releases (server-side apply force).
+    #[arg(long)]
+    pub take_ownership: bool,
+
+    /// Apply upgrades even when the schema analysis finds breaking changes.
+    #[arg(long)]
+    pub allow_breaking: bool,
+
+    /// How many CRDs are applied at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SnapshotFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    #[arg(short, long, value_enum, default_value_t = SnapshotFormat::Yaml)]
+    pub output: SnapshotFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The CRD to migrate, e.g. grpcroutes.gateway.networking.k8s.io.
+    #[arg(value_name = "CRD")]
+    pub crd: String,
+
+    /// The version to keep (default: the CRD's storage version). Must be the storage version.
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "s"), |i| text.split_at(i));
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 2m or 1h"))?;
+    let seconds = match unit {
+        "s" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        _ => return Err(format!("{text:?} is not a duration like 90s, 2m or 1h")),
+    };
+    if seconds == 0 {
+        return Err("the timeout must be more than zero".into());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Args)]

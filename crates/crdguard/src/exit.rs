@@ -10,7 +10,6 @@ pub enum Exit {
     Blocked = 1,
     BadInput = 2,
     /// Cluster unreachable or API failure (live mode).
-    #[allow(dead_code)]
     Cluster = 3,
 }
 
@@ -23,6 +22,8 @@ pub enum CliError {
     Source(#[from] SourceError),
     #[error("{message}")]
     Usage { message: String },
+    #[error("{0}")]
+    Cluster(#[from] crdguard_kube::ClusterError),
 }
 
 impl CliError {
@@ -35,6 +36,7 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Input(_) | CliError::Source(_) | CliError::Usage { .. } => Exit::BadInput,
+            CliError::Cluster(_) => Exit::Cluster,
         }
     }
 }

@@ -33,6 +33,9 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Diff(args) => commands::diff::run(args),
+        Command::Apply(args) => commands::apply::run(args),
+        Command::Snapshot(args) => commands::snapshot::run(args),
+        Command::Migrate(args) => commands::migrate::run(args),
     };
     match outcome {
         Ok(exit) => ExitCode::from(exit as u8),
@@ -45,7 +48,14 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
+    // kube-client logs every failed connection attempt at ERROR; crdguard reports the failure
+    // itself, once, so the client's own logs only show at debug and trace.
+    let directives = if matches!(level, "debug" | "trace") {
+        level.to_string()
+    } else {
+        format!("{level},kube_client=off,kube_runtime=off,tower=off,hyper=off")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -155,6 +155,7 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
             migrate: inputs.options.migrate,
         },
         warnings,
+        apply: None,
     }
 }
 

@@ -238,6 +238,9 @@ pub struct Plan {
     pub overrides: Overrides,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<PlanWarning>,
+    /// Present in the report of `apply`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyResult>,
 }
 
 impl Plan {
@@ -248,4 +251,38 @@ impl Plan {
     pub fn bundle(&self, name: &str) -> Option<&BundlePlan> {
         self.bundles.iter().find(|b| b.name == name)
     }
+}
+
+/// What `apply` did (SPEC §3: the final report has the plan's format, plus this section).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyResult {
+    pub dry_run: bool,
+    pub applied: Vec<String>,
+    pub conflicts: Vec<ApplyFailure>,
+    pub failed: Vec<ApplyFailure>,
+    /// Applied but not Established/NamesAccepted before the timeout.
+    pub not_established: Vec<String>,
+    pub migrations: Vec<MigrationResult>,
+    /// Set when apply stopped before writing everything (why, in words).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApplyFailure {
+    pub crd: String,
+    pub message: String,
+}
+
+/// One storage migration (SPEC §7).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationResult {
+    pub crd: String,
+    pub storage_version: String,
+    pub removed_stored_versions: Vec<String>,
+    pub objects_before: usize,
+    pub objects_after: usize,
+    pub rewritten: usize,
 }

@@ -1,13 +1,17 @@
 //! One module per command; shared input handling here.
 
+pub mod apply;
 pub mod check;
 pub mod diff;
+pub mod migrate;
 pub mod plan;
+pub mod snapshot;
 pub mod status;
 
 use std::path::Path;
 
 use crdguard_core::{ObservedState, Policy};
+use crdguard_kube::{Cluster, ConnectOptions};
 use crdguard_sources::{Options, ReadLimits, Source};
 
 use crate::cli::ClusterArgs;
@@ -39,7 +43,7 @@ fn env_bytes(name: &str) -> Result<Option<u64>, CliError> {
     }
 }
 
-/// The observed state: a snapshot file, or (not in this build) a live cluster.
+/// The observed state: a snapshot file, or the live cluster of the kubeconfig.
 pub fn observed_state(args: &ClusterArgs, options: Options) -> Result<ObservedState, CliError> {
     match &args.snapshot {
         Some(path) => Ok(crdguard_sources::load_snapshot(
@@ -47,10 +51,80 @@ pub fn observed_state(args: &ClusterArgs, options: Options) -> Result<ObservedSt
             args.server_version.as_deref(),
             options,
         )?),
-        None => Err(CliError::usage(
-            "live cluster access is not available in this build yet; pass --snapshot FILE \
-             (for example the output of `kubectl get crd -o yaml`)",
-        )),
+        None => {
+            let connect = ConnectOptions {
+                kubeconfig: args.kubeconfig.clone(),
+                context: args.context.clone(),
+                request_timeout: None,
+            };
+            let mut observed = runtime()?.block_on(async {
+                let cluster = connect_live(&connect).await?;
+                Ok::<_, CliError>(cluster.observe().await?)
+            })?;
+            if let Some(text) = &args.server_version {
+                observed.server_version = Some(
+                    text.parse()
+                        .map_err(|e: String| CliError::usage(format!("--server-version: {e}")))?,
+                );
+                observed.server_version_text = Some(text.clone());
+            }
+            Ok(observed)
+        }
+    }
+}
+
+/// A tokio runtime for the commands that talk to a cluster.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::usage(format!("cannot start the async runtime: {e}")))
+}
+
+/// Connects, warning when the kubeconfig turned TLS verification off.
+pub async fn connect_live(options: &ConnectOptions) -> Result<Cluster, CliError> {
+    let cluster = Cluster::connect(options).await?;
+    if cluster.insecure {
+        tracing::warn!(
+            server = cluster.server(),
+            "TLS verification is disabled by the kubeconfig (insecure-skip-tls-verify)"
+        );
+        eprintln!(
+            "warning: TLS verification is disabled for {} by the kubeconfig (insecure-skip-tls-verify)",
+            cluster.server()
+        );
+    }
+    Ok(cluster)
+}
+
+pub fn live_options(args: &crate::cli::LiveArgs) -> ConnectOptions {
+    ConnectOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        request_timeout: Some(args.timeout.min(std::time::Duration::from_secs(60))),
+    }
+}
+
+/// Progress lines on stderr when it is a terminal and the output is for people.
+pub struct TerminalProgress {
+    enabled: bool,
+}
+
+impl TerminalProgress {
+    pub fn new(output: crate::cli::Output) -> Self {
+        use std::io::IsTerminal;
+        TerminalProgress {
+            enabled: output != crate::cli::Output::Json && std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+impl crdguard_kube::Progress for TerminalProgress {
+    fn message(&self, text: &str) {
+        if self.enabled {
+            eprintln!("  {text}");
+        }
     }
 }
 

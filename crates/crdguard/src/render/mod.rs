@@ -79,6 +79,10 @@ fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
+pub fn emit_text(text: &str) -> Result<(), CliError> {
+    emit(text)
+}
+
 fn emit(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {

@@ -1,0 +1,128 @@
+//! Server-side apply of CRDs with field manager `crdguard`, bounded concurrency, optional
+//! server-side dry run. Conflicts with other field managers are reported, never forced unless
+//! asked.
+
+use futures::StreamExt;
+use serde_json::{Map, Value};
+
+use crdguard_core::Crd;
+use crdguard_core::owner::FIELD_MANAGER;
+
+use crate::retry::with_retries;
+use crate::{CRD_PATH, Cluster, ClusterError};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    /// `dryRun=All`: the server validates and admits but stores nothing.
+    pub dry_run: bool,
+    /// `force=true`: take fields over from other managers (`--take-ownership`).
+    pub force: bool,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteResult {
+    Applied,
+    /// Another field manager owns fields we would change (409).
+    Conflict(String),
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct WriteOutcome {
+    pub crd: String,
+    pub result: WriteResult,
+}
+
+/// What crdguard sends: the CRD without status and without server-managed metadata.
+pub fn apply_body(crd: &Crd) -> Value {
+    let mut body = Map::new();
+    body.insert("apiVersion".into(), "apiextensions.k8s.io/v1".into());
+    body.insert("kind".into(), "CustomResourceDefinition".into());
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), crd.name.clone().into());
+    if let Some(source) = crd.object.get("metadata") {
+        for key in ["labels", "annotations"] {
+            if let Some(Value::Object(map)) = source.get(key)
+                && !map.is_empty()
+            {
+                metadata.insert(key.into(), Value::Object(map.clone()));
+            }
+        }
+    }
+    body.insert("metadata".into(), Value::Object(metadata));
+    if let Some(spec) = crd.object.get("spec") {
+        body.insert("spec".into(), spec.clone());
+    }
+    Value::Object(body)
+}
+
+impl Cluster {
+    /// Applies one object with server-side apply.
+    pub(crate) async fn apply_one(
+        &self,
+        name: &str,
+        body: &Value,
+        options: ApplyOptions,
+    ) -> Result<Value, ClusterError> {
+        let mut url = format!("{CRD_PATH}/{name}?fieldManager={FIELD_MANAGER}");
+        if options.force {
+            url.push_str("&force=true");
+        }
+        if options.dry_run {
+            url.push_str("&dryRun=All");
+        }
+        let bytes = serde_json::to_vec(body).map_err(|e| ClusterError::Other {
+            operation: format!("encode {name}"),
+            message: e.to_string(),
+        })?;
+        let operation = format!("apply {name}");
+        with_retries(|| async {
+            let request = http::Request::patch(&url)
+                .header(http::header::CONTENT_TYPE, "application/apply-patch+yaml")
+                .body(bytes.clone())
+                .map_err(|e| ClusterError::Other {
+                    operation: operation.clone(),
+                    message: e.to_string(),
+                })?;
+            self.client
+                .request::<Value>(request)
+                .await
+                .map_err(|e| ClusterError::from_kube(&operation, &self.server, e))
+        })
+        .await
+    }
+
+    /// Applies CRDs concurrently. Returns one outcome per CRD, in input order; an error only
+    /// when the cluster itself fails (unreachable, 5xx after retries), so callers can stop.
+    pub async fn apply_crds(
+        &self,
+        crds: &[&Crd],
+        options: ApplyOptions,
+        mut on_done: impl FnMut(&WriteOutcome),
+    ) -> Vec<WriteOutcome> {
+        let mut results: Vec<Option<WriteOutcome>> = vec![None; crds.len()];
+        let mut stream =
+            futures::stream::iter(crds.iter().enumerate().map(|(index, crd)| async move {
+                let body = apply_body(crd);
+                let result = match self.apply_one(&crd.name, &body, options).await {
+                    Ok(_) => WriteResult::Applied,
+                    Err(e) if e.code() == Some(409) => WriteResult::Conflict(e.to_string()),
+                    Err(e) => WriteResult::Failed(e.to_string()),
+                };
+                (
+                    index,
+                    WriteOutcome {
+                        crd: crd.name.clone(),
+                        result,
+                    },
+                )
+            }))
+            .buffer_unordered(options.concurrency.max(1));
+        while let Some((index, outcome)) = stream.next().await {
+            on_done(&outcome);
+            results[index] = Some(outcome);
+        }
+        results.into_iter().flatten().collect()
+    }
+}

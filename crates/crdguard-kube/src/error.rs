@@ -1,0 +1,103 @@
+//! Cluster errors, worded for people. Every one maps to exit code 3.
+
+/// A failure talking to the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No usable kubeconfig / context.
+    #[error("cannot load the cluster configuration: {0}")]
+    Config(String),
+    /// Network, TLS or authentication failure before any API answer.
+    #[error("cannot reach the cluster at {server}: {message}")]
+    Unreachable { server: String, message: String },
+    /// The API answered with an error.
+    #[error("{operation}: the API server answered {code} {reason}: {message}")]
+    Api {
+        operation: String,
+        code: u16,
+        reason: String,
+        message: String,
+    },
+    #[error("{operation}: {message}")]
+    Other { operation: String, message: String },
+    #[error("timed out after {seconds}s waiting for {what}")]
+    Timeout { what: String, seconds: u64 },
+}
+
+impl ClusterError {
+    pub fn from_kube(operation: impl Into<String>, server: &str, error: kube::Error) -> Self {
+        let operation = operation.into();
+        match error {
+            kube::Error::Api(status) => ClusterError::Api {
+                operation,
+                code: status.code,
+                reason: status.reason.clone(),
+                message: hint(status.code, &status.message),
+            },
+            kube::Error::HyperError(e) => unreachable(server, &e),
+            kube::Error::Service(e) => unreachable(server, e.as_ref()),
+            kube::Error::RustlsTls(e) => unreachable(server, &e),
+            kube::Error::Auth(e) => ClusterError::Unreachable {
+                server: server.to_string(),
+                message: format!("authentication failed: {}", chain(&e)),
+            },
+            kube::Error::InferConfig(e) => ClusterError::Config(chain(&e)),
+            kube::Error::InferKubeconfig(e) => ClusterError::Config(chain(&e)),
+            other => ClusterError::Other {
+                operation,
+                message: chain(&other),
+            },
+        }
+    }
+
+    /// The HTTP status of an API error.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ClusterError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Worth retrying: throttling, server errors, and connections that broke.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClusterError::Api { code, .. } => matches!(code, 429 | 500 | 502 | 503 | 504),
+            ClusterError::Unreachable { message, .. } => {
+                !message.contains("certificate") && !message.contains("authentication")
+            }
+            _ => false,
+        }
+    }
+}
+
+fn unreachable(server: &str, error: &(dyn std::error::Error + 'static)) -> ClusterError {
+    ClusterError::Unreachable {
+        server: server.to_string(),
+        message: chain(error),
+    }
+}
+
+fn hint(code: u16, message: &str) -> String {
+    match code {
+        401 => format!(
+            "{message} (the credentials were rejected: check the kubeconfig user, token or certificate)"
+        ),
+        403 => format!(
+            "{message} (missing RBAC permission; `crdguard rbac` prints what crdguard needs)"
+        ),
+        _ => message.to_string(),
+    }
+}
+
+/// An error with its sources, deduplicated, on one line.
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}

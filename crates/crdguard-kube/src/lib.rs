@@ -1,0 +1,22 @@
+//! Cluster adapter: connects with kubeconfig semantics (contexts, exec plugins, client certs,
+//! tokens, TLS verification on), observes CRDs and admission policies, applies CRDs with
+//! server-side apply, waits for `Established` by watch, and migrates storage versions.
+//!
+//! Everything the adapter reads becomes `crdguard-core` values; all decisions stay in the core.
+
+mod apply;
+mod connect;
+mod error;
+mod migrate;
+mod observe;
+mod retry;
+mod wait;
+
+pub use apply::{ApplyOptions, WriteOutcome, WriteResult, apply_body};
+pub use connect::{Cluster, ConnectOptions};
+pub use error::ClusterError;
+pub use migrate::{MigrationReport, Progress};
+pub use wait::WaitOutcome;
+
+/// The custom resource definitions endpoint.
+pub(crate) const CRD_PATH: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";

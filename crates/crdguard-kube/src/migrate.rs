@@ -1,0 +1,280 @@
+//! Storage-version migration (SPEC §7): when a new CRD drops a version that is still listed in
+//! `status.storedVersions`, objects are rewritten in the new storage version first, then the
+//! stale versions are removed from `storedVersions` through the status subresource.
+//!
+//! Every step is idempotent, so an interrupted migration is resumed by running it again:
+//! 1. if needed, apply a bridge CRD (the desired CRD plus the dropped versions, still served)
+//!    so that the storage version is the new one while old objects can still be read;
+//! 2. rewrite every object (paged list, no-op update, retried on conflict);
+//! 3. count the objects again: the count must not have dropped;
+//! 4. patch `status.storedVersions`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crdguard_core::Crd;
+
+use crate::apply::{ApplyOptions, apply_body};
+use crate::retry::with_retries;
+use crate::{CRD_PATH, Cluster, ClusterError};
+
+const CONFLICT_RETRIES: usize = 5;
+
+/// Progress callbacks for long work (printed on a terminal, silent in JSON mode).
+pub trait Progress: Send + Sync {
+    fn message(&self, text: &str);
+}
+
+pub use crdguard_core::plan::MigrationResult as MigrationReport;
+
+impl Cluster {
+    /// Migrates the objects of `installed` off the stored versions in `dropped`, into the storage
+    /// version of `desired` (for `crdguard migrate`, `desired` is the installed CRD itself).
+    pub async fn migrate_storage(
+        &self,
+        installed: &Crd,
+        desired: &Crd,
+        dropped: &[String],
+        options: ApplyOptions,
+        timeout: Duration,
+        progress: &dyn Progress,
+    ) -> Result<MigrationReport, ClusterError> {
+        let target = desired
+            .storage_version()
+            .ok_or_else(|| ClusterError::Other {
+                operation: format!("migrate {}", desired.name),
+                message: "the desired CRD has no storage version".into(),
+            })?
+            .to_string();
+        let dropped: Vec<String> = dropped.to_vec();
+        let mut report = MigrationReport {
+            crd: desired.name.clone(),
+            storage_version: target.clone(),
+            removed_stored_versions: dropped.clone(),
+            ..MigrationReport::default()
+        };
+        if dropped.is_empty() {
+            return Ok(report);
+        }
+        // Step 1: the bridge CRD, so objects can be read in every version and written in target.
+        let storage_ok = installed.storage_version() == Some(target.as_str())
+            && installed.served_versions().any(|v| v == target);
+        if !storage_ok {
+            progress.message(&format!(
+                "{}: switching storage to {target} while still serving {}",
+                desired.name,
+                dropped.join(", ")
+            ));
+            let bridge = bridge_body(installed, desired);
+            self.apply_one(&desired.name, &bridge, options).await?;
+            let names = std::iter::once(desired.name.clone()).collect();
+            let waited = self.wait_established(&names, timeout, |_| {}).await?;
+            if !waited.pending.is_empty() {
+                return Err(ClusterError::Timeout {
+                    what: format!("{} to be established", desired.name),
+                    seconds: timeout.as_secs(),
+                });
+            }
+        }
+        // Step 2 and 3: rewrite every object, then count again.
+        let collection = collection_path(desired, &target);
+        let objects = self
+            .list_all(
+                &format!("list {}", desired.name),
+                &collection,
+                &format!("{}/{target}", desired.group),
+                &desired.kind,
+            )
+            .await?;
+        report.objects_before = objects.len();
+        progress.message(&format!(
+            "{}: rewriting {} object(s) in {target}",
+            desired.name,
+            objects.len()
+        ));
+        for (index, object) in objects.iter().enumerate() {
+            if self.rewrite(desired, &target, object).await? {
+                report.rewritten += 1;
+            }
+            if (index + 1) % 100 == 0 {
+                progress.message(&format!(
+                    "{}: {} / {} rewritten",
+                    desired.name,
+                    index + 1,
+                    objects.len()
+                ));
+            }
+        }
+        let after = self
+            .list_all(
+                &format!("count {}", desired.name),
+                &collection,
+                &format!("{}/{target}", desired.group),
+                &desired.kind,
+            )
+            .await?;
+        report.objects_after = after.len();
+        if report.objects_after < report.objects_before {
+            return Err(ClusterError::Other {
+                operation: format!("migrate {}", desired.name),
+                message: format!(
+                    "{} objects before the rewrite, {} after: stopping before storedVersions is touched",
+                    report.objects_before, report.objects_after
+                ),
+            });
+        }
+        // Step 4: trim storedVersions. A dry run never gets here with real writes.
+        if !options.dry_run {
+            let kept: Vec<String> = installed
+                .stored_versions
+                .iter()
+                .filter(|v| !dropped.contains(v))
+                .cloned()
+                .chain(std::iter::once(target.clone()))
+                .fold(Vec::new(), |mut acc, v| {
+                    if !acc.contains(&v) {
+                        acc.push(v);
+                    }
+                    acc
+                });
+            self.patch_stored_versions(&desired.name, &kept).await?;
+            progress.message(&format!(
+                "{}: status.storedVersions is now [{}]",
+                desired.name,
+                kept.join(", ")
+            ));
+        }
+        Ok(report)
+    }
+
+    /// One no-op update: the server re-encodes the object in the current storage version.
+    /// Returns false when the object disappeared meanwhile.
+    async fn rewrite(
+        &self,
+        crd: &Crd,
+        version: &str,
+        object: &Value,
+    ) -> Result<bool, ClusterError> {
+        let Some(name) = object.pointer("/metadata/name").and_then(Value::as_str) else {
+            return Ok(false);
+        };
+        let namespace = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str);
+        let path = object_path(crd, version, namespace, name);
+        let mut current = object.clone();
+        for _ in 0..CONFLICT_RETRIES {
+            let body = serde_json::to_vec(&current).map_err(|e| ClusterError::Other {
+                operation: format!("encode {name}"),
+                message: e.to_string(),
+            })?;
+            let operation = format!("rewrite {}/{name}", crd.plural);
+            let result = with_retries(|| async {
+                let request = http::Request::put(&path)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+                    .map_err(|e| ClusterError::Other {
+                        operation: operation.clone(),
+                        message: e.to_string(),
+                    })?;
+                self.client
+                    .request::<Value>(request)
+                    .await
+                    .map_err(|e| ClusterError::from_kube(&operation, &self.server, e))
+            })
+            .await;
+            match result {
+                Ok(_) => return Ok(true),
+                Err(e) if e.code() == Some(404) => return Ok(false),
+                Err(e) if e.code() == Some(409) => {
+                    // Someone else wrote it: re-read and rewrite the fresh copy.
+                    match self.get_json(&format!("read {name}"), &path).await {
+                        Ok(fresh) => current = fresh,
+                        Err(e) if e.code() == Some(404) => return Ok(false),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ClusterError::Other {
+            operation: format!("rewrite {}/{name}", crd.plural),
+            message: format!("still conflicting after {CONFLICT_RETRIES} attempts"),
+        })
+    }
+
+    async fn patch_stored_versions(
+        &self,
+        name: &str,
+        versions: &[String],
+    ) -> Result<(), ClusterError> {
+        let path = format!("{CRD_PATH}/{name}/status");
+        let body = serde_json::to_vec(&json!({ "status": { "storedVersions": versions } }))
+            .map_err(|e| ClusterError::Other {
+                operation: "encode storedVersions".into(),
+                message: e.to_string(),
+            })?;
+        let operation = format!("patch {name} status.storedVersions");
+        with_retries(|| async {
+            let request = http::Request::patch(&path)
+                .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+                .body(body.clone())
+                .map_err(|e| ClusterError::Other {
+                    operation: operation.clone(),
+                    message: e.to_string(),
+                })?;
+            self.client
+                .request::<Value>(request)
+                .await
+                .map_err(|e| ClusterError::from_kube(&operation, &self.server, e))
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+/// The desired CRD plus the installed versions it drops, kept served but not storage.
+fn bridge_body(installed: &Crd, desired: &Crd) -> Value {
+    let mut body = apply_body(desired);
+    let installed_versions = installed
+        .object
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(Value::Array(versions)) = body.pointer_mut("/spec/versions") {
+        for mut old in installed_versions {
+            let name = old
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if desired.has_version(&name) {
+                continue;
+            }
+            if let Value::Object(map) = &mut old {
+                map.insert("served".into(), Value::Bool(true));
+                map.insert("storage".into(), Value::Bool(false));
+            }
+            versions.push(old);
+        }
+    }
+    body
+}
+
+fn collection_path(crd: &Crd, version: &str) -> String {
+    format!("/apis/{}/{version}/{}", crd.group, crd.plural)
+}
+
+fn object_path(crd: &Crd, version: &str, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) if crd.scope == "Namespaced" => {
+            format!(
+                "/apis/{}/{version}/namespaces/{ns}/{}/{name}",
+                crd.group, crd.plural
+            )
+        }
+        _ => format!("/apis/{}/{version}/{}/{name}", crd.group, crd.plural),
+    }
+}

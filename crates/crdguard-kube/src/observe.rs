@@ -1,0 +1,161 @@
+//! Observing the cluster: every CRD (with status and managed fields), the server version, and
+//! the ValidatingAdmissionPolicies and bindings if the server serves that API.
+
+use serde_json::Value;
+
+use crdguard_core::load::{OtherObject, crd_from_value};
+use crdguard_core::state::{ClusterSource, ObservedState};
+use crdguard_core::{InputError, Origin};
+
+use crate::retry::with_retries;
+use crate::{CRD_PATH, Cluster, ClusterError};
+
+const PAGE_SIZE: usize = 250;
+const VAP_PATH: &str = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies";
+const VAP_BINDING_PATH: &str =
+    "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings";
+
+impl Cluster {
+    /// GETs a path and parses the JSON answer.
+    pub(crate) async fn get_json(
+        &self,
+        operation: &str,
+        path: &str,
+    ) -> Result<Value, ClusterError> {
+        with_retries(|| async {
+            let request =
+                http::Request::get(path)
+                    .body(Vec::new())
+                    .map_err(|e| ClusterError::Other {
+                        operation: operation.to_string(),
+                        message: e.to_string(),
+                    })?;
+            self.client
+                .request::<Value>(request)
+                .await
+                .map_err(|e| ClusterError::from_kube(operation, &self.server, e))
+        })
+        .await
+    }
+
+    /// Lists a collection page by page; items get `apiVersion`/`kind` (list items lack them).
+    pub(crate) async fn list_all(
+        &self,
+        operation: &str,
+        path: &str,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let mut url = format!("{path}{separator}limit={PAGE_SIZE}");
+            if let Some(token) = &token {
+                url.push_str("&continue=");
+                url.push_str(&percent_encode(token));
+            }
+            let mut page = self.get_json(operation, &url).await?;
+            if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
+                for mut item in page_items {
+                    if let Value::Object(map) = &mut item {
+                        map.entry("apiVersion")
+                            .or_insert_with(|| api_version.into());
+                        map.entry("kind").or_insert_with(|| kind.into());
+                    }
+                    items.push(item);
+                }
+            }
+            token = page
+                .pointer("/metadata/continue")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// The observed state of the cluster.
+    pub async fn observe(&self) -> Result<ObservedState, ClusterError> {
+        let mut state = ObservedState::empty(ClusterSource::Live);
+        state.server_version = self.server_version.parse().ok();
+        state.server_version_text = Some(self.server_version.clone());
+        let items = self
+            .list_all(
+                "list CustomResourceDefinitions",
+                CRD_PATH,
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+            )
+            .await?;
+        for (index, item) in items.into_iter().enumerate() {
+            let origin = Origin {
+                source: self.server.clone(),
+                document: 1,
+                item: Some(index),
+            };
+            // The server validated these; a failure here is crdguard's to explain, not the user's.
+            let crd =
+                crd_from_value(origin, item).map_err(|e: InputError| ClusterError::Other {
+                    operation: "read a CustomResourceDefinition".into(),
+                    message: e.to_string(),
+                })?;
+            state.crds.insert(crd.name.clone(), crd);
+        }
+        for (path, kind) in [
+            (VAP_PATH, "ValidatingAdmissionPolicy"),
+            (VAP_BINDING_PATH, "ValidatingAdmissionPolicyBinding"),
+        ] {
+            match self
+                .list_all(
+                    &format!("list {kind}s"),
+                    path,
+                    "admissionregistration.k8s.io/v1",
+                    kind,
+                )
+                .await
+            {
+                Ok(objects) => {
+                    for (index, object) in objects.into_iter().enumerate() {
+                        let name = object
+                            .pointer("/metadata/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        state.admission.push(OtherObject {
+                            origin: Origin {
+                                source: self.server.clone(),
+                                document: 1,
+                                item: Some(index),
+                            },
+                            api_version: "admissionregistration.k8s.io/v1".into(),
+                            kind: kind.into(),
+                            name,
+                            object,
+                        });
+                    }
+                }
+                // Servers without the API (older than 1.30, or the bare CRD server) are fine.
+                Err(e) if matches!(e.code(), Some(404 | 403 | 500 | 503)) => {
+                    tracing::debug!(error = %e, "admission policies not available");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(state)
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

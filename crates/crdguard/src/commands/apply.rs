@@ -1,0 +1,225 @@
+//! `crdguard apply`: plan live, then migrate, server-side apply and wait for Established.
+//! Nothing is written when the plan is blocked or a preflight check fails.
+
+use std::collections::BTreeSet;
+
+use crdguard_core::plan::{
+    Action, ApplyFailure, ApplyResult, Code, Plan, PlanInputs, PlanOptions, Reason, Summary,
+    Verdict, plan,
+};
+use crdguard_core::{Crd, ObservedState};
+use crdguard_kube::{ApplyOptions, Cluster, Progress, WriteResult};
+
+use crate::cli::ApplyArgs;
+use crate::exit::{CliError, Exit};
+use crate::render;
+
+use super::TerminalProgress;
+use super::plan::{Inputs, load_inputs};
+
+pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
+    let inputs = load_inputs(
+        &args.sources,
+        &args.chart,
+        &args.values,
+        args.policy.as_deref(),
+    )?;
+    let connect = super::live_options(&args.live);
+    let progress = TerminalProgress::new(args.output);
+    super::runtime()?.block_on(async {
+        let cluster = super::connect_live(&connect).await?;
+        let observed = cluster.observe().await?;
+        let (plan, exit) = apply(&cluster, &inputs, &observed, args, &progress).await?;
+        render::plan(&plan, args.output)?;
+        Ok(exit)
+    })
+}
+
+async fn apply(
+    cluster: &Cluster,
+    inputs: &Inputs,
+    observed: &ObservedState,
+    args: &ApplyArgs,
+    progress: &TerminalProgress,
+) -> Result<(Plan, Exit), CliError> {
+    let dry_run = args.dry_run.is_some();
+    let options = PlanOptions {
+        take_ownership: args.take_ownership,
+        allow_breaking: args.allow_breaking,
+        migrate: args.migrate,
+        ..PlanOptions::default()
+    };
+    let mut plan = plan(&PlanInputs {
+        desired: &inputs.desired,
+        observed,
+        policy: &inputs.policy,
+        options: &options,
+    });
+    let mut result = ApplyResult {
+        dry_run,
+        ..ApplyResult::default()
+    };
+    if plan.verdict == Verdict::Blocked {
+        result.stopped = Some("the plan is blocked; nothing was written".into());
+        plan.apply = Some(result);
+        return Ok((plan, Exit::Blocked));
+    }
+    let writes: Vec<(&Crd, bool)> = plan
+        .items
+        .iter()
+        .filter(|i| i.action.writes())
+        .filter_map(|i| {
+            let force = i.reasons.iter().any(|r| r.code == Code::OwnershipTaken);
+            inputs.desired.get(&i.crd).map(|crd| (crd, force))
+        })
+        .collect();
+    let apply_options = |force| ApplyOptions {
+        dry_run,
+        force,
+        concurrency: usize::from(args.concurrency),
+    };
+
+    // Storage migrations first: the new CRDs cannot drop a version that still holds objects.
+    for item in plan
+        .items
+        .iter()
+        .filter(|i| i.action.writes() && i.reasons.iter().any(|r| r.code == Code::MigrationPlanned))
+    {
+        let (Some(installed), Some(desired)) =
+            (observed.crds.get(&item.crd), inputs.desired.get(&item.crd))
+        else {
+            continue;
+        };
+        let dropped: Vec<String> = installed
+            .stored_versions
+            .iter()
+            .filter(|v| !desired.has_version(v))
+            .cloned()
+            .collect();
+        if dry_run {
+            progress.message(&format!(
+                "{}: dry run, objects in {} would be migrated",
+                item.crd,
+                dropped.join(", ")
+            ));
+            continue;
+        }
+        let force = item.reasons.iter().any(|r| r.code == Code::OwnershipTaken);
+        let report = cluster
+            .migrate_storage(
+                installed,
+                desired,
+                &dropped,
+                apply_options(force),
+                args.live.timeout,
+                progress,
+            )
+            .await;
+        match report {
+            Ok(report) => result.migrations.push(report),
+            Err(e) => {
+                result.stopped = Some(format!(
+                    "migration of {} failed: {e}; no CRD was applied",
+                    item.crd
+                ));
+                result.failed.push(ApplyFailure {
+                    crd: item.crd.clone(),
+                    message: e.to_string(),
+                });
+                plan.apply = Some(result);
+                return Ok((plan, Exit::Cluster));
+            }
+        }
+    }
+
+    progress.message(&format!(
+        "{} {} CRD(s){}",
+        if dry_run {
+            "dry-run applying"
+        } else {
+            "applying"
+        },
+        writes.len(),
+        if dry_run {
+            " (server-side dry run)"
+        } else {
+            ""
+        }
+    ));
+    let mut outcomes = Vec::new();
+    for force in [false, true] {
+        let group: Vec<&Crd> = writes
+            .iter()
+            .filter(|(_, f)| *f == force)
+            .map(|(c, _)| *c)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        outcomes.extend(
+            cluster
+                .apply_crds(&group, apply_options(force), |outcome| {
+                    if outcome.result == WriteResult::Applied {
+                        progress.message(&format!("applied {}", outcome.crd));
+                    }
+                })
+                .await,
+        );
+    }
+    for outcome in outcomes {
+        match outcome.result {
+            WriteResult::Applied => result.applied.push(outcome.crd),
+            WriteResult::Conflict(message) => {
+                mark(
+                    &mut plan,
+                    &outcome.crd,
+                    Action::Conflict,
+                    Code::OwnedByOther,
+                    &message,
+                );
+                result.conflicts.push(ApplyFailure {
+                    crd: outcome.crd,
+                    message,
+                });
+            }
+            WriteResult::Failed(message) => result.failed.push(ApplyFailure {
+                crd: outcome.crd,
+                message,
+            }),
+        }
+    }
+    result.applied.sort();
+
+    if !dry_run && !result.applied.is_empty() {
+        let names: BTreeSet<String> = result.applied.iter().cloned().collect();
+        let waited = cluster
+            .wait_established(&names, args.live.timeout, |name| {
+                progress.message(&format!("established {name}"))
+            })
+            .await?;
+        result.not_established = waited.pending.into_iter().collect();
+    }
+
+    plan.summary = Summary::of(&plan.items);
+    let exit = if !result.failed.is_empty() {
+        result.stopped = Some(format!("{} write(s) failed", result.failed.len()));
+        Exit::Cluster
+    } else if !result.conflicts.is_empty() || !result.not_established.is_empty() {
+        Exit::Blocked
+    } else {
+        Exit::Ok
+    };
+    if exit != Exit::Ok {
+        plan.verdict = Verdict::Blocked;
+    }
+    plan.apply = Some(result);
+    Ok((plan, exit))
+}
+
+/// Records what the server said about an item the plan expected to write.
+fn mark(plan: &mut Plan, crd: &str, action: Action, code: Code, message: &str) {
+    if let Some(item) = plan.items.iter_mut().find(|i| i.crd == crd) {
+        item.action = action;
+        item.reasons.insert(0, Reason::new(code, message));
+    }
+}

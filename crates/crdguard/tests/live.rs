@@ -1,0 +1,837 @@
+//! Live-cluster tests against real API servers on loopback, started once for this test binary
+//! by `../shared/kube/` (an upstream apiextensions-apiserver v1.36 for everything about CRDs,
+//! and a kube-apiserver v1.20 for token authentication). Trials run one at a time because
+//! Gateway API CRD names are cluster-wide; each trial starts from a server without CRDs.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected input
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::{Value, json};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn shared() -> PathBuf {
+    repo().join("../shared")
+}
+
+fn corpus(relative: &str) -> String {
+    shared().join("corpus").join(relative).display().to_string()
+}
+
+fn gateway(tag: &str, channel: &str) -> String {
+    corpus(&format!("gateway-api/{tag}/{channel}-install.yaml"))
+}
+
+/// A test API server started by the shared scripts, stopped when dropped.
+struct Server {
+    kubeconfig: PathBuf,
+}
+
+impl Server {
+    fn start(script: &str) -> Server {
+        let out = Command::new(shared().join("kube").join(script))
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+        assert!(out.status.success(), "{script} failed");
+        let kubeconfig = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+        assert!(
+            kubeconfig.is_file(),
+            "{script} printed {}",
+            kubeconfig.display()
+        );
+        Server { kubeconfig }
+    }
+
+    fn env(&self, key: &str) -> String {
+        let env = std::fs::read_to_string(self.kubeconfig.parent().unwrap().join("env")).unwrap();
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} not in env"))
+            .to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new(shared().join("kube/stop-test-apiserver.sh"))
+            .arg(&self.kubeconfig)
+            .output();
+    }
+}
+
+struct Ctx {
+    crd_server: Server,
+    core_server: Server,
+    runtime: tokio::runtime::Runtime,
+    client: kube::Client,
+}
+
+type TestFn = fn(&Ctx) -> Result<(), Failed>;
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // Trials share cluster-scoped names: one at a time.
+    args.test_threads = Some(1);
+    let tests: Vec<(&str, TestFn)> = vec![
+        (
+            "fresh_install_is_established_and_a_second_apply_writes_nothing",
+            fresh_install_then_noop,
+        ),
+        (
+            "older_desired_bundle_is_kept_and_nothing_is_written",
+            older_desired_is_kept,
+        ),
+        (
+            "widening_to_experimental_keeps_every_object",
+            upgrade_keeps_objects,
+        ),
+        (
+            "removed_stored_version_is_blocked_then_migrated",
+            storage_migration,
+        ),
+        (
+            "crd_owned_by_another_field_manager_is_a_conflict_until_taken_over",
+            conflict_then_take_ownership,
+        ),
+        ("live_plan_equals_plan_of_its_snapshot", snapshot_round_trip),
+        ("server_dry_run_writes_nothing", dry_run_writes_nothing),
+        (
+            "unreachable_server_and_wrong_ca_exit_3",
+            unreachable_and_wrong_ca,
+        ),
+        ("invalid_token_exits_3_without_leaking_it", invalid_token),
+    ];
+    if args.list {
+        let trials = tests
+            .iter()
+            .map(|(name, _)| Trial::test(*name, || Ok(())))
+            .collect();
+        libtest_mimic::run(&args, trials).exit();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let crd_server = Server::start("start-test-crdserver.sh");
+    let core_server = Server::start("start-test-apiserver.sh");
+    let client = runtime.block_on(async {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&crd_server.kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(config).unwrap()
+    });
+    let ctx = Arc::new(Ctx {
+        crd_server,
+        core_server,
+        runtime,
+        client,
+    });
+    let trials = tests
+        .into_iter()
+        .map(|(name, test)| {
+            let ctx = ctx.clone();
+            Trial::test(name, move || {
+                ctx.reset();
+                test(&ctx)
+            })
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(ctx); // stops the servers
+    conclusion.exit();
+}
+
+// ---------------------------------------------------------------- helpers
+
+impl Ctx {
+    fn kubeconfig(&self) -> String {
+        self.crd_server.kubeconfig.display().to_string()
+    }
+
+    fn crdguard(&self, args: &[&str]) -> Output {
+        let mut full: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        if !args.contains(&"--kubeconfig")
+            && !args.contains(&"--snapshot")
+            && !["diff"].contains(&args[0])
+        {
+            full.push("--kubeconfig".into());
+            full.push(self.kubeconfig());
+        }
+        Command::new(env!("CARGO_BIN_EXE_crdguard"))
+            .args(&full)
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> (i32, Value) {
+        let out = self.crdguard(args);
+        let code = out.status.code().unwrap_or(-1);
+        let value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}), exit {code}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (code, value)
+    }
+
+    fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        content_type: &str,
+    ) -> Result<Value, kube::Error> {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", content_type)
+            .body(
+                body.map(|b| serde_json::to_vec(&b).unwrap())
+                    .unwrap_or_default(),
+            )
+            .unwrap();
+        self.runtime.block_on(self.client.request::<Value>(request))
+    }
+
+    fn get(&self, path: &str) -> Value {
+        self.raw("GET", path, None, "application/json").unwrap()
+    }
+
+    fn crds(&self) -> Vec<Value> {
+        self.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// resourceVersion of every CRD, to prove that nothing was written.
+    fn versions(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .crds()
+            .iter()
+            .map(|c| {
+                (
+                    c["metadata"]["name"].as_str().unwrap().to_string(),
+                    c["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Deletes every CRD (test cleanup; crdguard itself never deletes) and waits until gone.
+    fn reset(&self) {
+        for crd in self.crds() {
+            let name = crd["metadata"]["name"].as_str().unwrap();
+            match self.raw(
+                "DELETE",
+                &format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"),
+                None,
+                "application/json",
+            ) {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => panic!("cleanup: cannot delete {name}: {e}"),
+            }
+        }
+        let started = Instant::now();
+        while !self.crds().is_empty() {
+            let left: Vec<String> = self
+                .crds()
+                .iter()
+                .map(|c| format!("{} {}", c["metadata"]["name"], c["status"]["conditions"]))
+                .collect();
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "CRDs not deleted: {left:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn create(&self, path: &str, object: Value) {
+        self.raw("POST", path, Some(object), "application/json")
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    }
+
+    fn count(&self, path: &str) -> usize {
+        self.get(path)["items"].as_array().unwrap().len()
+    }
+}
+
+fn check(condition: bool, message: impl Into<String>) -> Result<(), Failed> {
+    if condition {
+        Ok(())
+    } else {
+        Err(message.into().into())
+    }
+}
+
+fn actions(plan: &Value) -> Vec<(String, String, String)> {
+    plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["crd"].as_str().unwrap().to_string(),
+                i["action"].as_str().unwrap().to_string(),
+                i["reasons"][0]["code"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn all_actions(plan: &Value, action: &str) -> bool {
+    actions(plan).iter().all(|(_, a, _)| a == action)
+}
+
+fn write_temp(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("crdguard-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+// ---------------------------------------------------------------- trials
+
+fn fresh_install_then_noop(ctx: &Ctx) -> Result<(), Failed> {
+    let source = gateway("v1.6.1", "experimental");
+    let (code, report) = ctx.json(&["apply", &source, "-o", "json"]);
+    check(code == 0, format!("first apply exit {code}: {report}"))?;
+    let applied = report["apply"]["applied"].as_array().unwrap().len();
+    check(applied == 13, format!("applied {applied}, expected 13"))?;
+    check(
+        report["apply"]["notEstablished"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "not established",
+    )?;
+    for crd in ctx.crds() {
+        let conditions = crd["status"]["conditions"].as_array().unwrap();
+        let established = conditions
+            .iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True");
+        check(
+            established,
+            format!("{} not Established", crd["metadata"]["name"]),
+        )?;
+    }
+    let before = ctx.versions();
+    let (code, report) = ctx.json(&["apply", &source, "-o", "json"]);
+    check(code == 0, format!("second apply exit {code}"))?;
+    check(
+        all_actions(&report, "unchanged"),
+        format!("second apply: {:?}", actions(&report)),
+    )?;
+    check(
+        report["apply"]["applied"].as_array().unwrap().is_empty(),
+        "second apply wrote",
+    )?;
+    check(
+        ctx.versions() == before,
+        "resourceVersions changed: something was written",
+    )?;
+    Ok(())
+}
+
+fn older_desired_is_kept(ctx: &Ctx) -> Result<(), Failed> {
+    let (code, _) = ctx.json(&["apply", &gateway("v1.6.1", "experimental"), "-o", "json"]);
+    check(code == 0, "setup apply")?;
+    let before = ctx.versions();
+    let (code, plan) = ctx.json(&["plan", &gateway("v1.5.1", "experimental"), "-o", "json"]);
+    check(code == 0, format!("plan exit {code}"))?;
+    check(
+        actions(&plan)
+            .iter()
+            .all(|(_, a, c)| a == "keep" && c == "newer-installed"),
+        format!("{:?}", actions(&plan)),
+    )?;
+    check(plan["cluster"]["source"] == "live", "source")?;
+    let (code, report) = ctx.json(&["apply", &gateway("v1.5.1", "experimental"), "-o", "json"]);
+    check(code == 0, format!("apply exit {code}"))?;
+    check(
+        report["apply"]["applied"].as_array().unwrap().is_empty(),
+        "applied something",
+    )?;
+    check(ctx.versions() == before, "an older bundle was written")?;
+    Ok(())
+}
+
+fn http_route(name: &str) -> Value {
+    json!({ "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": { "name": name, "namespace": "shop" },
+        "spec": { "parentRefs": [{ "name": "gw" }], "rules": [{ "backendRefs": [{ "name": "svc", "port": 8080 }] }] } })
+}
+
+fn upgrade_keeps_objects(ctx: &Ctx) -> Result<(), Failed> {
+    let (code, _) = ctx.json(&["apply", &gateway("v1.5.1", "standard"), "-o", "json"]);
+    check(code == 0, "install v1.5.1 standard")?;
+    let routes = "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes";
+    for i in 0..20 {
+        ctx.create(routes, http_route(&format!("route-{i}")));
+    }
+    let specs_before: Vec<Value> = ctx.get(routes)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["spec"].clone())
+        .collect();
+    let policy = write_temp(
+        "experimental-policy.yaml",
+        "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  bundles:\n  - name: gateway-api\n    channel: experimental\n",
+    );
+    // v1.6 experimental adds a header-value pattern: breaking by SPEC §5, so the plan says so…
+    let (code, plan) = ctx.json(&[
+        "plan",
+        &gateway("v1.6.1", "experimental"),
+        "--policy",
+        &policy,
+        "-o",
+        "json",
+    ]);
+    check(code == 1, format!("plan exit {code}"))?;
+    check(
+        actions(&plan).iter().any(|(c, a, r)| {
+            c.starts_with("httproutes") && a == "blocked" && r == "breaking-change"
+        }),
+        format!("{:?}", actions(&plan)),
+    )?;
+    // …and the explicit override lets the widening through.
+    let (code, report) = ctx.json(&[
+        "apply",
+        &gateway("v1.6.1", "experimental"),
+        "--policy",
+        &policy,
+        "--allow-breaking",
+        "-o",
+        "json",
+    ]);
+    check(code == 0, format!("apply exit {code}: {}", report["apply"]))?;
+    check(
+        actions(&report).iter().any(|(c, a, r)| {
+            c.starts_with("httproutes") && a == "upgrade" && r == "channel-widening"
+        }),
+        format!("{:?}", actions(&report)),
+    )?;
+    let http = ctx.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io");
+    check(
+        http["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] == "v1.6.1",
+        "not upgraded",
+    )?;
+    check(
+        http["metadata"]["annotations"]["gateway.networking.k8s.io/channel"] == "experimental",
+        "not widened",
+    )?;
+    let specs_after: Vec<Value> = ctx.get(routes)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["spec"].clone())
+        .collect();
+    check(
+        specs_after.len() == 20 && specs_after == specs_before,
+        "objects changed or lost",
+    )?;
+    let (code, plan) = ctx.json(&[
+        "plan",
+        &gateway("v1.6.1", "experimental"),
+        "--policy",
+        &policy,
+        "-o",
+        "json",
+    ]);
+    check(
+        code == 0 && all_actions(&plan, "unchanged"),
+        format!("re-plan: {:?}", actions(&plan)),
+    )?;
+    Ok(())
+}
+
+fn storage_migration(ctx: &Ctx) -> Result<(), Failed> {
+    // History that leaves v1alpha2 in storedVersions: v1.0.0 stores GRPCRoute as v1alpha2,
+    // v1.1.0 moves storage to v1 but still serves v1alpha2, v1.2.0 drops v1alpha2.
+    let (code, report) = ctx.json(&["apply", &gateway("v1.0.0", "experimental"), "-o", "json"]);
+    check(code == 0, format!("install v1.0.0: {}", report["apply"]))?;
+    let grpc_v1alpha2 = "/apis/gateway.networking.k8s.io/v1alpha2/namespaces/apps/grpcroutes";
+    let grants_v1alpha2 =
+        "/apis/gateway.networking.k8s.io/v1alpha2/namespaces/apps/referencegrants";
+    for i in 0..30 {
+        ctx.create(grpc_v1alpha2, json!({ "apiVersion": "gateway.networking.k8s.io/v1alpha2", "kind": "GRPCRoute",
+            "metadata": { "name": format!("grpc-{i}"), "namespace": "apps" },
+            "spec": { "hostnames": [format!("svc{i}.example.com")], "rules": [{ "backendRefs": [{ "name": "svc", "port": 9000 }] }] } }));
+        ctx.create(grants_v1alpha2, json!({ "apiVersion": "gateway.networking.k8s.io/v1alpha2", "kind": "ReferenceGrant",
+            "metadata": { "name": format!("grant-{i}"), "namespace": "apps" },
+            "spec": { "from": [{ "group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "web" }], "to": [{ "group": "", "kind": "Service" }] } }));
+    }
+    // v1.1.0 itself drops BackendTLSPolicy v1alpha2 (stored, no objects): a migration too.
+    let (code, report) = ctx.json(&[
+        "apply",
+        &gateway("v1.1.0", "experimental"),
+        "--allow-breaking",
+        "--migrate",
+        "-o",
+        "json",
+    ]);
+    check(code == 0, format!("upgrade to v1.1.0: {}", report["apply"]))?;
+    let crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/grpcroutes.gateway.networking.k8s.io";
+    let stored = ctx.get(crd_path)["status"]["storedVersions"].clone();
+    check(
+        stored == json!(["v1alpha2", "v1"]),
+        format!("storedVersions after v1.1.0: {stored}"),
+    )?;
+    let grpc_specs = |ctx: &Ctx| -> Vec<Value> {
+        let mut specs: Vec<Value> =
+            ctx.get("/apis/gateway.networking.k8s.io/v1/grpcroutes")["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| json!([r["metadata"]["name"], r["spec"]]))
+                .collect();
+        specs.sort_by_key(|v| v[0].as_str().unwrap().to_string());
+        specs
+    };
+    let before = grpc_specs(ctx);
+    check(before.len() == 30, "objects missing before the migration")?;
+
+    let (code, plan) = ctx.json(&[
+        "plan",
+        &gateway("v1.2.0", "experimental"),
+        "--allow-breaking",
+        "-o",
+        "json",
+    ]);
+    check(code == 1, format!("plan v1.2.0 exit {code}"))?;
+    let grpc = actions(&plan)
+        .into_iter()
+        .find(|(c, _, _)| c.starts_with("grpcroutes"))
+        .unwrap();
+    check(
+        grpc.1 == "blocked" && grpc.2 == "stored-version-removed",
+        format!("{grpc:?}"),
+    )?;
+    let before_versions = ctx.versions();
+    let (code, report) = ctx.json(&[
+        "apply",
+        &gateway("v1.2.0", "experimental"),
+        "--allow-breaking",
+        "-o",
+        "json",
+    ]);
+    check(
+        code == 1 && ctx.versions() == before_versions,
+        "a blocked apply wrote something",
+    )?;
+    check(
+        report["apply"]["stopped"]
+            .as_str()
+            .unwrap_or("")
+            .contains("nothing was written"),
+        "stop reason",
+    )?;
+
+    let (code, report) = ctx.json(&[
+        "apply",
+        &gateway("v1.2.0", "experimental"),
+        "--allow-breaking",
+        "--migrate",
+        "-o",
+        "json",
+    ]);
+    check(
+        code == 0,
+        format!("apply --migrate exit {code}: {}", report["apply"]),
+    )?;
+    let migration = report["apply"]["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["crd"] == "grpcroutes.gateway.networking.k8s.io")
+        .cloned()
+        .unwrap_or(Value::Null);
+    check(
+        migration["objectsBefore"] == 30 && migration["objectsAfter"] == 30,
+        format!("{migration}"),
+    )?;
+    let stored = ctx.get(crd_path)["status"]["storedVersions"].clone();
+    check(
+        stored == json!(["v1"]),
+        format!("storedVersions after migration: {stored}"),
+    )?;
+    let versions: Vec<Value> = ctx.get(crd_path)["spec"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].clone())
+        .collect();
+    check(
+        versions == vec![json!("v1")],
+        format!("v1.2.0 not applied: {versions:?}"),
+    )?;
+    check(grpc_specs(ctx) == before, "GRPCRoutes changed or lost")?;
+    check(
+        ctx.count("/apis/gateway.networking.k8s.io/v1beta1/namespaces/apps/referencegrants") == 30,
+        "ReferenceGrants lost",
+    )?;
+    Ok(())
+}
+
+const WIDGET_CRD: &str = r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+ "metadata":{"name":"widgets.example.com"},
+ "spec":{"group":"example.com","scope":"Namespaced","names":{"kind":"Widget","plural":"widgets"},
+  "versions":[{"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{"type":"object",
+   "properties":{"spec":{"type":"object","properties":{"size":{"type":"integer"}}}}}}}]}}"#;
+
+fn conflict_then_take_ownership(ctx: &Ctx) -> Result<(), Failed> {
+    let original: Value = serde_json::from_str(WIDGET_CRD).unwrap();
+    ctx.raw("PATCH", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com?fieldManager=kubectl", Some(original.clone()), "application/apply-patch+yaml").unwrap();
+    let mut changed = original.clone();
+    changed["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["size"]["description"] = json!("How big.");
+    let file = write_temp("widget.json", &changed.to_string());
+    let (code, plan) = ctx.json(&["plan", &file, "-o", "json"]);
+    check(code == 1, format!("plan exit {code}"))?;
+    let item = &plan["items"][0];
+    check(
+        item["action"] == "conflict" && item["reasons"][0]["code"] == "owned-by-other",
+        format!("{item}"),
+    )?;
+    check(
+        item["installed"]["owner"] == "field manager kubectl",
+        format!("{}", item["installed"]),
+    )?;
+    let before = ctx.versions();
+    let (code, _) = ctx.json(&["apply", &file, "-o", "json"]);
+    check(
+        code == 1 && ctx.versions() == before,
+        "conflicting apply wrote",
+    )?;
+    let (code, report) = ctx.json(&["apply", &file, "--take-ownership", "-o", "json"]);
+    check(
+        code == 0,
+        format!("take-ownership exit {code}: {}", report["apply"]),
+    )?;
+    check(
+        report["overrides"]["takeOwnership"] == true,
+        "override not shown",
+    )?;
+    let crd =
+        ctx.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com");
+    check(
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+            ["size"]["description"]
+            == "How big.",
+        "not applied",
+    )?;
+    let (code, plan) = ctx.json(&["plan", &file, "-o", "json"]);
+    check(
+        code == 0 && all_actions(&plan, "unchanged"),
+        format!("after take-over: {:?}", actions(&plan)),
+    )?;
+    Ok(())
+}
+
+fn snapshot_round_trip(ctx: &Ctx) -> Result<(), Failed> {
+    let (code, _) = ctx.json(&["apply", &gateway("v1.5.1", "standard"), "-o", "json"]);
+    check(code == 0, "setup")?;
+    let out = ctx.crdguard(&["snapshot"]);
+    check(
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )?;
+    let snapshot = write_temp("snapshot.yaml", &String::from_utf8(out.stdout).unwrap());
+    let text = std::fs::read_to_string(&snapshot).unwrap();
+    check(
+        text.contains("crdguard.dev/server-version"),
+        "server version not recorded",
+    )?;
+    let desired = gateway("v1.6.1", "standard");
+    let (live_code, mut live) = ctx.json(&["plan", &desired, "-o", "json"]);
+    let (snap_code, mut offline) =
+        ctx.json(&["plan", &desired, "--snapshot", &snapshot, "-o", "json"]);
+    check(live_code == snap_code, "exit codes differ")?;
+    check(
+        live["cluster"]["source"] == "live" && offline["cluster"]["source"] == "snapshot",
+        "sources",
+    )?;
+    check(
+        live["cluster"]["serverVersion"] == offline["cluster"]["serverVersion"],
+        "server versions differ",
+    )?;
+    live["cluster"] = Value::Null;
+    offline["cluster"] = Value::Null;
+    check(live == offline, "live plan and snapshot plan differ")?;
+    let (code, status) = ctx.json(&["status", "-o", "json"]);
+    check(
+        code == 0 && status["bundles"][0]["versions"] == json!(["v1.5.1"]),
+        format!("{}", status["bundles"]),
+    )?;
+    check(
+        status["crds"][0]["owner"] == "crdguard",
+        format!("{}", status["crds"][0]),
+    )?;
+    Ok(())
+}
+
+fn dry_run_writes_nothing(ctx: &Ctx) -> Result<(), Failed> {
+    let (code, report) = ctx.json(&[
+        "apply",
+        &gateway("v1.6.1", "standard"),
+        "--dry-run=server",
+        "-o",
+        "json",
+    ]);
+    check(
+        code == 0,
+        format!("dry run exit {code}: {}", report["apply"]),
+    )?;
+    check(
+        report["apply"]["dryRun"] == true
+            && report["apply"]["applied"].as_array().unwrap().len() == 10,
+        format!("{}", report["apply"]),
+    )?;
+    check(ctx.crds().is_empty(), "dry run created CRDs")?;
+    Ok(())
+}
+
+fn assert_exit_3(out: &Output, fragments: &[&str]) -> Result<(), Failed> {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    check(
+        out.status.code() == Some(3),
+        format!("exit {:?}: {err}", out.status.code()),
+    )?;
+    for fragment in fragments {
+        check(
+            err.contains(fragment),
+            format!("missing {fragment:?} in {err}"),
+        )?;
+    }
+    check(
+        err.lines().count() <= 5 && !err.contains("panicked"),
+        format!("messy error: {err}"),
+    )
+}
+
+fn unreachable_and_wrong_ca(ctx: &Ctx) -> Result<(), Failed> {
+    let kubeconfig = std::fs::read_to_string(&ctx.crd_server.kubeconfig).unwrap();
+    let url = ctx.crd_server.env("TEST_APISERVER_URL");
+    let closed = write_temp(
+        "closed.kubeconfig",
+        &kubeconfig.replace(&url, "https://127.0.0.1:1"),
+    );
+    let out = ctx.crdguard(&[
+        "plan",
+        &gateway("v1.6.1", "standard"),
+        "--kubeconfig",
+        &closed,
+    ]);
+    assert_exit_3(&out, &["cannot reach the cluster", "127.0.0.1:1"])?;
+    // The other server's CA: a valid CA, but not the one that signed this server's certificate.
+    let other_ca =
+        std::fs::read(Path::new(&ctx.core_server.env("TEST_APISERVER_RUN_DIR")).join("pki/ca.crt"))
+            .unwrap();
+    let ours = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+        .unwrap()
+        .to_string();
+    let wrong = write_temp(
+        "wrong-ca.kubeconfig",
+        &kubeconfig.replace(&ours, &base64(&other_ca)),
+    );
+    let before = ctx.versions();
+    let out = ctx.crdguard(&[
+        "apply",
+        &gateway("v1.6.1", "standard"),
+        "--kubeconfig",
+        &wrong,
+    ]);
+    assert_exit_3(&out, &["cannot reach the cluster"])?;
+    check(
+        String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains("certificate"),
+        "no word about the certificate",
+    )?;
+    check(
+        ctx.versions() == before,
+        "wrote through a failed connection",
+    )?;
+    Ok(())
+}
+
+fn invalid_token(ctx: &Ctx) -> Result<(), Failed> {
+    let kubeconfig = std::fs::read_to_string(&ctx.core_server.kubeconfig).unwrap();
+    let token = std::fs::read_to_string(ctx.core_server.env("TEST_APISERVER_TOKEN_FILE")).unwrap();
+    let token = token.split(',').next().unwrap().trim().to_string();
+    check(
+        kubeconfig.contains(&token),
+        "token context not found in kubeconfig",
+    )?;
+    let forged = "crdguard-test-not-a-valid-token-0123456789";
+    let bad = write_temp("bad-token.kubeconfig", &kubeconfig.replace(&token, forged));
+    let out = ctx.crdguard(&["status", "--kubeconfig", &bad, "--context", "test-token"]);
+    assert_exit_3(&out, &["401"])?;
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check(
+        !all.contains(forged) && !all.contains(&token),
+        "the token leaked into the output",
+    )?;
+    // The good token works on the same server.
+    let out = ctx.crdguard(&[
+        "status",
+        "--kubeconfig",
+        &ctx.core_server.kubeconfig.display().to_string(),
+        "--context",
+        "test-token",
+        "-o",
+        "json",
+    ]);
+    check(
+        out.status.code() == Some(0),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
