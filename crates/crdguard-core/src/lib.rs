@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod error;
+pub mod identify;
 pub mod load;
 pub mod model;
 pub mod normalize;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::bundle::Classifier;
+use crate::identify::{Identifier, apply_identification};
 use crate::owner;
 use crate::plan::{ClusterInfo, PLAN_API_VERSION};
 use crate::policy::Policy;
@@ -48,14 +49,22 @@ pub struct CrdStatus {
     pub owner: Option<String>,
     /// Stored versions that are no longer served: objects there need a migration.
     pub unserved_stored_versions: Vec<String>,
+    /// How the version was established when not from the annotations alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<crate::Reason>,
 }
 
-pub fn status(observed: &ObservedState, policy: &Policy) -> Status {
+pub fn status(
+    observed: &ObservedState,
+    policy: &Policy,
+    identifier: Option<&dyn Identifier>,
+) -> Status {
     let classifier = Classifier::new(policy);
     let mut crds = Vec::with_capacity(observed.crds.len());
     let mut bundles: BTreeMap<String, (BundleStatus, BTreeSet<Option<String>>)> = BTreeMap::new();
     for crd in observed.crds.values() {
-        let membership = classifier.classify(crd);
+        let mut membership = classifier.classify(crd);
+        apply_identification(&mut membership, crd, identifier);
         let owner = owner::primary_owner(crd).map(|o| o.to_string());
         let served: Vec<String> = crd.served_versions().map(str::to_string).collect();
         let status = CrdStatus {
@@ -74,6 +83,7 @@ pub fn status(observed: &ObservedState, policy: &Policy) -> Status {
             storage_version: crd.storage_version().map(str::to_string),
             stored_versions: crd.stored_versions.clone(),
             owner: owner.clone(),
+            notes: membership.warnings.clone(),
         };
         if let Some(name) = &membership.bundle {
             let (entry, versions) = bundles.entry(name.clone()).or_insert_with(|| {

@@ -59,6 +59,12 @@ safely (blocked, conflict, or not established in time); 3 cluster unreachable or
     Snapshot(SnapshotArgs),
     /// Rewrite a CRD's objects in its storage version and trim status.storedVersions.
     Migrate(MigrateArgs),
+    /// Known upstream bundles and releases (Gateway API), and built-in product policies.
+    #[command(
+        after_help = "Examples:\n  crdguard catalog list\n  crdguard catalog show gateway-api\n  \
+crdguard catalog show gateway-api@v1.6.1/experimental\n  crdguard catalog show envoy-gateway@v1.9"
+    )]
+    Catalog(CatalogArgs),
     /// Schema compatibility of two CRD sets, offline (matched by name).
     #[command(
         after_help = "Findings have a severity (error, warning, info), a check name, the \
@@ -267,10 +273,39 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CatalogArgs {
+    #[command(subcommand)]
+    pub command: CatalogCommand,
+
+    #[arg(short, long, value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Every known bundle release and product policy.
+    List,
+    /// One bundle, release (`gateway-api@v1.6.1[/experimental]`), product or product version.
+    Show {
+        #[arg(value_name = "NAME[@VERSION]")]
+        reference: String,
+    },
+}
+
+#[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Compatibility policy to check against.
-    #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "product",
+        conflicts_with = "product"
+    )]
+    pub policy: Option<PathBuf>,
+
+    /// A built-in product policy instead of a file, e.g. envoy-gateway@v1.9 (see `crdguard catalog list`).
+    #[arg(long = "for", value_name = "PRODUCT@VERSION")]
+    pub product: Option<String>,
 
     /// Optional CRD sources: check the state the plan would leave behind.
     #[arg(value_name = "SOURCE")]

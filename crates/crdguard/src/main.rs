@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Diff(args) => commands::diff::run(args),
+        Command::Catalog(args) => commands::catalog::run(args),
         Command::Apply(args) => commands::apply::run(args),
         Command::Snapshot(args) => commands::snapshot::run(args),
         Command::Migrate(args) => commands::migrate::run(args),

@@ -620,8 +620,21 @@ fn bad_flags_and_missing_inputs_are_usage_errors() {
         &crdguard(&["plan", "--snapshot", "s.yaml"]),
         &["nothing to plan"],
     );
-    let out = crdguard(&["plan", &example("acme-gateway")]);
-    assert_bad_input(&out, &["--snapshot"]);
+    // Without --snapshot, plan goes live: no kubeconfig means exit 3 with one clear line.
+    let out = Command::cargo_bin("crdguard")
+        .unwrap()
+        .args(["plan", &example("acme-gateway")])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot load the cluster configuration"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).lines().count() <= 3);
     assert_eq!(crdguard(&["--help"]).status.code(), Some(0));
 }
 
@@ -733,5 +746,153 @@ fn diff_reports_findings_as_json_and_exits_by_severity() {
     assert_bad_input(
         &crdguard(&["diff", &corpus("gateway-api/v1.6.0/standard-install.yaml")]),
         &["NEW"],
+    );
+}
+
+#[test]
+fn check_for_every_builtin_product_policy_at_matching_and_older_bundles() {
+    let out = crdguard(&["catalog", "list", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut checked = 0;
+    for product in list["products"].as_array().unwrap() {
+        let name = product["product"].as_str().unwrap();
+        for version in product["versions"].as_array().unwrap() {
+            let reference = format!("{name}@{}", version.as_str().unwrap());
+            let shown = crdguard(&["catalog", "show", &reference, "-o", "json"]);
+            assert_eq!(
+                shown.status.code(),
+                Some(0),
+                "{reference}: {}",
+                stderr(&shown)
+            );
+            let policy: Value = serde_json::from_slice(&shown.stdout).unwrap();
+            let bundle = &policy["bundles"][0];
+            let recommended = bundle["recommended"].as_str().unwrap();
+            let channel = bundle["channel"].as_str().unwrap_or("standard");
+            // A cluster at the product's recommended Gateway API release passes…
+            let matching = corpus(&format!("gateway-api/{recommended}/{channel}-install.yaml"));
+            let ok = crdguard(&[
+                "check",
+                "--for",
+                &reference,
+                "--snapshot",
+                &matching,
+                "--server-version",
+                "v1.33.2",
+                "-o",
+                "json",
+            ]);
+            let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+            let failed: Vec<&Value> = report["preflight"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["status"] == "fail")
+                .collect();
+            // Products that cap Kubernetes below 1.33 only fail on the version check.
+            assert!(
+                failed.iter().all(|c| c["check"] == "kubernetes-version"),
+                "{reference} against {recommended}/{channel}: {failed:?}"
+            );
+            // …and one at v0.5.0 (older than every product's minimum) fails the bundle checks.
+            let old = crdguard(&[
+                "check",
+                "--for",
+                &reference,
+                "--snapshot",
+                &corpus("gateway-api/v0.5.0/standard-install.yaml"),
+                "--server-version",
+                "v1.33.2",
+            ]);
+            assert_eq!(
+                old.status.code(),
+                Some(1),
+                "{reference} accepted v0.5.0: {}",
+                stdout(&old)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 25, "only {checked} built-in policies");
+    assert_bad_input(
+        &crdguard(&[
+            "check",
+            "--for",
+            "envoy-gateway@v0.1",
+            "--snapshot",
+            &corpus("gateway-api/v1.6.1/standard-install.yaml"),
+        ]),
+        &["no built-in policy", "envoy-gateway@v1.9"],
+    );
+}
+
+#[test]
+fn stripped_annotations_are_identified_by_content() {
+    let temp = Temp::new("identify");
+    let text = std::fs::read_to_string(corpus("gateway-api/v1.5.1/standard-install.yaml")).unwrap();
+    let stripped: String = text
+        .lines()
+        .filter(|l| {
+            !l.contains("gateway.networking.k8s.io/bundle-version")
+                && !l.contains("gateway.networking.k8s.io/channel")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let snapshot = temp.write("stripped.yaml", &stripped);
+    let out = crdguard(&[
+        "plan",
+        &corpus("gateway-api/v1.6.1/standard-install.yaml"),
+        "--snapshot",
+        &snapshot,
+        "-o",
+        "json",
+    ]);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let http = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["crd"] == "httproutes.gateway.networking.k8s.io")
+        .unwrap();
+    assert_eq!(http["installed"]["version"], "v1.5.1", "{http}");
+    assert_eq!(http["installed"]["channel"], "standard");
+    assert!(
+        http["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "identified-by-digest"),
+        "{http}"
+    );
+    assert_ne!(
+        http["action"], "conflict",
+        "identified content is not an unversioned conflict"
+    );
+
+    // Annotations that lie: v1.6.1 content labelled v1.5.1.
+    let lying = std::fs::read_to_string(corpus("gateway-api/v1.6.1/standard-install.yaml"))
+        .unwrap()
+        .replace("bundle-version: v1.6.1", "bundle-version: v1.5.1");
+    let snapshot = temp.write("lying.yaml", &lying);
+    let out = crdguard(&["status", "--snapshot", &snapshot, "-o", "json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // v1.6.0 and v1.6.1 have identical content: the content proves v1.6.0 (the lowest release
+    // holding it) for CRDs that changed in v1.6, and agrees with v1.5.1 for the others.
+    let crds = status["crds"].as_array().unwrap();
+    let http = crds
+        .iter()
+        .find(|c| c["name"] == "httproutes.gateway.networking.k8s.io")
+        .unwrap();
+    assert_eq!(http["version"], "v1.6.0", "{http}");
+    assert!(
+        http["notes"].to_string().contains("annotation-mismatch"),
+        "{http}"
+    );
+    assert!(
+        status["bundles"][0]["versions"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("v1.6.0"))
     );
 }

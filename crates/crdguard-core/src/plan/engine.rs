@@ -12,6 +12,7 @@ use super::preflight::product_checks;
 use super::report::*;
 use super::rules::{self, ItemContext};
 use crate::bundle::Classifier;
+use crate::identify::{Identifier, apply_identification};
 use crate::model::{BundleMembership, Channel, Crd};
 use crate::normalize::semantically_equal;
 use crate::owner::{self, Identity};
@@ -36,6 +37,8 @@ pub struct PlanInputs<'a> {
     pub observed: &'a ObservedState,
     pub policy: &'a Policy,
     pub options: &'a PlanOptions,
+    /// Identifies installed bundles by content (the catalog); `None` trusts annotations.
+    pub identifier: Option<&'a dyn Identifier>,
 }
 
 /// One CRD's decision together with the membership data the bundle checks need.
@@ -55,7 +58,11 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
         .observed
         .crds
         .values()
-        .map(|crd| (crd.name.as_str(), (crd, classifier.classify(crd))))
+        .map(|crd| {
+            let mut membership = classifier.classify(crd);
+            apply_identification(&mut membership, crd, inputs.identifier);
+            (crd.name.as_str(), (crd, membership))
+        })
         .collect();
     let installed_bundles = installed_bundle_states(installed.values().map(|(_, m)| m));
     let default_policies: BTreeMap<String, BundlePolicy> = inputs

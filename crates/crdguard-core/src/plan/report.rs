@@ -77,6 +77,11 @@ pub enum Code {
     MigrationPlanned,
     /// Admission policies exist that crdguard cannot evaluate yet.
     AdmissionUnchecked,
+    /// The installed version was identified from the CRD's content (annotations missing, or
+    /// upstream's own label differs from the release).
+    IdentifiedByDigest,
+    /// The CRD's annotations contradict its content; the content wins.
+    AnnotationMismatch,
 }
 
 impl Code {

@@ -111,6 +111,7 @@ pub fn run(
         observed,
         policy,
         options,
+        identifier: None,
     })
 }
 

@@ -54,6 +54,7 @@ async fn apply(
         observed,
         policy: &inputs.policy,
         options: &options,
+        identifier: Some(super::catalog_identifier()?),
     });
     let mut result = ApplyResult {
         dry_run,

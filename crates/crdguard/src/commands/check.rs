@@ -9,7 +9,15 @@ use crate::render;
 
 pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
     let options = super::input_options()?;
-    let policy = crdguard_sources::load_policy(&args.policy, options)?;
+    let policy = match (&args.policy, &args.product) {
+        (Some(path), _) => crdguard_sources::load_policy(path, options)?,
+        (None, Some(reference)) => super::catalog::builtin_policy(reference)?,
+        (None, None) => {
+            return Err(CliError::usage(
+                "give --policy FILE or --for PRODUCT@VERSION",
+            ));
+        }
+    };
     let desired = if args.sources.is_empty() {
         DesiredState::default()
     } else {
@@ -21,6 +29,7 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
         observed: &observed,
         policy: &policy,
         options: &PlanOptions::default(),
+        identifier: Some(super::catalog_identifier()?),
     });
     render::check(&plan, args.output)?;
     let failed = plan.preflight.iter().any(|c| c.status == CheckStatus::Fail);

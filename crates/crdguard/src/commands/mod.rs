@@ -1,6 +1,7 @@
 //! One module per command; shared input handling here.
 
 pub mod apply;
+pub mod catalog;
 pub mod check;
 pub mod diff;
 pub mod migrate;
@@ -71,6 +72,13 @@ pub fn observed_state(args: &ClusterArgs, options: Options) -> Result<ObservedSt
             Ok(observed)
         }
     }
+}
+
+/// The built-in Gateway API catalog, as the planner's identifier.
+pub fn catalog_identifier() -> Result<&'static dyn crdguard_core::identify::Identifier, CliError> {
+    crdguard_catalog::Catalog::builtin()
+        .map(|c| c as &dyn crdguard_core::identify::Identifier)
+        .map_err(|e| CliError::usage(format!("the built-in catalog is broken: {e}")))
 }
 
 /// A tokio runtime for the commands that talk to a cluster.

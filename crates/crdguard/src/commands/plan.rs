@@ -63,6 +63,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
         observed: &observed,
         policy: &inputs.policy,
         options: &plan_options,
+        identifier: Some(super::catalog_identifier()?),
     });
     render::plan(&plan, args.output)?;
     Ok(match plan.verdict {

@@ -12,6 +12,9 @@ pub fn run(args: &StatusArgs) -> Result<Exit, CliError> {
     let policy =
         super::policy_file(args.policy.as_deref(), options)?.unwrap_or_else(Policy::default_policy);
     let observed = super::observed_state(&args.cluster, options)?;
-    render::status(&status(&observed, &policy), args.output)?;
+    render::status(
+        &status(&observed, &policy, Some(super::catalog_identifier()?)),
+        args.output,
+    )?;
     Ok(Exit::Ok)
 }

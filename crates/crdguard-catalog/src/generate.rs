@@ -1,0 +1,479 @@
+//! The generator of `data/gateway-api.json`: reads the release files of the corpus and writes
+//! the facts, deterministically (same corpus → same bytes; a test regenerates and compares).
+//! Run it with `cargo run -p crdguard-catalog --example generate-catalog`.
+//!
+//! This is the one place in the crate that reads files, and only the generator and tests call
+//! it: at run time the catalog uses the embedded data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crdguard_core::bundle::{GATEWAY_CHANNEL_ANNOTATION, GATEWAY_VERSION_ANNOTATION};
+use crdguard_core::load::{Loaded, load_text};
+use crdguard_core::yaml::Limits;
+use crdguard_core::{BundleVersion, Channel};
+use serde_json::Value;
+
+use crate::catalog::{ReleaseKind, short_kube};
+use crate::data::{
+    CatalogFile, CrdEntry, ExtraEntry, IdenticalGroup, ReleaseEntry, SCHEMA_VERSION,
+    StorageHistoryEntry, StorageRun,
+};
+use crate::digest::digest;
+use crate::requirements;
+
+pub const BUNDLE: &str = "gateway-api";
+pub const REPOSITORY: &str = "kubernetes-sigs/gateway-api";
+
+/// Where upstream publishes a release's install file for a channel.
+pub fn asset_url(tag: &str, channel: Channel) -> String {
+    format!("https://github.com/{REPOSITORY}/releases/download/{tag}/{channel}-install.yaml")
+}
+
+/// One release and channel as found in the corpus: texts, not yet parsed.
+#[derive(Debug, Clone)]
+pub struct SourceRelease {
+    pub tag: String,
+    pub kind: ReleaseKind,
+    pub channel: Channel,
+    /// (path for messages, text) of `<channel>-install.yaml`.
+    pub install: (String, String),
+    /// (path, text) of the non-CRD files that belong to this channel.
+    pub extras: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub enum GenerateError {
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    Input(String),
+}
+
+impl fmt::Display for GenerateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GenerateError::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            GenerateError::Input(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for GenerateError {}
+
+/// Reads, generates and renders: the complete text of `data/gateway-api.json` from
+/// `<corpus>/gateway-api/`.
+pub fn generate_from_corpus(corpus: &Path) -> Result<String, GenerateError> {
+    let sources = read_corpus(&corpus.join(BUNDLE))?;
+    Ok(render(&generate(&sources)?))
+}
+
+/// Finds every release directory: `v*` tags, and `monthly/monthly-*` builds. For each channel
+/// with an install file, the extras are `extras-<channel>.yaml`, plus the files that serve both
+/// channels: other `extras-*.yaml` (the v0.5–v0.8 webhook) and v1.0.0's `webhook-install.yaml`.
+pub fn read_corpus(gateway_api: &Path) -> Result<Vec<SourceRelease>, GenerateError> {
+    let mut dirs: Vec<(String, ReleaseKind, PathBuf)> = Vec::new();
+    for (name, path) in list_dir(gateway_api)? {
+        if name.starts_with('v') && name.parse::<BundleVersion>().is_ok() {
+            dirs.push((name, ReleaseKind::Release, path));
+        }
+    }
+    let monthly = gateway_api.join("monthly");
+    if monthly.is_dir() {
+        for (name, path) in list_dir(&monthly)? {
+            if name.starts_with("monthly-") {
+                dirs.push((name, ReleaseKind::Monthly, path));
+            }
+        }
+    }
+    let mut sources = Vec::new();
+    for (tag, kind, dir) in dirs {
+        let files = list_dir(&dir)?;
+        for channel in [Channel::Standard, Channel::Experimental] {
+            let install = dir.join(format!("{channel}-install.yaml"));
+            if !install.is_file() {
+                continue;
+            }
+            let mut extras = Vec::new();
+            for (name, path) in &files {
+                let belongs = match name
+                    .strip_prefix("extras-")
+                    .and_then(|n| n.strip_suffix(".yaml"))
+                {
+                    Some(suffix) => Channel::parse(suffix).is_none_or(|c| c == channel),
+                    None => name == "webhook-install.yaml",
+                };
+                if belongs {
+                    extras.push((relative(path), read(path)?));
+                }
+            }
+            sources.push(SourceRelease {
+                tag: tag.clone(),
+                kind,
+                channel,
+                install: (relative(&install), read(&install)?),
+                extras,
+            });
+        }
+    }
+    Ok(sources)
+}
+
+/// Builds the catalog file from the sources (pure).
+pub fn generate(sources: &[SourceRelease]) -> Result<CatalogFile, GenerateError> {
+    let mut releases = sources
+        .iter()
+        .map(release_entry)
+        .collect::<Result<Vec<_>, _>>()?;
+    releases.sort_by_key(release_order);
+    let storage_history = storage_history(&releases)?;
+    let identical_releases = identical_groups(&releases);
+    Ok(CatalogFile {
+        schema: SCHEMA_VERSION,
+        bundle: BUNDLE.to_string(),
+        repository: REPOSITORY.to_string(),
+        releases,
+        storage_history,
+        identical_releases,
+    })
+}
+
+fn release_entry(source: &SourceRelease) -> Result<ReleaseEntry, GenerateError> {
+    let label = format!("{}/{}", source.tag, source.channel);
+    let input = |message: String| GenerateError::Input(format!("{label}: {message}"));
+    let loaded = parse(&source.install.0, &source.install.1)?;
+    if loaded.crds.is_empty() {
+        return Err(input("the install file holds no CRD".into()));
+    }
+    // Every CRD of a release carries the same markers; the catalog records them once.
+    let mut annotation: Option<&str> = None;
+    for crd in &loaded.crds {
+        let version = crd
+            .annotation(GATEWAY_VERSION_ANNOTATION)
+            .ok_or_else(|| input(format!("{} has no {GATEWAY_VERSION_ANNOTATION}", crd.name)))?;
+        if annotation.is_some_and(|a| a != version) {
+            return Err(input(format!(
+                "CRDs disagree on {GATEWAY_VERSION_ANNOTATION}: {version} and {annotation:?}"
+            )));
+        }
+        annotation = Some(version);
+        if crd.annotation(GATEWAY_CHANNEL_ANNOTATION) != Some(source.channel.as_str()) {
+            return Err(input(format!(
+                "{} is in the {} file but its {GATEWAY_CHANNEL_ANNOTATION} is {:?}",
+                crd.name,
+                source.channel,
+                crd.annotation(GATEWAY_CHANNEL_ANNOTATION)
+            )));
+        }
+    }
+    let annotation: BundleVersion = annotation.unwrap_or_default().parse().map_err(&input)?;
+    let version = match source.kind {
+        ReleaseKind::Release => source.tag.parse().map_err(&input)?,
+        // A monthly tag is not a version; what the build calls itself is the annotation.
+        ReleaseKind::Monthly => annotation.clone(),
+    };
+    let minimum =
+        requirements::crds_minimum(loaded.crds.iter().map(|c| (c.name.as_str(), &c.object)));
+    let mut extras = Vec::new();
+    for (path, text) in &source.extras {
+        let extra = parse(path, text)?;
+        if let Some(crd) = extra.crds.first() {
+            return Err(input(format!(
+                "{path} holds a CRD ({}): not an extra",
+                crd.name
+            )));
+        }
+        extras.extend(extra.others.into_iter().map(|o| ExtraEntry {
+            api_version: o.api_version,
+            kind: o.kind,
+            name: o.name,
+        }));
+    }
+    // Recorded even when the CRDs need more (v1.5+: 1.31): `guard` and `plan` reason about
+    // the policy object on its own.
+    let extras_minimum = requirements::extras_minimum(
+        extras
+            .iter()
+            .map(|e| (e.api_version.as_str(), e.kind.as_str())),
+    );
+    Ok(ReleaseEntry {
+        tag: source.tag.clone(),
+        kind: source.kind.as_str().to_string(),
+        version: version.to_string(),
+        bundle_version_annotation: annotation.to_string(),
+        channel: source.channel.to_string(),
+        asset_url: asset_url(&source.tag, source.channel),
+        min_kubernetes: Some(short_kube(&minimum.kubernetes)),
+        min_kubernetes_reason: Some(minimum.reason),
+        extras,
+        extras_min_kubernetes: extras_minimum.map(|r| short_kube(&r.kubernetes)),
+        crds: loaded.crds.iter().map(crd_entry).collect(),
+    })
+}
+
+fn crd_entry(crd: &crdguard_core::Crd) -> CrdEntry {
+    CrdEntry {
+        name: crd.name.clone(),
+        group: crd.group.clone(),
+        kind: crd.kind.clone(),
+        scope: crd.scope.clone(),
+        versions: crd.versions.iter().map(|v| v.name.clone()).collect(),
+        served: crd.served_versions().map(str::to_string).collect(),
+        storage: crd.storage_version().unwrap_or_default().to_string(),
+        digest: digest(&crd.object),
+    }
+}
+
+/// Releases by version, then monthly builds by tag (chronological); standard first.
+fn release_order(entry: &ReleaseEntry) -> (u8, Option<BundleVersion>, String, u8) {
+    let monthly = entry.kind != ReleaseKind::Release.as_str();
+    (
+        u8::from(monthly),
+        (!monthly).then(|| entry.version.parse().ok()).flatten(),
+        entry.tag.clone(),
+        u8::from(entry.channel != Channel::Standard.as_str()),
+    )
+}
+
+/// One stable release in which a CRD appears, with its storage version there.
+struct Sighting<'a> {
+    version: BundleVersion,
+    tag: &'a str,
+    storage: &'a str,
+}
+
+/// For each CRD, the runs of stable releases with the same storage version. Storage versions
+/// are a property of the release, not of the channel; the generator refuses data where the two
+/// channels of one release disagree rather than guess.
+fn storage_history(releases: &[ReleaseEntry]) -> Result<Vec<StorageHistoryEntry>, GenerateError> {
+    // crd name → (kind, sightings in release order).
+    let mut per_crd: BTreeMap<&str, (&str, Vec<Sighting<'_>>)> = BTreeMap::new();
+    for release in releases
+        .iter()
+        .filter(|r| r.kind == ReleaseKind::Release.as_str())
+    {
+        let version: BundleVersion = release.version.parse().map_err(GenerateError::Input)?;
+        for crd in &release.crds {
+            let (_, seen) = per_crd
+                .entry(&crd.name)
+                .or_insert_with(|| (&crd.kind, Vec::new()));
+            match seen.iter().find(|s| s.tag == release.tag) {
+                Some(s) if s.storage != crd.storage => {
+                    return Err(GenerateError::Input(format!(
+                        "{}: {} stores {} in one channel and {} in the other",
+                        release.tag, crd.name, s.storage, crd.storage
+                    )));
+                }
+                Some(_) => {}
+                None => seen.push(Sighting {
+                    version: version.clone(),
+                    tag: &release.tag,
+                    storage: &crd.storage,
+                }),
+            }
+        }
+    }
+    Ok(per_crd
+        .into_iter()
+        .map(|(name, (kind, seen))| {
+            let mut runs: Vec<StorageRun> = Vec::new();
+            for sighting in seen {
+                match runs.last_mut() {
+                    Some(run) if run.version == sighting.storage => {
+                        run.through = sighting.version.to_string();
+                    }
+                    _ => runs.push(StorageRun {
+                        version: sighting.storage.to_string(),
+                        from: sighting.version.to_string(),
+                        through: sighting.version.to_string(),
+                    }),
+                }
+            }
+            StorageHistoryEntry {
+                crd: name.to_string(),
+                kind: kind.to_string(),
+                storage: runs,
+            }
+        })
+        .collect())
+}
+
+/// Releases of one channel with the same CRD content (names and digests).
+struct ContentGroup<'a> {
+    channel: Channel,
+    content: BTreeSet<(&'a str, &'a str)>,
+    tags: Vec<String>,
+}
+
+/// Per channel, the releases whose CRDs (names and digests) are all the same.
+fn identical_groups(releases: &[ReleaseEntry]) -> Vec<IdenticalGroup> {
+    let mut groups: Vec<ContentGroup<'_>> = Vec::new();
+    for channel in [Channel::Standard, Channel::Experimental] {
+        for release in releases.iter().filter(|r| r.channel == channel.as_str()) {
+            let content: BTreeSet<(&str, &str)> = release
+                .crds
+                .iter()
+                .map(|c| (c.name.as_str(), c.digest.as_str()))
+                .collect();
+            match groups
+                .iter_mut()
+                .find(|g| g.channel == channel && g.content == content)
+            {
+                Some(group) => group.tags.push(release.tag.clone()),
+                None => groups.push(ContentGroup {
+                    channel,
+                    content,
+                    tags: vec![release.tag.clone()],
+                }),
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|g| g.tags.len() > 1)
+        .map(|g| IdenticalGroup {
+            channel: g.channel.to_string(),
+            tags: g.tags,
+        })
+        .collect()
+}
+
+/// Pretty JSON where every "flat" value (scalars, and arrays/objects of scalars or of arrays of
+/// scalars) stays on one line: one line per CRD, reviewable diffs, a small file.
+pub fn render(file: &CatalogFile) -> String {
+    // Serializing plain data structs to a Value cannot fail.
+    let value = serde_json::to_value(file).unwrap_or(Value::Null);
+    let mut out = String::new();
+    write_value(&value, 0, &mut out);
+    out.push('\n');
+    out
+}
+
+fn write_value(value: &Value, indent: usize, out: &mut String) {
+    if is_flat(value) {
+        out.push_str(&compact(value));
+        return;
+    }
+    let pad = "  ".repeat(indent + 1);
+    match value {
+        Value::Object(map) => {
+            out.push_str("{\n");
+            for (i, (key, child)) in map.iter().enumerate() {
+                out.push_str(&pad);
+                out.push_str(&compact(&Value::String(key.clone())));
+                out.push_str(": ");
+                write_value(child, indent + 1, out);
+                out.push_str(if i + 1 < map.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&"  ".repeat(indent));
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                out.push_str(&pad);
+                write_value(item, indent + 1, out);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&"  ".repeat(indent));
+            out.push(']');
+        }
+        scalar => out.push_str(&compact(scalar)),
+    }
+}
+
+fn is_flat(value: &Value) -> bool {
+    let scalar_or_scalar_list = |v: &Value| match v {
+        Value::Array(items) => items.iter().all(|i| !i.is_array() && !i.is_object()),
+        Value::Object(_) => false,
+        _ => true,
+    };
+    match value {
+        Value::Object(map) => map.values().all(scalar_or_scalar_list),
+        Value::Array(items) => items.iter().all(|i| !i.is_array() && !i.is_object()),
+        _ => true,
+    }
+}
+
+/// One-line JSON with `", "` and `": "` separators, keys in struct order.
+fn compact(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let fields: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", compact(&Value::String(k.clone())), compact(v)))
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(compact).collect();
+            format!("[{}]", items.join(", "))
+        }
+        scalar => scalar.to_string(),
+    }
+}
+
+fn parse(path: &str, text: &str) -> Result<Loaded, GenerateError> {
+    load_text(path, text, Limits::default()).map_err(|e| GenerateError::Input(e.to_string()))
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, GenerateError> {
+    let io = |error| GenerateError::Io {
+        path: dir.to_path_buf(),
+        error,
+    };
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+            entries.push((name.to_string(), path.clone()));
+        }
+    }
+    // Directory order is the file system's; sort so the output never depends on it.
+    entries.sort();
+    Ok(entries)
+}
+
+fn read(path: &Path) -> Result<String, GenerateError> {
+    std::fs::read_to_string(path).map_err(|error| GenerateError::Io {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+/// `gateway-api/v1.6.1/standard-install.yaml`: the path from the bundle directory on, so
+/// messages do not depend on where the corpus is.
+fn relative(path: &Path) -> String {
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    match parts.iter().rposition(|p| p == BUNDLE) {
+        Some(start) => parts[start..].join("/"),
+        None => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crdguard_core::KubeVersion;
+
+    #[test]
+    fn flat_values_stay_on_one_line() {
+        let value = serde_json::json!({ "a": [{ "x": 1, "y": ["p", "q"] }], "b": "s" });
+        let mut out = String::new();
+        write_value(&value, 0, &mut out);
+        assert_eq!(
+            out,
+            "{\n  \"a\": [\n    {\"x\": 1, \"y\": [\"p\", \"q\"]}\n  ],\n  \"b\": \"s\"\n}"
+        );
+    }
+
+    #[test]
+    fn kube_versions_are_short() {
+        assert_eq!(short_kube(&KubeVersion::new(1, 31, 0)), "1.31");
+    }
+}

@@ -1,0 +1,383 @@
+//! Identification by content: which release(s) a CRD, or a set of CRDs, came from, whatever its
+//! annotations say, and whether its annotations tell the truth.
+//!
+//! Several releases can hold the same content (v1.2.0/v1.2.1 differ only in annotations; a CRD
+//! unchanged between two releases; a CRD identical in the standard and experimental channel;
+//! monthly-2026.06 equals v1.6.x experimental). All of them are returned, and one is chosen as
+//! `best`, in this order of preference:
+//! 1. the release the CRD's own annotations name, if its content is that release's (exact
+//!    version first, then the value upstream shipped: v0.8.1's CRDs say v0.8.0);
+//! 2. a tagged release before a monthly build (releases are what policies talk about);
+//! 3. the lowest version, the first release that shipped this content: deterministic, and it
+//!    errs on the harmless side (a version check against it can at worst ask for an upgrade to
+//!    identical content, which the planner's `identical` rule turns into `unchanged`; it never
+//!    skips an upgrade because the CRD looked newer than its content proves);
+//! 4. standard before experimental: the narrowest channel that holds this exact content. A
+//!    single CRD often cannot tell the channel; [`Catalog::identify_bundle`] looks at the whole
+//!    set, where experimental-only kinds and fields settle it.
+
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+use std::fmt;
+
+use crdguard_core::bundle::{GATEWAY_CHANNEL_ANNOTATION, GATEWAY_VERSION_ANNOTATION};
+use crdguard_core::{BundleVersion, Channel};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::catalog::{Catalog, Release, ReleaseKind};
+use crate::digest::digest;
+
+/// A release named in a report: tag, version and channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseRef {
+    pub tag: String,
+    pub version: BundleVersion,
+    pub channel: Channel,
+}
+
+impl From<&Release> for ReleaseRef {
+    fn from(r: &Release) -> Self {
+        ReleaseRef {
+            tag: r.tag.clone(),
+            version: r.version.clone(),
+            channel: r.channel,
+        }
+    }
+}
+
+impl fmt::Display for ReleaseRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.tag == self.version.to_string() {
+            write!(f, "{} ({})", self.tag, self.channel)
+        } else {
+            write!(f, "{} ({}, {})", self.tag, self.version, self.channel)
+        }
+    }
+}
+
+/// The Gateway API markers a CRD carries, raw.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AnnotatedMarkers {
+    pub version: Option<String>,
+    pub channel: Option<String>,
+}
+
+impl AnnotatedMarkers {
+    pub fn of(crd: &Value) -> AnnotatedMarkers {
+        let annotation = |key: &str| {
+            crd.pointer("/metadata/annotations")
+                .and_then(|a| a.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        AnnotatedMarkers {
+            version: annotation(GATEWAY_VERSION_ANNOTATION),
+            channel: annotation(GATEWAY_CHANNEL_ANNOTATION),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.version.is_none() && self.channel.is_none()
+    }
+
+    /// How well the markers fit a release holding the CRD's content: higher is better.
+    /// Version: 2 = the release's version, 1 = the value upstream shipped, 0 = absent or other.
+    fn fit(&self, release: &Release) -> (u8, u8) {
+        let version = match self.version.as_deref().map(str::parse::<BundleVersion>) {
+            Some(Ok(v)) if v == release.version && release.kind == ReleaseKind::Release => 2,
+            Some(Ok(v)) if v == release.bundle_version_annotation => 1,
+            _ => 0,
+        };
+        let channel =
+            u8::from(self.channel.as_deref().and_then(Channel::parse) == Some(release.channel));
+        (version, channel)
+    }
+
+    /// Whether every marker present is consistent with `release`.
+    fn consistent_with(&self, release: &Release) -> bool {
+        let (version, channel) = self.fit(release);
+        (self.version.is_none() || version > 0) && (self.channel.is_none() || channel > 0)
+    }
+}
+
+/// What the annotations say compared with what the content is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum AnnotationCheck {
+    /// The annotations name a release that has exactly this content.
+    Agrees,
+    /// The annotations are exactly what upstream shipped with this content, but that label does
+    /// not name the release: v0.8.1's CRDs say v0.8.0; monthly builds say the last release or
+    /// v0.0.0-dev. Nobody edited them; `identified` is what the content is.
+    UpstreamLabel {
+        annotated: String,
+        identified: ReleaseRef,
+    },
+    /// One or both annotations are absent (stripped by a tool, or never set by a vendoring
+    /// chart); `missing` lists the annotation keys.
+    Missing {
+        missing: Vec<String>,
+        identified: ReleaseRef,
+    },
+    /// The annotations name a version or channel that does not have this content: the
+    /// annotations were edited, or the spec was.
+    Mismatch {
+        annotated: AnnotatedMarkers,
+        identified: ReleaseRef,
+    },
+}
+
+impl AnnotationCheck {
+    /// The plan reason code this outcome calls for: `identified-by-digest` when the content
+    /// tells more than the annotations, `annotation-mismatch` when they contradict it, nothing
+    /// when they agree.
+    pub fn reason_code(&self) -> Option<&'static str> {
+        match self {
+            AnnotationCheck::Agrees => None,
+            AnnotationCheck::UpstreamLabel { .. } | AnnotationCheck::Missing { .. } => {
+                Some("identified-by-digest")
+            }
+            AnnotationCheck::Mismatch { .. } => Some("annotation-mismatch"),
+        }
+    }
+}
+
+impl fmt::Display for AnnotationCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AnnotationCheck::Agrees => f.write_str("annotations agree with the content"),
+            AnnotationCheck::UpstreamLabel {
+                annotated,
+                identified,
+            } => write!(
+                f,
+                "content is Gateway API {identified}; its bundle-version annotation says \
+                 {annotated}, as upstream shipped it"
+            ),
+            AnnotationCheck::Missing {
+                missing,
+                identified,
+            } => write!(
+                f,
+                "content identified by digest as Gateway API {identified}; annotation {} is \
+                 missing",
+                missing.join(" and ")
+            ),
+            AnnotationCheck::Mismatch {
+                annotated,
+                identified,
+            } => write!(
+                f,
+                "annotations say {}/{} but the content is Gateway API {identified}",
+                annotated.version.as_deref().unwrap_or("(no version)"),
+                annotated.channel.as_deref().unwrap_or("(no channel)"),
+            ),
+        }
+    }
+}
+
+/// The release(s) one CRD's content belongs to.
+#[derive(Debug, Clone)]
+pub struct Identification<'c> {
+    /// `metadata.name` of the CRD as given.
+    pub crd: String,
+    pub digest: String,
+    /// Every release and channel holding this exact content, in catalog order.
+    pub matches: Vec<&'c Release>,
+    /// The single answer (see the module documentation for how it is chosen).
+    pub best: &'c Release,
+    pub annotated: AnnotatedMarkers,
+}
+
+impl Identification<'_> {
+    /// The channels holding this content: two when standard and experimental copies are equal.
+    pub fn channels(&self) -> BTreeSet<Channel> {
+        self.matches.iter().map(|r| r.channel).collect()
+    }
+
+    pub fn annotation_check(&self) -> AnnotationCheck {
+        let identified = ReleaseRef::from(self.best);
+        if self.annotated.is_empty() {
+            return AnnotationCheck::Missing {
+                missing: vec![
+                    GATEWAY_VERSION_ANNOTATION.to_string(),
+                    GATEWAY_CHANNEL_ANNOTATION.to_string(),
+                ],
+                identified,
+            };
+        }
+        // `best` prefers a release the annotations are consistent with: if it is not, none is.
+        if !self.annotated.consistent_with(self.best) {
+            return AnnotationCheck::Mismatch {
+                annotated: self.annotated.clone(),
+                identified,
+            };
+        }
+        let mut missing = Vec::new();
+        if self.annotated.version.is_none() {
+            missing.push(GATEWAY_VERSION_ANNOTATION.to_string());
+        }
+        if self.annotated.channel.is_none() {
+            missing.push(GATEWAY_CHANNEL_ANNOTATION.to_string());
+        }
+        if !missing.is_empty() {
+            return AnnotationCheck::Missing {
+                missing,
+                identified,
+            };
+        }
+        if self.annotated.fit(self.best).0 == 1 {
+            return AnnotationCheck::UpstreamLabel {
+                annotated: self.annotated.version.clone().unwrap_or_default(),
+                identified,
+            };
+        }
+        AnnotationCheck::Agrees
+    }
+}
+
+/// The release(s) a set of CRDs (an installed bundle) belongs to.
+#[derive(Debug, Clone)]
+pub struct BundleIdentification<'c> {
+    /// Releases holding every identified CRD of the set with the same content.
+    pub candidates: Vec<&'c Release>,
+    /// The single answer: a release with exactly these CRDs first, then as for one CRD.
+    pub best: Option<&'c Release>,
+    /// `best` has exactly the given CRDs, no more, no fewer, and every CRD was identified.
+    pub complete: bool,
+    /// CRDs of the set whose content no release has (edited, or from an unknown release).
+    pub unidentified: Vec<String>,
+}
+
+impl Catalog {
+    /// Identifies one CRD by its content digest. `None` when no release has this content.
+    pub fn identify(&self, crd: &Value) -> Option<Identification<'_>> {
+        let digest = digest(crd);
+        let mut matches: Vec<&Release> = self.releases_with_digest(&digest).collect();
+        if matches.is_empty() {
+            return None;
+        }
+        let annotated = AnnotatedMarkers::of(crd);
+        matches.sort_by_key(|r| catalog_position(self, r));
+        let best = matches
+            .iter()
+            .copied()
+            .min_by_key(|r| preference(r, &[&annotated]))?;
+        Some(Identification {
+            crd: crd_name(crd),
+            digest,
+            matches,
+            best,
+            annotated,
+        })
+    }
+
+    /// Identifies a set of CRDs together, which settles what single CRDs cannot (the channel,
+    /// when a CRD is identical in both). CRDs whose content is unknown are listed and otherwise
+    /// ignored, so one edited CRD does not hide what the rest is.
+    pub fn identify_bundle(&self, crds: &[Value]) -> BundleIdentification<'_> {
+        let mut unidentified = Vec::new();
+        let mut identified = Vec::new();
+        for crd in crds {
+            match self.identify(crd) {
+                Some(identification) => identified.push(identification),
+                None => unidentified.push(crd_name(crd)),
+            }
+        }
+        let Some((first, rest)) = identified.split_first() else {
+            return BundleIdentification {
+                candidates: Vec::new(),
+                best: None,
+                complete: false,
+                unidentified,
+            };
+        };
+        let candidates: Vec<&Release> = first
+            .matches
+            .iter()
+            .copied()
+            .filter(|r| {
+                rest.iter()
+                    .all(|i| i.matches.iter().any(|m| std::ptr::eq(*m, *r)))
+            })
+            .collect();
+        let names: BTreeSet<&str> = identified.iter().map(|i| i.crd.as_str()).collect();
+        let exact = |r: &Release| {
+            r.crds.len() == names.len() && r.crds.iter().all(|c| names.contains(c.name.as_str()))
+        };
+        let markers: Vec<&AnnotatedMarkers> = identified.iter().map(|i| &i.annotated).collect();
+        let best = candidates
+            .iter()
+            .copied()
+            .min_by_key(|r| (Reverse(exact(r)), preference(r, &markers)));
+        BundleIdentification {
+            complete: unidentified.is_empty() && best.is_some_and(exact),
+            candidates,
+            best,
+            unidentified,
+        }
+    }
+}
+
+/// Sort key: smaller is preferred (see the module documentation). Releases every marker is
+/// consistent with come first, so that `annotation_check` can judge by `best` alone; then the
+/// closer fit (exact version over the value upstream shipped, matching channel).
+fn preference(release: &Release, markers: &[&AnnotatedMarkers]) -> PreferenceKey {
+    let mut consistent = 0u32;
+    let (mut version_fit, mut channel_fit) = (0u32, 0u32);
+    for marker in markers {
+        consistent += u32::from(marker.consistent_with(release));
+        let (v, c) = marker.fit(release);
+        version_fit += u32::from(v);
+        channel_fit += u32::from(c);
+    }
+    (
+        Reverse((consistent, version_fit, channel_fit)),
+        release.kind,
+        release.version.clone(),
+        release.channel,
+        release.tag.clone(),
+    )
+}
+
+type PreferenceKey = (
+    Reverse<(u32, u32, u32)>,
+    ReleaseKind,
+    BundleVersion,
+    Channel,
+    String,
+);
+
+fn catalog_position(catalog: &Catalog, release: &Release) -> usize {
+    catalog
+        .releases()
+        .iter()
+        .position(|r| std::ptr::eq(r, release))
+        .unwrap_or(usize::MAX)
+}
+
+fn crd_name(crd: &Value) -> String {
+    crd.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The catalog as the planner's identifier: content wins over annotations, and the plan says so.
+impl crdguard_core::identify::Identifier for Catalog {
+    fn identify(&self, crd: &crdguard_core::Crd) -> Option<crdguard_core::identify::Identified> {
+        let identification = Catalog::identify(self, &crd.object)?;
+        let check = identification.annotation_check();
+        let code = match check.reason_code()? {
+            "annotation-mismatch" => crdguard_core::Code::AnnotationMismatch,
+            _ => crdguard_core::Code::IdentifiedByDigest,
+        };
+        Some(crdguard_core::identify::Identified {
+            version: identification.best.version.clone(),
+            channel: identification.best.channel,
+            code,
+            message: check.to_string(),
+        })
+    }
+}

@@ -1,0 +1,47 @@
+//! Identification of installed bundles by content, supplied from outside the core (the catalog
+//! crate knows upstream releases; the core only knows what to do with the answer).
+
+use crate::model::{BundleMembership, Channel, Crd};
+use crate::plan::{Code, Reason};
+use crate::version::BundleVersion;
+
+/// What the content of a CRD proves about its bundle, when that adds to or contradicts its
+/// annotations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identified {
+    pub version: BundleVersion,
+    pub channel: Channel,
+    /// `identified-by-digest` (annotations missing or upstream's own mislabel) or
+    /// `annotation-mismatch` (annotations contradict the content).
+    pub code: Code,
+    pub message: String,
+}
+
+/// Something that can identify CRDs by content (the built-in Gateway API catalog).
+pub trait Identifier: Sync {
+    /// `None` when the CRD is unknown or its annotations agree with its content.
+    fn identify(&self, crd: &Crd) -> Option<Identified>;
+}
+
+/// The content wins over the annotations; the plan says so with a reason.
+pub fn apply_identification(
+    membership: &mut BundleMembership,
+    crd: &Crd,
+    identifier: Option<&dyn Identifier>,
+) {
+    if membership.bundle.is_none() {
+        return;
+    }
+    let Some(identified) = identifier.and_then(|i| i.identify(crd)) else {
+        return;
+    };
+    membership.version = Some(identified.version);
+    membership.channel = Some(identified.channel);
+    // Bad-annotation warnings are superseded by what the content proves.
+    membership
+        .warnings
+        .retain(|w| w.code != Code::BadAnnotation);
+    membership
+        .warnings
+        .push(Reason::new(identified.code, identified.message));
+}
