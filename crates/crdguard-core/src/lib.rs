@@ -4,6 +4,7 @@
 //! No I/O and no async here: adapters read files or talk to clusters and hand this crate text
 //! and values, the way `kube-core` sits under `kube-client`.
 
+pub mod admission;
 pub mod bundle;
 pub mod error;
 pub mod identify;

@@ -308,6 +308,7 @@ fn breaking_findings_block_upgrades_unless_allowed() {
         policy: &policy,
         options: &options,
         identifier: None,
+        admission: None,
     };
     let plan = plan_with(&inputs, always_breaking);
     let http = item(&plan, "httproutes.gateway.networking.k8s.io");

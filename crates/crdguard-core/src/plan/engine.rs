@@ -11,6 +11,7 @@ use super::bundles::{BundleInputs, plan_bundles};
 use super::preflight::product_checks;
 use super::report::*;
 use super::rules::{self, ItemContext};
+use crate::admission::{AdmissionPrediction, AdmissionPredictor};
 use crate::bundle::Classifier;
 use crate::identify::{Identifier, apply_identification};
 use crate::model::{BundleMembership, Channel, Crd};
@@ -39,6 +40,8 @@ pub struct PlanInputs<'a> {
     pub options: &'a PlanOptions,
     /// Identifies installed bundles by content (the catalog); `None` trusts annotations.
     pub identifier: Option<&'a dyn Identifier>,
+    /// Evaluates the cluster's admission policies for each write; `None` skips prediction.
+    pub admission: Option<&'a dyn AdmissionPredictor>,
 }
 
 /// One CRD's decision together with the membership data the bundle checks need.
@@ -220,13 +223,27 @@ fn decide_item(
         admission_denial: None,
         experimental_counterpart_available: false,
     };
-    // Schema analysis is the expensive part: only for CRDs that would be written over.
-    let findings: Vec<Finding> = match installed {
-        Some(installed) if !identical && rules::write_intent(&ctx).is_some() => {
-            schema_analysis(&installed.object, &desired.object)
-        }
+    // Schema analysis and admission prediction only for CRDs that would be written.
+    let writes = !identical && (installed.is_none() || rules::write_intent(&ctx).is_some());
+    let mut findings: Vec<Finding> = match installed {
+        Some(installed) if writes => schema_analysis(&installed.object, &desired.object),
         _ => Vec::new(),
     };
+    if let Some(predictor) = inputs.admission.filter(|_| writes) {
+        match predictor.predict(installed, desired) {
+            AdmissionPrediction::Allowed => {}
+            AdmissionPrediction::Denied { policy, message } => {
+                ctx.admission_denial = Some(format!("ValidatingAdmissionPolicy {policy} would deny the write: {message}"));
+            }
+            AdmissionPrediction::Unknown { policy, reason } => findings.push(Finding::new(
+                crdguard_schema::Severity::Warning,
+                "admission-unknown",
+                "",
+                ".",
+                format!("ValidatingAdmissionPolicy {policy} could not be evaluated ({reason}); the write may still be denied"),
+            )),
+        }
+    }
     ctx.findings = &findings;
     let mut decision = rules::decide(&ctx);
     if decision.action.writes() {
@@ -291,7 +308,10 @@ fn decide_item(
             channel: desired_bundle.channel.map(|c| c.to_string()),
         },
         reasons: decision.reasons,
-        findings: if decision.action == Action::Upgrade || decision.action == Action::Blocked {
+        findings: if matches!(
+            decision.action,
+            Action::Upgrade | Action::Blocked | Action::Create
+        ) {
             findings
         } else {
             Vec::new()

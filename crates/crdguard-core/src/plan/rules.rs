@@ -143,6 +143,10 @@ fn absent(ctx: &ItemContext) -> Option<Decision> {
     if ctx.installed.is_some() {
         return None;
     }
+    // "Policy allows install" includes the cluster's admission policies (row 9 for creates).
+    if let Some(message) = &ctx.admission_denial {
+        return Decision::new(Action::Blocked, Code::AdmissionDenied, message.clone());
+    }
     let bundle = ctx.desired_bundle.bundle.as_deref().unwrap_or("its bundle");
     if is_standard(ctx) && ctx.policy.install == InstallMode::Never {
         return if ctx.required_kind {

@@ -112,6 +112,7 @@ pub fn run(
         policy,
         options,
         identifier: None,
+        admission: None,
     })
 }
 

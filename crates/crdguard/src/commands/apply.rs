@@ -55,6 +55,7 @@ async fn apply(
         policy: &inputs.policy,
         options: &options,
         identifier: Some(super::catalog_identifier()?),
+        admission: None,
     });
     let mut result = ApplyResult {
         dry_run,

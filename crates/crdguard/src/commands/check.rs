@@ -30,6 +30,7 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
         policy: &policy,
         options: &PlanOptions::default(),
         identifier: Some(super::catalog_identifier()?),
+        admission: None,
     });
     render::check(&plan, args.output)?;
     let failed = plan.preflight.iter().any(|c| c.status == CheckStatus::Fail);

@@ -64,6 +64,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
         policy: &inputs.policy,
         options: &plan_options,
         identifier: Some(super::catalog_identifier()?),
+        admission: None,
     });
     render::plan(&plan, args.output)?;
     Ok(match plan.verdict {
