@@ -14,6 +14,7 @@ pub mod normalize;
 pub mod owner;
 pub mod plan;
 pub mod policy;
+pub mod post_render;
 pub mod state;
 pub mod status;
 mod strict_value;

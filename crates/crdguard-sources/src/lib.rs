@@ -54,33 +54,97 @@ pub struct Desired {
     pub chart_policy: Option<Policy>,
 }
 
-/// Loads every source into one desired state. Sources are read and parsed in parallel.
-pub fn load_desired(sources: &[Source], options: Options) -> Result<Desired, SourceError> {
+/// What the sources yielded before they are merged into a desired state.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    /// CRDs only: non-CRD documents were rejected or turned into warnings.
+    pub loaded: Loaded,
+    pub chart_policy: Option<Policy>,
+    pub warnings: Vec<InputWarning>,
+}
+
+impl Gathered {
+    pub fn extend(&mut self, other: Gathered) {
+        self.loaded.extend(other.loaded);
+        self.chart_policy = self.chart_policy.take().or(other.chart_policy);
+        self.warnings.extend(other.warnings);
+    }
+
+    /// Merges into one desired state: duplicates checked across all sources; no CRD at all
+    /// is an error naming the sources.
+    pub fn into_desired(self, described: &str) -> Result<Desired, SourceError> {
+        let mut state = DesiredState::from_loaded(self.loaded, NonCrdDocuments::Reject)?;
+        state.warnings.extend(self.warnings);
+        if state.crds.is_empty() {
+            return Err(SourceError::Input(InputError::new(
+                described,
+                "no CustomResourceDefinition found in the sources",
+            )));
+        }
+        Ok(Desired {
+            state,
+            chart_policy: self.chart_policy,
+        })
+    }
+}
+
+/// Reads every source (in parallel) without merging them yet.
+pub fn gather(sources: &[Source], options: Options) -> Result<Gathered, SourceError> {
     let per_source: Vec<Result<SourceLoad, SourceError>> = sources
         .par_iter()
         .map(|source| load_source(source, options))
         .collect();
-    let mut all = Loaded::default();
-    let mut chart_policy = None;
-    let mut warnings = Vec::new();
+    let mut gathered = Gathered::default();
     for result in per_source {
-        let (loaded, policy, source_warnings) = result?;
-        all.extend(loaded);
-        warnings.extend(source_warnings);
-        chart_policy = chart_policy.or(policy);
+        let (loaded, chart_policy, warnings) = result?;
+        gathered.extend(Gathered {
+            loaded,
+            chart_policy,
+            warnings,
+        });
     }
-    let mut state = DesiredState::from_loaded(all, NonCrdDocuments::Reject)?;
-    state.warnings.extend(warnings);
-    if state.crds.is_empty() {
-        let names: Vec<String> = sources.iter().map(describe).collect();
-        return Err(SourceError::Input(InputError::new(
-            names.join(", "),
-            "no CustomResourceDefinition found in the sources",
-        )));
+    Ok(gathered)
+}
+
+/// Loads every source into one desired state. Sources are read and parsed in parallel.
+pub fn load_desired(sources: &[Source], options: Options) -> Result<Desired, SourceError> {
+    let names: Vec<String> = sources.iter().map(describe).collect();
+    gather(sources, options)?.into_desired(&names.join(", "))
+}
+
+/// Whether a command-line source names a Helm chart: a directory with `Chart.yaml`, a `.tgz`,
+/// or a reference only helm can resolve (`oci://`, `repo/name`).
+pub fn is_chart_reference(arg: &str) -> bool {
+    let path = Path::new(arg);
+    if arg.starts_with("oci://") {
+        return true;
     }
-    Ok(Desired {
-        state,
-        chart_policy,
+    if path.is_dir() {
+        return path.join("Chart.yaml").is_file();
+    }
+    chart::is_archive(path)
+}
+
+/// The `crdguard.yaml` policy at a local chart's root (directory or archive), if any.
+pub fn chart_policy(path: &Path, options: Options) -> Result<Option<Policy>, SourceError> {
+    let chart = Chart::open(path, options.read)?;
+    match &chart.policy_file {
+        Some(file) => Ok(Some(Policy::from_yaml(&file.name, &file.text)?)),
+        None => Ok(None),
+    }
+}
+
+/// CRDs out of rendered chart output (`helm template`): other objects are expected there.
+pub fn crds_from_rendered(
+    source: &str,
+    text: &str,
+    options: Options,
+) -> Result<Gathered, SourceError> {
+    let mut loaded = load_text(source, text, options.parse)?;
+    loaded.others.clear();
+    Ok(Gathered {
+        loaded,
+        ..Gathered::default()
     })
 }
 
@@ -196,4 +260,9 @@ pub fn load_snapshot(
 pub fn load_policy(path: &Path, options: Options) -> Result<Policy, SourceError> {
     let text = read::file(path, options.read)?;
     Ok(Policy::from_yaml(&path.display().to_string(), &text)?)
+}
+
+/// Reads standard input as text, within the input limit.
+pub fn read_stdin(options: Options) -> Result<String, SourceError> {
+    read::stdin(options.read)
 }

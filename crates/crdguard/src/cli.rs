@@ -55,6 +55,23 @@ has the plan's format plus an `apply` section. Exit codes: 0 applied and establi
 safely (blocked, conflict, or not established in time); 3 cluster unreachable or API failure."
     )]
     Apply(ApplyArgs),
+    /// Staged Helm install/upgrade: the chart's CRDs through crdguard, then the rest through helm.
+    #[command(
+        after_help = "Phase 1 renders the chart with the real helm (`helm template \
+--include-crds` with your values), plans its CRDs against the live cluster and applies them as \
+`apply` does. Phase 2 runs `helm upgrade --install --skip-crds` with crdguard's post-renderer \
+(a Helm 4 postrenderer/v1 plugin crdguard provides for that one run), so no CRD goes through \
+Helm or into its release Secret. Phase 2 never runs when phase 1 is blocked or fails. Flags \
+after `--` go to helm.\n\nExample:\n  crdguard install eg oci://docker.io/envoyproxy/gateway-helm \
+-n envoy-gateway-system -- --create-namespace --version v1.9.0"
+    )]
+    Install(InstallArgs),
+    /// Helm post-renderer: reads rendered manifests on stdin, writes them without CRDs.
+    #[command(
+        after_help = "Used by `crdguard install` through a Helm 4 postrenderer/v1 plugin; \
+every document other than a CustomResourceDefinition is passed through byte for byte."
+    )]
+    PostRender,
     /// Write the cluster's observed state (CRDs, admission policies, server version) as YAML.
     Snapshot(SnapshotArgs),
     /// Rewrite a CRD's objects in its storage version and trim status.storedVersions.
@@ -102,19 +119,35 @@ pub struct ClusterArgs {
     pub context: Option<String>,
 }
 
+/// How charts are rendered: with the real helm (`helm template --include-crds`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ChartRenderArgs {
+    /// Helm values files for the chart.
+    #[arg(long = "values", short = 'f', value_name = "FILE")]
+    pub values: Vec<PathBuf>,
+
+    /// Helm --set values (KEY=VALUE).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// The helm binary (default: $HELM_BIN, then helm on PATH). Without helm, only the charts'
+    /// crds/ directories are read and templates/ are not rendered.
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// CRD sources: files, directories, charts (dir or .tgz), or `-` for stdin.
+    /// CRD sources: files, directories, charts (dir, .tgz, oci://), or `-` for stdin.
     #[arg(value_name = "SOURCE")]
     pub sources: Vec<String>,
 
-    /// A Helm chart (directory or .tgz) whose CRDs are the desired state.
+    /// A Helm chart (directory, .tgz, oci:// or repo/name) whose CRDs are the desired state.
     #[arg(long, value_name = "CHART")]
-    pub chart: Vec<PathBuf>,
+    pub chart: Vec<String>,
 
-    /// Helm values files for the chart (used when templates are rendered).
-    #[arg(long = "values", short = 'f', value_name = "FILE")]
-    pub values: Vec<PathBuf>,
+    #[command(flatten)]
+    pub render: ChartRenderArgs,
 
     /// Compatibility policy (default: crdguard.yaml at the chart root, else the built-in default).
     #[arg(long, value_name = "FILE")]
@@ -164,17 +197,16 @@ pub struct LiveArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// CRD sources: files, directories, charts (dir or .tgz), or `-` for stdin.
+    /// CRD sources: files, directories, charts (dir, .tgz, oci://), or `-` for stdin.
     #[arg(value_name = "SOURCE")]
     pub sources: Vec<String>,
 
-    /// A Helm chart (directory or .tgz) whose CRDs are the desired state.
+    /// A Helm chart (directory, .tgz, oci:// or repo/name) whose CRDs are the desired state.
     #[arg(long, value_name = "CHART")]
-    pub chart: Vec<PathBuf>,
+    pub chart: Vec<String>,
 
-    /// Helm values files for the chart (used when templates are rendered).
-    #[arg(long = "values", short = 'f', value_name = "FILE")]
-    pub values: Vec<PathBuf>,
+    #[command(flatten)]
+    pub render: ChartRenderArgs,
 
     /// Compatibility policy (default: crdguard.yaml at the chart root, else the built-in default).
     #[arg(long, value_name = "FILE")]
@@ -183,6 +215,16 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub live: LiveArgs,
 
+    #[command(flatten)]
+    pub write: WriteArgs,
+
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// How CRDs are written (apply, install).
+#[derive(Debug, Args, Clone)]
+pub struct WriteArgs {
     /// `server`: send every write as a server-side dry run; nothing is stored.
     #[arg(long, value_enum, value_name = "MODE", require_equals = true, num_args = 0..=1, default_missing_value = "server")]
     pub dry_run: Option<DryRun>,
@@ -202,9 +244,41 @@ pub struct ApplyArgs {
     /// How many CRDs are applied at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The Helm release name.
+    #[arg(value_name = "RELEASE")]
+    pub release: String,
+
+    /// The chart: a directory, a .tgz, oci://... or repo/name.
+    #[arg(value_name = "CHART")]
+    pub chart: String,
+
+    /// The release namespace (passed to helm; CRDs are cluster-scoped).
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    #[command(flatten)]
+    pub render: ChartRenderArgs,
+
+    /// Compatibility policy (default: crdguard.yaml at the chart root, else the built-in default).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
 
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+
+    /// Flags passed through to `helm upgrade --install` (after `--`).
+    #[arg(last = true, value_name = "HELM_ARGS")]
+    pub helm_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -24,6 +24,8 @@ pub enum CliError {
     Usage { message: String },
     #[error("{0}")]
     Cluster(#[from] crdguard_kube::ClusterError),
+    #[error("{0}")]
+    Helm(#[from] crdguard_helm::HelmError),
 }
 
 impl CliError {
@@ -37,6 +39,8 @@ impl CliError {
         match self {
             CliError::Input(_) | CliError::Source(_) | CliError::Usage { .. } => Exit::BadInput,
             CliError::Cluster(_) => Exit::Cluster,
+            // helm not found, or helm refusing the chart or values: bad input.
+            CliError::Helm(_) => Exit::BadInput,
         }
     }
 }

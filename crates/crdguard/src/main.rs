@@ -35,6 +35,8 @@ fn main() -> ExitCode {
         Command::Diff(args) => commands::diff::run(args),
         Command::Catalog(args) => commands::catalog::run(args),
         Command::Apply(args) => commands::apply::run(args),
+        Command::Install(args) => commands::install::run(args),
+        Command::PostRender => commands::post_render::run(),
         Command::Snapshot(args) => commands::snapshot::run(args),
         Command::Migrate(args) => commands::migrate::run(args),
     };

@@ -166,6 +166,7 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
         },
         warnings,
         apply: None,
+        install: None,
     }
 }
 

@@ -246,6 +246,20 @@ pub struct Plan {
     /// Present in the report of `apply`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply: Option<ApplyResult>,
+    /// Present in the report of `install`: what each phase did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub install: Option<InstallResult>,
+}
+
+/// The staged Helm install (SPEC §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstallResult {
+    pub release: String,
+    pub namespace: String,
+    /// `helm upgrade --install --skip-crds` with the post-renderer: `succeeded`, `failed`,
+    /// `skipped` (phase 1 did not finish cleanly) or `dry-run`.
+    pub phase2: String,
+    pub message: String,
 }
 
 impl Plan {

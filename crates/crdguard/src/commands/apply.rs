@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use crdguard_core::owner::Identity;
 use crdguard_core::plan::{
     Action, ApplyFailure, ApplyResult, Code, Plan, PlanInputs, PlanOptions, Reason, Summary,
     Verdict, plan,
@@ -10,18 +11,19 @@ use crdguard_core::plan::{
 use crdguard_core::{Crd, ObservedState};
 use crdguard_kube::{ApplyOptions, Cluster, Progress, WriteResult};
 
-use crate::cli::ApplyArgs;
+use crate::cli::{ApplyArgs, LiveArgs, WriteArgs};
 use crate::exit::{CliError, Exit};
 use crate::render;
 
 use super::TerminalProgress;
-use super::plan::{Inputs, load_inputs};
+use super::plan::{Inputs, PLAN_RELEASE, load_inputs};
 
 pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
     let inputs = load_inputs(
         &args.sources,
         &args.chart,
-        &args.values,
+        &args.render,
+        &PLAN_RELEASE,
         args.policy.as_deref(),
     )?;
     let connect = super::live_options(&args.live);
@@ -29,25 +31,45 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
     super::runtime()?.block_on(async {
         let cluster = super::connect_live(&connect).await?;
         let observed = cluster.observe().await?;
-        let (plan, exit) = apply(&cluster, &inputs, &observed, args, &progress).await?;
+        let settings = ApplySettings {
+            write: &args.write,
+            live: &args.live,
+        };
+        let (plan, exit) = apply(
+            &cluster,
+            &inputs,
+            &observed,
+            &settings,
+            Identity::default(),
+            &progress,
+        )
+        .await?;
         render::plan(&plan, args.output)?;
         Ok(exit)
     })
 }
 
-async fn apply(
+/// The flags apply needs, from either command (apply, install).
+pub struct ApplySettings<'a> {
+    pub write: &'a WriteArgs,
+    pub live: &'a LiveArgs,
+}
+
+/// Plans against the observed cluster and carries the plan out.
+pub async fn apply(
     cluster: &Cluster,
     inputs: &Inputs,
     observed: &ObservedState,
-    args: &ApplyArgs,
+    args: &ApplySettings<'_>,
+    identity: Identity,
     progress: &TerminalProgress,
 ) -> Result<(Plan, Exit), CliError> {
-    let dry_run = args.dry_run.is_some();
+    let dry_run = args.write.dry_run.is_some();
     let options = PlanOptions {
-        take_ownership: args.take_ownership,
-        allow_breaking: args.allow_breaking,
-        migrate: args.migrate,
-        ..PlanOptions::default()
+        take_ownership: args.write.take_ownership,
+        allow_breaking: args.write.allow_breaking,
+        migrate: args.write.migrate,
+        identity,
     };
     let mut plan = plan(&PlanInputs {
         desired: &inputs.desired,
@@ -78,7 +100,7 @@ async fn apply(
     let apply_options = |force| ApplyOptions {
         dry_run,
         force,
-        concurrency: usize::from(args.concurrency),
+        concurrency: usize::from(args.write.concurrency),
     };
 
     // Storage migrations first: the new CRDs cannot drop a version that still holds objects.

@@ -4,8 +4,10 @@ pub mod apply;
 pub mod catalog;
 pub mod check;
 pub mod diff;
+pub mod install;
 pub mod migrate;
 pub mod plan;
+pub mod post_render;
 pub mod snapshot;
 pub mod status;
 

@@ -1,11 +1,15 @@
 //! `crdguard plan`: decisions per CRD and per bundle, against a snapshot or a live cluster.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crdguard_core::state::InputWarning;
+use crdguard_helm::{ChartArgs, Helm, KubeArgs};
+use crdguard_sources::{Gathered, Source};
 
 use crdguard_core::plan::{PlanOptions, Verdict, plan};
 use crdguard_core::{DesiredState, Policy};
 
-use crate::cli::PlanArgs;
+use crate::cli::{ChartRenderArgs, PlanArgs};
 use crate::exit::{CliError, Exit};
 use crate::render;
 
@@ -16,10 +20,22 @@ pub struct Inputs {
     pub policy: Policy,
 }
 
+/// Charts are rendered as this release (templates may use the name) into this namespace.
+pub struct RenderAs<'a> {
+    pub release: &'a str,
+    pub namespace: Option<&'a str>,
+}
+
+pub const PLAN_RELEASE: RenderAs<'static> = RenderAs {
+    release: "crdguard-plan",
+    namespace: None,
+};
+
 pub fn load_inputs(
     sources: &[String],
-    charts: &[PathBuf],
-    values: &[PathBuf],
+    charts: &[String],
+    render: &ChartRenderArgs,
+    render_as: &RenderAs,
     policy: Option<&Path>,
 ) -> Result<Inputs, CliError> {
     if sources.is_empty() && charts.is_empty() {
@@ -27,15 +43,23 @@ pub fn load_inputs(
             "nothing to plan: give CRD sources (files, directories, charts, `-`) or --chart",
         ));
     }
-    if !values.is_empty() {
-        return Err(CliError::usage(
-            "--values needs chart templates to be rendered with helm, which this build does not \
-             do yet; the chart's crds/ directories are read without values",
-        ));
-    }
     let options = super::input_options()?;
     let explicit_policy = super::policy_file(policy, options)?;
-    let desired = crdguard_sources::load_desired(&super::sources(sources, charts), options)?;
+    let (chart_args, file_args): (Vec<&String>, Vec<&String>) = sources
+        .iter()
+        .partition(|s| crdguard_sources::is_chart_reference(s));
+    let chart_refs: Vec<&String> = charts.iter().chain(chart_args).collect();
+    let file_sources: Vec<Source> = file_args.iter().map(|a| Source::from_arg(a)).collect();
+    let mut gathered = crdguard_sources::gather(&file_sources, options)?;
+    if !chart_refs.is_empty() {
+        gathered.extend(gather_charts(&chart_refs, render, render_as, options)?);
+    } else if !render.values.is_empty() || !render.set.is_empty() {
+        return Err(CliError::usage(
+            "--values and --set apply to charts; no chart was given",
+        ));
+    }
+    let described: Vec<&str> = sources.iter().chain(charts).map(String::as_str).collect();
+    let desired = gathered.into_desired(&described.join(", "))?;
     Ok(Inputs {
         policy: explicit_policy
             .or(desired.chart_policy)
@@ -44,11 +68,76 @@ pub fn load_inputs(
     })
 }
 
+/// Charts rendered by the real helm (all CRDs: crds/, subcharts, templates), or, without helm,
+/// their crds/ directories read as files (with a warning).
+fn gather_charts(
+    charts: &[&String],
+    render: &ChartRenderArgs,
+    render_as: &RenderAs,
+    options: crdguard_sources::Options,
+) -> Result<Gathered, CliError> {
+    let helm = match Helm::locate(render.helm.as_deref()) {
+        Ok(helm) => Some(helm),
+        Err(e) => {
+            let needs_helm = !render.values.is_empty()
+                || !render.set.is_empty()
+                || render.helm.is_some()
+                || charts.iter().any(|c| !Path::new(c.as_str()).exists());
+            if needs_helm {
+                return Err(e.into());
+            }
+            None
+        }
+    };
+    let mut gathered = Gathered::default();
+    for chart in charts {
+        let local = Path::new(chart.as_str());
+        match &helm {
+            Some(helm) => {
+                let args = ChartArgs {
+                    release: render_as.release.to_string(),
+                    chart: chart.to_string(),
+                    namespace: render_as.namespace.map(str::to_string),
+                    values: render.values.clone(),
+                    set: render.set.clone(),
+                    extra: Vec::new(),
+                };
+                let text = helm.template(&args, &KubeArgs::default())?;
+                gathered.extend(crdguard_sources::crds_from_rendered(
+                    &format!("helm template {chart}"),
+                    &text,
+                    options,
+                )?);
+                if local.exists() {
+                    gathered.chart_policy = gathered
+                        .chart_policy
+                        .take()
+                        .or(crdguard_sources::chart_policy(local, options)?);
+                }
+            }
+            None => {
+                let mut static_read =
+                    crdguard_sources::gather(&[Source::Chart(local.to_path_buf())], options)?;
+                static_read.warnings.push(InputWarning {
+                    origin: chart.to_string(),
+                    message:
+                        "helm not found: only crds/ directories were read; CRDs in templates/ \
+                              are not seen (install helm or pass --helm)"
+                            .to_string(),
+                });
+                gathered.extend(static_read);
+            }
+        }
+    }
+    Ok(gathered)
+}
+
 pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
     let inputs = load_inputs(
         &args.sources,
         &args.chart,
-        &args.values,
+        &args.render,
+        &PLAN_RELEASE,
         args.policy.as_deref(),
     )?;
     let observed = super::observed_state(&args.cluster, super::input_options()?)?;

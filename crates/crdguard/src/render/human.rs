@@ -197,6 +197,36 @@ pub fn plan(plan: &Plan, style: Style) -> String {
         }
         out.push('\n');
     }
+    if let Some(apply) = &plan.apply {
+        out.push_str(&format!(
+            "Applied{}: {} CRD(s); conflicts: {}; failed: {}; not established: {}; migrations: {}\n",
+            if apply.dry_run { " (server dry run)" } else { "" },
+            apply.applied.len(),
+            apply.conflicts.len(),
+            apply.failed.len(),
+            apply.not_established.len(),
+            apply.migrations.len()
+        ));
+        for failure in apply.conflicts.iter().chain(&apply.failed) {
+            out.push_str(&format!("  - {}: {}\n", failure.crd, failure.message));
+        }
+        if let Some(stopped) = &apply.stopped {
+            out.push_str(&format!("Stopped: {stopped}\n"));
+        }
+    }
+    if let Some(install) = &plan.install {
+        out.push_str(&format!(
+            "Phase 2 (helm upgrade --install {} -n {} --skip-crds): {}{}\n",
+            install.release,
+            install.namespace,
+            install.phase2,
+            if install.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", install.message)
+            }
+        ));
+    }
     let s = &plan.summary;
     out.push_str(&format!(
         "Summary: {} create, {} upgrade, {} unchanged, {} keep, {} conflict, {} blocked\n",

@@ -1,0 +1,209 @@
+//! Running the real helm binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HelmError {
+    #[error("helm not found ({0}); install helm 4, or point --helm / HELM_BIN at it")]
+    NotFound(String),
+    #[error("cannot run {bin}: {message}")]
+    Spawn { bin: String, message: String },
+    /// helm ran and failed; `stderr` is helm's own message.
+    #[error("`helm {command}` failed (exit {code}): {stderr}")]
+    Failed {
+        command: String,
+        code: i32,
+        stderr: String,
+    },
+}
+
+/// Cluster flags passed through to helm.
+#[derive(Debug, Clone, Default)]
+pub struct KubeArgs {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+}
+
+/// A chart and how to render it.
+#[derive(Debug, Clone, Default)]
+pub struct ChartArgs {
+    pub release: String,
+    /// A directory, a `.tgz`, `oci://...` or `repo/name`: passed to helm as given.
+    pub chart: String,
+    pub namespace: Option<String>,
+    pub values: Vec<PathBuf>,
+    pub set: Vec<String>,
+    /// Extra flags after `--`, passed through verbatim.
+    pub extra: Vec<String>,
+}
+
+impl ChartArgs {
+    fn common(&self, kube: &KubeArgs) -> Vec<String> {
+        let mut args = vec![self.release.clone(), self.chart.clone()];
+        if let Some(ns) = &self.namespace {
+            args.extend(["--namespace".into(), ns.clone()]);
+        }
+        for file in &self.values {
+            args.extend(["--values".into(), file.display().to_string()]);
+        }
+        for set in &self.set {
+            args.extend(["--set".into(), set.clone()]);
+        }
+        if let Some(kubeconfig) = &kube.kubeconfig {
+            args.extend(["--kubeconfig".into(), kubeconfig.display().to_string()]);
+        }
+        if let Some(context) = &kube.context {
+            args.extend(["--kube-context".into(), context.clone()]);
+        }
+        args
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Helm {
+    pub bin: PathBuf,
+}
+
+impl Helm {
+    /// `explicit` (`--helm`), else `$HELM_BIN`, else `helm` on `PATH`.
+    pub fn locate(explicit: Option<&Path>) -> Result<Helm, HelmError> {
+        let candidate = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("HELM_BIN").map(PathBuf::from));
+        if let Some(path) = candidate {
+            if path.is_file() {
+                return Ok(Helm { bin: path });
+            }
+            return Err(HelmError::NotFound(format!(
+                "{} does not exist",
+                path.display()
+            )));
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("helm"))
+            .find(|p| p.is_file())
+            .map(|bin| Helm { bin })
+            .ok_or_else(|| HelmError::NotFound("not on PATH".into()))
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.bin);
+        // Helm's own colours would end up in our captured error messages.
+        command.env("NO_COLOR", "1");
+        command
+    }
+
+    fn output(&self, mut command: Command, label: &str) -> Result<String, HelmError> {
+        let output = command
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| HelmError::Spawn {
+                bin: self.bin.display().to_string(),
+                message: e.to_string(),
+            })?;
+        if !output.status.success() {
+            return Err(HelmError::Failed {
+                command: label.to_string(),
+                code: output.status.code().unwrap_or(-1),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        String::from_utf8(output.stdout).map_err(|e| HelmError::Spawn {
+            bin: self.bin.display().to_string(),
+            message: format!("output is not UTF-8: {e}"),
+        })
+    }
+
+    /// `helm template --include-crds`: everything the chart renders, CRDs from `crds/`
+    /// (subcharts' too, respecting conditions) and from `templates/`.
+    pub fn template(&self, chart: &ChartArgs, kube: &KubeArgs) -> Result<String, HelmError> {
+        let mut command = self.command();
+        command
+            .arg("template")
+            .args(chart.common(kube))
+            .arg("--include-crds")
+            .args(&chart.extra);
+        self.output(command, &format!("template {}", chart.chart))
+    }
+
+    /// `helm template` with the post-renderer (for `install --dry-run`).
+    pub fn template_post_rendered(
+        &self,
+        chart: &ChartArgs,
+        kube: &KubeArgs,
+        plugins_dir: &Path,
+    ) -> Result<String, HelmError> {
+        let mut command = self.command();
+        command
+            .arg("template")
+            .args(chart.common(kube))
+            .args(["--skip-crds", "--post-renderer", crate::POST_RENDER_PLUGIN])
+            .args(&chart.extra)
+            .env("HELM_PLUGINS", self.plugin_path(plugins_dir));
+        self.output(command, &format!("template {}", chart.chart))
+    }
+
+    /// Phase 2: `helm upgrade --install --skip-crds --post-renderer crdguard-post-render`,
+    /// with helm's own output passed through to ours.
+    pub fn upgrade_install(
+        &self,
+        chart: &ChartArgs,
+        kube: &KubeArgs,
+        plugins_dir: &Path,
+    ) -> Result<(), HelmError> {
+        let mut command = self.command();
+        command
+            .args(["upgrade", "--install"])
+            .args(chart.common(kube))
+            .args(["--skip-crds", "--post-renderer", crate::POST_RENDER_PLUGIN])
+            .args(&chart.extra)
+            .env("HELM_PLUGINS", self.plugin_path(plugins_dir))
+            // Helm's progress text goes to our stderr: stdout carries crdguard's report.
+            .stdout(std::io::stderr());
+        let label = format!("upgrade --install {} {}", chart.release, chart.chart);
+        let output = command
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| HelmError::Spawn {
+                bin: self.bin.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        if !stderr.is_empty() {
+            eprintln!("{stderr}");
+        }
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(HelmError::Failed {
+                command: label,
+                code: output.status.code().unwrap_or(-1),
+                stderr,
+            })
+        }
+    }
+
+    /// Our private plugin directory first, then wherever the user's plugins live.
+    fn plugin_path(&self, ours: &Path) -> String {
+        let existing = Command::new(&self.bin)
+            .args(["env", "HELM_PLUGINS"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .trim_matches('"')
+                    .to_string()
+            })
+            .unwrap_or_default();
+        if existing.is_empty() {
+            ours.display().to_string()
+        } else {
+            format!("{}:{existing}", ours.display())
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `crdguard install`: the staged Helm install (SPEC §6). Phase 1: the chart's CRDs, rendered
+//! by the real helm, planned and applied by crdguard. Phase 2: `helm upgrade --install
+//! --skip-crds` with crdguard's post-renderer, only when phase 1 finished cleanly.
+
+use crdguard_core::owner::Identity;
+use crdguard_core::plan::InstallResult;
+use crdguard_helm::{ChartArgs, Helm, KubeArgs, write_post_render_plugin};
+
+use crate::cli::InstallArgs;
+use crate::exit::{CliError, Exit};
+use crate::render;
+
+use super::TerminalProgress;
+use super::apply::{ApplySettings, apply};
+use super::plan::{RenderAs, load_inputs};
+
+pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
+    // Phase 2 needs helm whatever happens: fail before writing anything if it is missing.
+    let helm = Helm::locate(args.render.helm.as_deref())?;
+    let render_as = RenderAs {
+        release: &args.release,
+        namespace: args.namespace.as_deref(),
+    };
+    let inputs = load_inputs(
+        &[],
+        std::slice::from_ref(&args.chart),
+        &args.render,
+        &render_as,
+        args.policy.as_deref(),
+    )?;
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let identity = Identity {
+        helm_release: Some((args.release.clone(), namespace.clone())),
+    };
+    let progress = TerminalProgress::new(args.output);
+    let connect = super::live_options(&args.live);
+    let settings = ApplySettings {
+        write: &args.write,
+        live: &args.live,
+    };
+    let (mut plan, phase1) = super::runtime()?.block_on(async {
+        let cluster = super::connect_live(&connect).await?;
+        let observed = cluster.observe().await?;
+        apply(&cluster, &inputs, &observed, &settings, identity, &progress).await
+    })?;
+
+    let mut result = InstallResult {
+        release: args.release.clone(),
+        namespace: namespace.clone(),
+        phase2: "skipped".into(),
+        message: String::new(),
+    };
+    let mut exit = phase1;
+    if phase1 != Exit::Ok {
+        result.message = "phase 1 did not finish cleanly; helm was not run".into();
+    } else {
+        let chart = ChartArgs {
+            release: args.release.clone(),
+            chart: args.chart.clone(),
+            namespace: args.namespace.clone(),
+            values: args.render.values.clone(),
+            set: args.render.set.clone(),
+            extra: args.helm_args.clone(),
+        };
+        let kube = KubeArgs {
+            kubeconfig: args.live.kubeconfig.clone(),
+            context: args.live.context.clone(),
+        };
+        let plugins = PluginDir::create()?;
+        let dry_run = args.write.dry_run.is_some();
+        let outcome = if dry_run {
+            helm.template_post_rendered(&chart, &kube, &plugins.path).map(|text| {
+                let documents = text.matches("\n---").count() + usize::from(text.starts_with("---"));
+                format!("helm template with the post-renderer rendered {documents} document(s), no CRD")
+            })
+        } else {
+            helm.upgrade_install(&chart, &kube, &plugins.path)
+                .map(|()| String::new())
+        };
+        match outcome {
+            Ok(message) => {
+                result.phase2 = if dry_run {
+                    "dry-run".into()
+                } else {
+                    "succeeded".into()
+                };
+                result.message = message;
+            }
+            Err(e) => {
+                result.phase2 = "failed".into();
+                result.message = e.to_string();
+                // The CRDs of phase 1 stay applied (they are the newer, checked ones); the
+                // report says so, and a re-run converges.
+                exit = Exit::Cluster;
+            }
+        }
+    }
+    plan.install = Some(result);
+    render::plan(&plan, args.output)?;
+    Ok(exit)
+}
+
+/// A private plugin directory holding the post-renderer plugin, removed afterwards.
+struct PluginDir {
+    path: std::path::PathBuf,
+}
+
+impl PluginDir {
+    fn create() -> Result<PluginDir, CliError> {
+        let path =
+            std::env::temp_dir().join(format!("crdguard-helm-plugins-{}", std::process::id()));
+        let exe = std::env::current_exe()
+            .map_err(|e| CliError::usage(format!("cannot find the crdguard executable: {e}")))?;
+        write_post_render_plugin(&path, &exe).map_err(|e| {
+            CliError::usage(format!(
+                "cannot write the post-renderer plugin in {}: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(PluginDir { path })
+    }
+}
+
+impl Drop for PluginDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
