@@ -119,9 +119,18 @@ pub struct ClusterArgs {
     pub context: Option<String>,
 }
 
-/// How charts are rendered: with the real helm (`helm template --include-crds`).
+/// How sources are resolved: charts rendered with the real helm (`helm template
+/// --include-crds`), catalog references (`gateway-api@v1.6.1/experimental`) fetched and verified.
 #[derive(Debug, Args, Clone, Default)]
-pub struct ChartRenderArgs {
+pub struct SourceArgs {
+    /// Where catalog references are fetched from (a mirror of the upstream release assets).
+    #[arg(long, value_name = "URL", env = "CRDGUARD_CATALOG_URL")]
+    pub catalog_url: Option<String>,
+
+    /// Use only the local cache for catalog references; never reach the network.
+    #[arg(long)]
+    pub offline: bool,
+
     /// Helm values files for the chart.
     #[arg(long = "values", short = 'f', value_name = "FILE")]
     pub values: Vec<PathBuf>,
@@ -138,7 +147,8 @@ pub struct ChartRenderArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// CRD sources: files, directories, charts (dir, .tgz, oci://), or `-` for stdin.
+    /// CRD sources: files, directories, charts (dir, .tgz, oci://), catalog references
+    /// (`gateway-api@v1.6.1[/experimental]`), or `-` for stdin.
     #[arg(value_name = "SOURCE")]
     pub sources: Vec<String>,
 
@@ -147,7 +157,7 @@ pub struct PlanArgs {
     pub chart: Vec<String>,
 
     #[command(flatten)]
-    pub render: ChartRenderArgs,
+    pub render: SourceArgs,
 
     /// Compatibility policy (default: crdguard.yaml at the chart root, else the built-in default).
     #[arg(long, value_name = "FILE")]
@@ -206,7 +216,7 @@ pub struct ApplyArgs {
     pub chart: Vec<String>,
 
     #[command(flatten)]
-    pub render: ChartRenderArgs,
+    pub render: SourceArgs,
 
     /// Compatibility policy (default: crdguard.yaml at the chart root, else the built-in default).
     #[arg(long, value_name = "FILE")]
@@ -261,7 +271,7 @@ pub struct InstallArgs {
     pub namespace: Option<String>,
 
     #[command(flatten)]
-    pub render: ChartRenderArgs,
+    pub render: SourceArgs,
 
     /// Compatibility policy (default: crdguard.yaml at the chart root, else the built-in default).
     #[arg(long, value_name = "FILE")]

@@ -26,6 +26,8 @@ pub enum CliError {
     Cluster(#[from] crdguard_kube::ClusterError),
     #[error("{0}")]
     Helm(#[from] crdguard_helm::HelmError),
+    #[error("{0}")]
+    Fetch(#[from] crdguard_fetch::FetchError),
 }
 
 impl CliError {
@@ -41,6 +43,10 @@ impl CliError {
             CliError::Cluster(_) => Exit::Cluster,
             // helm not found, or helm refusing the chart or values: bad input.
             CliError::Helm(_) => Exit::BadInput,
+            CliError::Fetch(e) => match e.exit_class() {
+                crdguard_fetch::ExitClass::BadInput => Exit::BadInput,
+                crdguard_fetch::ExitClass::Unavailable => Exit::Cluster,
+            },
         }
     }
 }

@@ -896,3 +896,92 @@ fn stripped_annotations_are_identified_by_content() {
             .contains(&serde_json::json!("v1.6.0"))
     );
 }
+
+/// Serves `../shared/corpus/gateway-api/<tag>/<file>` at `/<tag>/<file>` on loopback (a stand-in
+/// for the release asset host), for `count` requests.
+fn serve_corpus(count: usize) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let root = repo().join("../shared/corpus/gateway-api");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let mut stream = stream.unwrap();
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            let path = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
+            let body = std::fs::read(root.join(&path)).ok();
+            let (status, body) = match body {
+                Some(b) if !path.contains("..") => ("200 OK", b),
+                _ => ("404 Not Found", b"not found".to_vec()),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    url
+}
+
+#[test]
+fn catalog_references_are_fetched_verified_and_cached() {
+    let temp = Temp::new("fetch");
+    let snap = empty_snapshot(&temp);
+    let url = serve_corpus(1);
+    let run = |args: &[&str]| {
+        Command::cargo_bin("crdguard")
+            .unwrap()
+            .args(args)
+            .env("XDG_CACHE_HOME", temp.path("cache"))
+            .env_remove("CRDGUARD_CATALOG_URL")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "plan",
+        "gateway-api@v1.6.1/experimental",
+        "--catalog-url",
+        &url,
+        "--snapshot",
+        &snap,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["summary"]["create"], 13);
+    assert_eq!(plan["bundles"][0]["desired"]["version"], "v1.6.1");
+    // The server served one request and is gone: the cache answers, offline.
+    let out = run(&[
+        "plan",
+        "gateway-api@v1.6.1/experimental",
+        "--offline",
+        "--snapshot",
+        &snap,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Not cached and offline: exit 3, one line.
+    let out = run(&[
+        "plan",
+        "gateway-api@v1.5.1",
+        "--offline",
+        "--snapshot",
+        &snap,
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    // A release the catalog does not know is bad input.
+    assert_bad_input(
+        &run(&["plan", "gateway-api@v9.9.9", "--snapshot", &snap]),
+        &["v9.9.9"],
+    );
+}

@@ -108,6 +108,15 @@ fn main() {
             unreachable_and_wrong_ca,
         ),
         ("invalid_token_exits_3_without_leaking_it", invalid_token),
+        (
+            "staged_helm_install_upgrades_crds_and_never_downgrades",
+            staged_helm_install,
+        ),
+        ("helm_plugin_runs_the_staged_install", helm_plugin_install),
+        (
+            "failing_helm_phase_2_is_reported_after_phase_1",
+            helm_phase_2_failure,
+        ),
     ];
     if args.list {
         let trials = tests
@@ -251,7 +260,22 @@ impl Ctx {
             }
         }
         let started = Instant::now();
+        let mut finalizers_dropped = false;
         while !self.crds().is_empty() {
+            // The CRD server's cleanup finalizer sometimes stalls ("storage is (re)initializing")
+            // right after an update; test cleanup then drops the finalizer itself.
+            if !finalizers_dropped && started.elapsed() > Duration::from_secs(20) {
+                for crd in self.crds() {
+                    let name = crd["metadata"]["name"].as_str().unwrap();
+                    let _ = self.raw(
+                        "PATCH",
+                        &format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"),
+                        Some(json!({ "metadata": { "finalizers": null } })),
+                        "application/merge-patch+json",
+                    );
+                }
+                finalizers_dropped = true;
+            }
             let left: Vec<String> = self
                 .crds()
                 .iter()
@@ -834,4 +858,359 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+// ---------------------------------------------------------------- Helm (kube-apiserver v1.20)
+
+fn helm_bin() -> String {
+    static HELM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HELM.get_or_init(|| {
+        let out = Command::new(shared().join("tools/install-helm.sh"))
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "install-helm.sh failed");
+        format!("{}/helm", String::from_utf8(out.stdout).unwrap().trim())
+    })
+    .clone()
+}
+
+/// A small chart: a versioned CRD bundle in crds/ (with a policy that makes it a standard
+/// bundle), a ConfigMap and a Deployment in templates/.
+fn shop_chart(
+    group: &str,
+    name: &str,
+    bundle_version: &str,
+    greeting: &str,
+    with_new_field: bool,
+) -> String {
+    let dir = std::env::temp_dir().join(format!("crdguard-live-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("crds")).unwrap();
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        format!(
+            "apiVersion: v2\nname: shop\nversion: {}\n",
+            bundle_version.trim_start_matches('v')
+        ),
+    )
+    .unwrap();
+    let extra = if with_new_field {
+        "\n              discount: {type: integer, minimum: 0}"
+    } else {
+        ""
+    };
+    std::fs::write(
+        dir.join("crds/carts.yaml"),
+        format!(
+            r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: carts.{group}
+  annotations:
+    example.com/bundle-version: {bundle_version}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{kind: Cart, plural: carts}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              items: {{type: array, items: {{type: string}}}}{extra}
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("crdguard.yaml"), format!("apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {{name: shop}}\nspec:\n  bundles:\n  - name: shop-crds\n    groups: [{group}]\n    versionAnnotation: example.com/bundle-version\n")).unwrap();
+    std::fs::write(dir.join("templates/config.yaml"), format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-config\ndata:\n  greeting: {greeting}\n")).unwrap();
+    std::fs::write(dir.join("templates/deployment.yaml"), "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-web\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: web, image: nginx}]\n").unwrap();
+    dir.display().to_string()
+}
+
+impl Ctx {
+    fn core_kubeconfig(&self) -> String {
+        self.core_server.kubeconfig.display().to_string()
+    }
+
+    fn core_get(&self, path: &str) -> Option<Value> {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.core_server.kubeconfig).unwrap();
+        self.runtime.block_on(async {
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .unwrap();
+            let client = kube::Client::try_from(config).unwrap();
+            let request = http::Request::get(path).body(Vec::new()).unwrap();
+            client.request::<Value>(request).await.ok()
+        })
+    }
+
+    fn install(&self, release: &str, chart: &str, namespace: &str, extra: &[&str]) -> (i32, Value) {
+        let kubeconfig = self.core_kubeconfig();
+        let mut args = vec![
+            "install",
+            release,
+            chart,
+            "-n",
+            namespace,
+            "--kubeconfig",
+            &kubeconfig,
+            "-o",
+            "json",
+        ];
+        args.extend(extra);
+        let out = Command::new(env!("CARGO_BIN_EXE_crdguard"))
+            .args(&args)
+            .env("HELM_BIN", helm_bin())
+            .output()
+            .unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        let value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "install: not JSON ({e}); stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (code, value)
+    }
+
+    /// The manifest Helm stored for a release revision (Secret: base64 → gzip → JSON).
+    fn release_manifest(&self, release: &str, revision: u32) -> Option<String> {
+        use std::io::Read;
+        let secret = self.core_get(&format!(
+            "/api/v1/namespaces/default/secrets/sh.helm.release.v1.{release}.v{revision}"
+        ))?;
+        let once = decode_base64(secret["data"]["release"].as_str()?);
+        let twice = decode_base64(std::str::from_utf8(&once).ok()?);
+        let mut json = String::new();
+        flate2::read::GzDecoder::new(&twice[..])
+            .read_to_string(&mut json)
+            .ok()?;
+        let release: Value = serde_json::from_str(&json).ok()?;
+        release["manifest"].as_str().map(str::to_string)
+    }
+}
+
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let digits: Vec<u32> = text.bytes().filter_map(value).collect();
+    let mut out = Vec::new();
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, d)| acc | (d << (18 - 6 * i)));
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..chunk.len().saturating_sub(1)]);
+    }
+    out
+}
+
+fn cart_crd(ctx: &Ctx, group: &str) -> Value {
+    ctx.core_get(&format!(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/carts.{group}"
+    ))
+    .unwrap_or(Value::Null)
+}
+
+fn staged_helm_install(ctx: &Ctx) -> Result<(), Failed> {
+    // 1. First install: the CRD by crdguard, the rest by helm, no CRD in the release Secret.
+    let (code, report) = ctx.install(
+        "shop",
+        &shop_chart("shop.example.com", "v1", "v1.0.0", "hello", false),
+        "default",
+        &[],
+    );
+    check(
+        code == 0,
+        format!(
+            "install exit {code}: {} {}",
+            report["apply"], report["install"]
+        ),
+    )?;
+    check(
+        report["install"]["phase2"] == "succeeded",
+        format!("{}", report["install"]),
+    )?;
+    check(
+        cart_crd(ctx, "shop.example.com")["metadata"]["annotations"]["example.com/bundle-version"]
+            == "v1.0.0",
+        "CRD not installed",
+    )?;
+    check(
+        ctx.core_get("/api/v1/namespaces/default/configmaps/shop-config")
+            .is_some(),
+        "ConfigMap not installed",
+    )?;
+    let manifest = ctx
+        .release_manifest("shop", 1)
+        .ok_or("no release secret v1")?;
+    check(
+        manifest.contains("kind: ConfigMap") && !manifest.contains("CustomResourceDefinition"),
+        "release manifest holds a CRD",
+    )?;
+    // 2. A newer CRD in the chart: Helm alone would not upgrade it; crdguard does.
+    let (code, report) = ctx.install(
+        "shop",
+        &shop_chart("shop.example.com", "v2", "v1.1.0", "hello again", true),
+        "default",
+        &[],
+    );
+    check(
+        code == 0,
+        format!("upgrade exit {code}: {}", report["install"]),
+    )?;
+    let crd = cart_crd(ctx, "shop.example.com");
+    check(
+        crd["metadata"]["annotations"]["example.com/bundle-version"] == "v1.1.0",
+        "CRD not upgraded",
+    )?;
+    check(crd.to_string().contains("discount"), "new field missing")?;
+    check(
+        ctx.release_manifest("shop", 2).is_some(),
+        "release not upgraded to v2",
+    )?;
+    // 3. A chart with an older copy: nothing downgraded, the release still upgraded.
+    let (code, report) = ctx.install(
+        "shop",
+        &shop_chart("shop.example.com", "v3", "v1.0.0", "third", false),
+        "default",
+        &[],
+    );
+    check(
+        code == 0,
+        format!("third install exit {code}: {}", report["install"]),
+    )?;
+    let item = &report["items"][0];
+    check(
+        item["action"] == "keep" && item["reasons"][0]["code"] == "newer-installed",
+        format!("{item}"),
+    )?;
+    let crd = cart_crd(ctx, "shop.example.com");
+    check(
+        crd["metadata"]["annotations"]["example.com/bundle-version"] == "v1.1.0"
+            && crd.to_string().contains("discount"),
+        "CRD downgraded",
+    )?;
+    let manifest = ctx
+        .release_manifest("shop", 3)
+        .ok_or("release not upgraded to v3")?;
+    check(
+        manifest.contains("third") && !manifest.contains("CustomResourceDefinition"),
+        "release v3 manifest",
+    )?;
+    Ok(())
+}
+
+fn helm_plugin_install(ctx: &Ctx) -> Result<(), Failed> {
+    let data = std::env::temp_dir().join(format!("crdguard-live-helm-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let helm = helm_bin();
+    let out = Command::new(&helm)
+        .args(["plugin", "install", &repo().display().to_string()])
+        .env("XDG_DATA_HOME", &data)
+        .output()
+        .unwrap();
+    check(
+        out.status.success(),
+        format!("plugin install: {}", String::from_utf8_lossy(&out.stderr)),
+    )?;
+    let chart = shop_chart(
+        "plugin.example.com",
+        "plugin",
+        "v2.0.0",
+        "via plugin",
+        false,
+    );
+    let kubeconfig = ctx.core_kubeconfig();
+    let out = Command::new(&helm)
+        .args([
+            "crdguard",
+            "install",
+            "viaplugin",
+            &chart,
+            "-n",
+            "default",
+            "--kubeconfig",
+            &kubeconfig,
+            "-o",
+            "json",
+        ])
+        .env("XDG_DATA_HOME", &data)
+        .env("CRDGUARD_BIN", env!("CARGO_BIN_EXE_crdguard"))
+        .output()
+        .unwrap();
+    check(
+        out.status.code() == Some(0),
+        format!(
+            "helm crdguard install: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )?;
+    let report: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("not JSON: {e}"))?;
+    check(
+        report["install"]["phase2"] == "succeeded",
+        format!("{}", report["install"]),
+    )?;
+    check(
+        ctx.release_manifest("viaplugin", 1)
+            .is_some_and(|m| !m.contains("CustomResourceDefinition")),
+        "plugin release",
+    )?;
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
+fn helm_phase_2_failure(ctx: &Ctx) -> Result<(), Failed> {
+    // The namespace does not exist and --create-namespace is not passed: helm fails in phase 2.
+    let chart = shop_chart("fail.example.com", "fail", "v3.0.0", "never", false);
+    let (code, report) = ctx.install("broken", &chart, "no-such-namespace", &[]);
+    check(code == 3, format!("exit {code}: {}", report["install"]))?;
+    check(
+        report["install"]["phase2"] == "failed",
+        format!("{}", report["install"]),
+    )?;
+    check(
+        report["install"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no-such-namespace"),
+        format!("helm's error not surfaced: {}", report["install"]),
+    )?;
+    // Phase 1 is reported: the CRD was applied before helm ran.
+    check(
+        report["apply"]["applied"] == json!(["carts.fail.example.com"]),
+        format!("{}", report["apply"]),
+    )?;
+    // --dry-run: phase 1 as a server-side dry run, phase 2 as `helm template` with the
+    // post-renderer; the older CRD copy is kept.
+    let (code, report) = ctx.install(
+        "broken",
+        &shop_chart("fail.example.com", "old", "v0.1.0", "x", false),
+        "default",
+        &["--dry-run"],
+    );
+    check(
+        code == 0 && report["install"]["phase2"] == "dry-run",
+        format!("dry run: {code} {}", report["install"]),
+    )?;
+    Ok(())
 }

@@ -9,7 +9,7 @@ use crdguard_sources::{Gathered, Source};
 use crdguard_core::plan::{PlanOptions, Verdict, plan};
 use crdguard_core::{DesiredState, Policy};
 
-use crate::cli::{ChartRenderArgs, PlanArgs};
+use crate::cli::{PlanArgs, SourceArgs};
 use crate::exit::{CliError, Exit};
 use crate::render;
 
@@ -34,7 +34,7 @@ pub const PLAN_RELEASE: RenderAs<'static> = RenderAs {
 pub fn load_inputs(
     sources: &[String],
     charts: &[String],
-    render: &ChartRenderArgs,
+    render: &SourceArgs,
     render_as: &RenderAs,
     policy: Option<&Path>,
 ) -> Result<Inputs, CliError> {
@@ -45,12 +45,17 @@ pub fn load_inputs(
     }
     let options = super::input_options()?;
     let explicit_policy = super::policy_file(policy, options)?;
+    let (catalog_refs, sources): (Vec<&String>, Vec<&String>) =
+        sources.iter().partition(|s| is_catalog_reference(s));
     let (chart_args, file_args): (Vec<&String>, Vec<&String>) = sources
-        .iter()
+        .into_iter()
         .partition(|s| crdguard_sources::is_chart_reference(s));
     let chart_refs: Vec<&String> = charts.iter().chain(chart_args).collect();
     let file_sources: Vec<Source> = file_args.iter().map(|a| Source::from_arg(a)).collect();
     let mut gathered = crdguard_sources::gather(&file_sources, options)?;
+    for reference in catalog_refs {
+        gathered.extend(fetch_catalog_reference(reference, render, options)?);
+    }
     if !chart_refs.is_empty() {
         gathered.extend(gather_charts(&chart_refs, render, render_as, options)?);
     } else if !render.values.is_empty() || !render.set.is_empty() {
@@ -58,7 +63,11 @@ pub fn load_inputs(
             "--values and --set apply to charts; no chart was given",
         ));
     }
-    let described: Vec<&str> = sources.iter().chain(charts).map(String::as_str).collect();
+    let described: Vec<&str> = file_args
+        .iter()
+        .map(|s| s.as_str())
+        .chain(charts.iter().map(String::as_str))
+        .collect();
     let desired = gathered.into_desired(&described.join(", "))?;
     Ok(Inputs {
         policy: explicit_policy
@@ -68,11 +77,51 @@ pub fn load_inputs(
     })
 }
 
+/// `gateway-api@v1.6.1/experimental`: a name, `@`, and not a file that exists.
+fn is_catalog_reference(arg: &str) -> bool {
+    arg.split_once('@').is_some_and(|(name, _)| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    }) && !Path::new(arg).exists()
+}
+
+/// A catalog release fetched (or taken from the cache) and verified digest by digest.
+fn fetch_catalog_reference(
+    reference: &str,
+    render: &SourceArgs,
+    options: crdguard_sources::Options,
+) -> Result<Gathered, CliError> {
+    let mut fetch_options = crdguard_fetch::FetchOptions {
+        offline: render.offline,
+        parse_limits: options.parse,
+        ..crdguard_fetch::FetchOptions::default()
+    };
+    if let Some(url) = &render.catalog_url {
+        fetch_options.base_url = url.clone();
+    }
+    let fetched = crdguard_fetch::fetch_release(reference, &fetch_options)?;
+    let warnings = fetched
+        .warnings
+        .iter()
+        .map(|w| InputWarning {
+            origin: fetched.label.clone(),
+            message: w.clone(),
+        })
+        .collect();
+    Ok(Gathered {
+        loaded: fetched.into_loaded(),
+        chart_policy: None,
+        warnings,
+    })
+}
+
 /// Charts rendered by the real helm (all CRDs: crds/, subcharts, templates), or, without helm,
 /// their crds/ directories read as files (with a warning).
 fn gather_charts(
     charts: &[&String],
-    render: &ChartRenderArgs,
+    render: &SourceArgs,
     render_as: &RenderAs,
     options: crdguard_sources::Options,
 ) -> Result<Gathered, CliError> {
