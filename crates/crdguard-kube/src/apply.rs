@@ -26,6 +26,8 @@ pub enum WriteResult {
     /// Another field manager owns fields we would change (409).
     Conflict(String),
     Failed(String),
+    /// Not sent: the cluster had become unreachable, so the remaining writes were stopped.
+    NotAttempted(String),
 }
 
 #[derive(Debug, Clone)]
@@ -102,13 +104,27 @@ impl Cluster {
         mut on_done: impl FnMut(&WriteOutcome),
     ) -> Vec<WriteOutcome> {
         let mut results: Vec<Option<WriteOutcome>> = vec![None; crds.len()];
+        // Once the cluster is unreachable (after the retries of one write), the others are not
+        // sent: retrying hundreds of writes against a dead server only delays the report.
+        let unreachable = std::sync::Mutex::new(None::<String>);
+        let unreachable = &unreachable;
         let mut stream =
             futures::stream::iter(crds.iter().enumerate().map(|(index, crd)| async move {
-                let body = apply_body(crd);
-                let result = match self.apply_one(&crd.name, &body, options).await {
-                    Ok(_) => WriteResult::Applied,
-                    Err(e) if e.code() == Some(409) => WriteResult::Conflict(e.to_string()),
-                    Err(e) => WriteResult::Failed(e.to_string()),
+                let stopped = unreachable.lock().ok().and_then(|g| g.clone());
+                let result = match stopped {
+                    Some(reason) => WriteResult::NotAttempted(reason),
+                    None => match self.apply_one(&crd.name, &apply_body(crd), options).await {
+                        Ok(_) => WriteResult::Applied,
+                        Err(e) if e.code() == Some(409) => WriteResult::Conflict(e.to_string()),
+                        Err(e) => {
+                            if matches!(e, ClusterError::Unreachable { .. })
+                                && let Ok(mut guard) = unreachable.lock()
+                            {
+                                guard.get_or_insert_with(|| e.to_string());
+                            }
+                            WriteResult::Failed(e.to_string())
+                        }
+                    },
                 };
                 (
                     index,

@@ -109,6 +109,10 @@ fn main() {
         ),
         ("invalid_token_exits_3_without_leaking_it", invalid_token),
         (
+            "server_killed_mid_apply_then_a_rerun_converges",
+            killed_mid_apply,
+        ),
+        (
             "staged_helm_install_upgrades_crds_and_never_downgrades",
             staged_helm_install,
         ),
@@ -1211,6 +1215,138 @@ fn helm_phase_2_failure(ctx: &Ctx) -> Result<(), Failed> {
     check(
         code == 0 && report["install"]["phase2"] == "dry-run",
         format!("dry run: {code} {}", report["install"]),
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- server restart mid-apply
+
+/// The first `count` upjet-aws v2.6.0 CRD files, unpacked into a temp dir.
+fn upjet_subset(count: usize) -> String {
+    let dir = std::env::temp_dir().join(format!("crdguard-live-upjet-{}", std::process::id()));
+    if !dir.join("subset").is_dir() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("tar")
+            .args([
+                "xJf",
+                &corpus("large/upjet-aws-v2.6.0.tar.xz"),
+                "-C",
+                &dir.display().to_string(),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let crds = dir.join("v2.6.0/package/crds");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&crds)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        std::fs::create_dir_all(dir.join("subset")).unwrap();
+        for file in files.iter().take(count) {
+            std::fs::copy(file, dir.join("subset").join(file.file_name().unwrap())).unwrap();
+        }
+    }
+    dir.join("subset").display().to_string()
+}
+
+fn killed_mid_apply(ctx: &Ctx) -> Result<(), Failed> {
+    let source = upjet_subset(400);
+    let run_dir = PathBuf::from(ctx.crd_server.env("TEST_APISERVER_RUN_DIR"));
+    let pid = std::fs::read_to_string(run_dir.join("apiserver.pid"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let cmdline: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap()
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).to_string())
+        .collect();
+    let mut apply = Command::new(env!("CARGO_BIN_EXE_crdguard"))
+        .args([
+            "apply",
+            &source,
+            "--kubeconfig",
+            &ctx.kubeconfig(),
+            "-o",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the API server (not etcd) once part of the set is written.
+    let started = Instant::now();
+    while ctx.crds().len() < 40 {
+        check(
+            started.elapsed() < Duration::from_secs(120),
+            "apply made no progress",
+        )?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Command::new("kill").args(["-9", &pid]).status().unwrap();
+    let interrupted = apply.wait_with_output().unwrap();
+    let first_code = interrupted.status.code();
+    check(
+        first_code == Some(3),
+        format!(
+            "interrupted apply exit {first_code:?}: {}",
+            String::from_utf8_lossy(&interrupted.stderr)
+        ),
+    )?;
+    // Restart on the same etcd with the same flags.
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(run_dir.join("apiserver.log"))
+        .unwrap();
+    let child = Command::new(&cmdline[0])
+        .args(&cmdline[1..])
+        .current_dir(&run_dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    std::fs::write(run_dir.join("apiserver.pid"), child.id().to_string()).unwrap();
+    let started = Instant::now();
+    loop {
+        let ok = ctx
+            .raw(
+                "GET",
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions?limit=1",
+                None,
+                "application/json",
+            )
+            .is_ok();
+        if ok {
+            break;
+        }
+        check(
+            started.elapsed() < Duration::from_secs(90),
+            "server did not come back",
+        )?;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let survivors = ctx.crds().len();
+    check(
+        survivors >= 40,
+        format!("{survivors} CRDs after the restart: something was lost"),
+    )?;
+    // A re-run converges: everything applied, nothing deleted, then a no-op.
+    let (code, report) = ctx.json(&["apply", &source, "-o", "json"]);
+    check(
+        code == 0,
+        format!("re-run exit {code}: {}", report["apply"]["failed"]),
+    )?;
+    check(
+        ctx.crds().len() == 400,
+        format!("{} CRDs after the re-run", ctx.crds().len()),
+    )?;
+    let (code, plan) = ctx.json(&["plan", &source, "-o", "json"]);
+    check(
+        code == 0 && all_actions(&plan, "unchanged"),
+        format!("third run: {}", plan["summary"]),
     )?;
     Ok(())
 }

@@ -210,6 +210,10 @@ pub async fn apply(
                 crd: outcome.crd,
                 message,
             }),
+            WriteResult::NotAttempted(reason) => result.failed.push(ApplyFailure {
+                crd: outcome.crd,
+                message: format!("not attempted: {reason}"),
+            }),
         }
     }
     result.applied.sort();
