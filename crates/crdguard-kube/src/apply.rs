@@ -60,14 +60,26 @@ pub fn apply_body(crd: &Crd) -> Value {
 }
 
 impl Cluster {
-    /// Applies one object with server-side apply.
+    /// Applies one CRD with server-side apply.
     pub(crate) async fn apply_one(
         &self,
         name: &str,
         body: &Value,
         options: ApplyOptions,
     ) -> Result<Value, ClusterError> {
-        let mut url = format!("{CRD_PATH}/{name}?fieldManager={FIELD_MANAGER}");
+        self.apply_object(CRD_PATH, name, body, options).await
+    }
+
+    /// Applies one object of the collection at `collection` (e.g.
+    /// `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies`).
+    pub async fn apply_object(
+        &self,
+        collection: &str,
+        name: &str,
+        body: &Value,
+        options: ApplyOptions,
+    ) -> Result<Value, ClusterError> {
+        let mut url = format!("{collection}/{name}?fieldManager={FIELD_MANAGER}");
         if options.force {
             url.push_str("&force=true");
         }

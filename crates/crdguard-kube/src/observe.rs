@@ -77,6 +77,32 @@ impl Cluster {
         }
     }
 
+    /// Whether the server serves `resource` in the API group version at `group_version_path`
+    /// (e.g. `/apis/admissionregistration.k8s.io/v1`), from its discovery document.
+    pub async fn serves(
+        &self,
+        group_version_path: &str,
+        resource: &str,
+    ) -> Result<bool, ClusterError> {
+        match self
+            .get_json(
+                &format!("discover {group_version_path}"),
+                group_version_path,
+            )
+            .await
+        {
+            Ok(list) => Ok(list
+                .get("resources")
+                .and_then(Value::as_array)
+                .is_some_and(|r| {
+                    r.iter()
+                        .any(|x| x.get("name").and_then(Value::as_str) == Some(resource))
+                })),
+            Err(e) if matches!(e.code(), Some(404 | 403 | 500 | 503)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The observed state of the cluster.
     pub async fn observe(&self) -> Result<ObservedState, ClusterError> {
         let mut state = ObservedState::empty(ClusterSource::Live);

@@ -82,6 +82,15 @@ every document other than a CustomResourceDefinition is passed through byte for 
 crdguard catalog show gateway-api@v1.6.1/experimental\n  crdguard catalog show envoy-gateway@v1.9"
     )]
     Catalog(CatalogArgs),
+    /// Admission policy that stops other tools from downgrading, narrowing or deleting managed CRDs.
+    #[command(after_help = "The guard is a ValidatingAdmissionPolicy and binding \
+(admissionregistration.k8s.io/v1, Kubernetes 1.30 or newer) that denies, for the managed \
+bundles' CRDs: lowering the bundle version, experimental -> standard, removing the bundle \
+annotations, and deleting the CRD. Overrides: the annotation crdguard.dev/allow-downgrade=\"true\" \
+in the same write, and the label crdguard.dev/allow-delete=true on the CRD before deleting it. \
+Creates, upgrades, channel widening and status updates (storage migrations) are never denied; \
+pre-release and dev versions are not compared.")]
+    Guard(GuardArgs),
     /// Schema compatibility of two CRD sets, offline (matched by name).
     #[command(
         after_help = "Findings have a severity (error, warning, info), a check name, the \
@@ -418,4 +427,56 @@ pub struct DiffArgs {
 
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    #[command(subcommand)]
+    pub command: GuardCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// Print the policy and binding (YAML by default).
+    Render(GuardRenderArgs),
+    /// Install them with server-side apply (needs admissionregistration.k8s.io/v1 policies).
+    Apply(GuardApplyArgs),
+}
+
+/// Which bundles the guard protects.
+#[derive(Debug, Args)]
+pub struct GuardBundles {
+    /// A bundle to protect (repeatable; default: gateway-api, or the policy's bundles).
+    #[arg(long = "bundle", value_name = "NAME")]
+    pub bundles: Vec<String>,
+
+    /// A compatibility policy whose bundles (with their groups and version annotation) to protect.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GuardRenderArgs {
+    #[command(flatten)]
+    pub bundles: GuardBundles,
+
+    /// The server version the policy is for (1.34+ uses the Kubernetes semver CEL library).
+    #[arg(long, value_name = "VERSION")]
+    pub server_version: Option<String>,
+
+    #[arg(short, long, value_enum, default_value_t = SnapshotFormat::Yaml)]
+    pub output: SnapshotFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct GuardApplyArgs {
+    #[command(flatten)]
+    pub bundles: GuardBundles,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    /// `server`: validate with a server-side dry run; nothing is stored.
+    #[arg(long, value_enum, value_name = "MODE", require_equals = true, num_args = 0..=1, default_missing_value = "server")]
+    pub dry_run: Option<DryRun>,
 }

@@ -541,10 +541,7 @@ fn non_crd_documents_in_a_chart_are_skipped_with_a_warning() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
-        plan["warnings"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("ConfigMap stray"),
+        plan["warnings"].to_string().contains("ConfigMap stray"),
         "{plan}"
     );
     assert_eq!(plan["summary"]["create"], 1);
@@ -983,5 +980,105 @@ fn catalog_references_are_fetched_verified_and_cached() {
     assert_bad_input(
         &run(&["plan", "gateway-api@v9.9.9", "--snapshot", &snap]),
         &["v9.9.9"],
+    );
+}
+
+/// Gateway API's own `safe-upgrades` policy in the snapshot: writing experimental CRDs over a
+/// standard install is denied by its rule 1, and the plan says so with the policy's message.
+#[test]
+fn plan_predicts_denials_of_the_clusters_admission_policies() {
+    let temp = Temp::new("admission");
+    let mut snapshot =
+        std::fs::read_to_string(corpus("gateway-api/v1.5.0/standard-install.yaml")).unwrap();
+    snapshot.push_str("\n---\n");
+    snapshot.push_str(
+        &std::fs::read_to_string(corpus("gateway-api/v1.5.0/extras-standard.yaml")).unwrap(),
+    );
+    let snapshot = temp.write("snapshot.yaml", &snapshot);
+    let out = crdguard(&[
+        "plan",
+        &corpus("gateway-api/v1.5.1/experimental-install.yaml"),
+        "--snapshot",
+        &snapshot,
+        "--allow-breaking",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let http = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["crd"] == "httproutes.gateway.networking.k8s.io")
+        .unwrap();
+    assert_eq!(http["action"], "blocked", "{http}");
+    assert_eq!(http["reasons"][0]["code"], "admission-denied", "{http}");
+    assert!(
+        http["reasons"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("safe-upgrades"),
+        "{http}"
+    );
+    let check = plan["preflight"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "admission-policies")
+        .unwrap();
+    assert_eq!(check["status"], "pass", "{check}");
+    // The same upgrade within the standard channel is allowed by the policy.
+    let out = crdguard(&[
+        "plan",
+        &corpus("gateway-api/v1.5.1/standard-install.yaml"),
+        "--snapshot",
+        &snapshot,
+        "--allow-breaking",
+        "-o",
+        "json",
+    ]);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        plan["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["action"] != "blocked"),
+        "{}",
+        plan["summary"]
+    );
+}
+
+#[test]
+fn guard_render_is_a_policy_and_a_binding() {
+    let out = crdguard(&["guard", "render", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let documents: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = documents
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding"
+        ]
+    );
+    assert!(
+        documents
+            .iter()
+            .all(|d| d["apiVersion"] == "admissionregistration.k8s.io/v1")
+    );
+    assert_eq!(
+        documents[1]["spec"]["validationActions"],
+        serde_json::json!(["Deny"])
+    );
+    let yaml = crdguard(&["guard", "render"]);
+    assert!(stdout(&yaml).contains("crdguard.dev/allow-downgrade"));
+    assert_bad_input(
+        &crdguard(&["guard", "render", "--bundle", "istio"]),
+        &["istio"],
     );
 }

@@ -109,6 +109,10 @@ fn main() {
         ),
         ("invalid_token_exits_3_without_leaking_it", invalid_token),
         (
+            "guard_apply_refuses_servers_without_admission_policies",
+            guard_apply_needs_the_api,
+        ),
+        (
             "server_killed_mid_apply_then_a_rerun_converges",
             killed_mid_apply,
         ),
@@ -1351,5 +1355,23 @@ fn killed_mid_apply(ctx: &Ctx) -> Result<(), Failed> {
         code == 0 && all_actions(&plan, "unchanged"),
         format!("third run: {}", plan["summary"]),
     )?;
+    Ok(())
+}
+
+fn guard_apply_needs_the_api(ctx: &Ctx) -> Result<(), Failed> {
+    // Neither test server serves admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy
+    // (v1.20 is older; the bare CRD server has no admission API): exit 1, said clearly.
+    for kubeconfig in [ctx.kubeconfig(), ctx.core_kubeconfig()] {
+        let out = ctx.crdguard(&["guard", "apply", "--kubeconfig", &kubeconfig]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        check(
+            out.status.code() == Some(1),
+            format!("exit {:?}: {err}", out.status.code()),
+        )?;
+        check(
+            err.contains("ValidatingAdmissionPolicy") && err.contains("not installed"),
+            err,
+        )?;
+    }
     Ok(())
 }

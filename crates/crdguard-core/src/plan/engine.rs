@@ -121,7 +121,7 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
         observed: inputs.observed,
     };
     let assessments = plan_bundles(&bundle_inputs);
-    let mut preflight = product_checks(inputs.policy, inputs.observed);
+    let mut preflight = product_checks(inputs.policy, inputs.observed, inputs.admission.is_some());
     let mut bundles = Vec::with_capacity(assessments.len());
     for assessment in assessments {
         preflight.extend(assessment.checks);

@@ -5,7 +5,11 @@ use crate::policy::Policy;
 use crate::state::ObservedState;
 
 /// Product-level checks; bundle-level checks come from the bundle assessment.
-pub(crate) fn product_checks(policy: &Policy, observed: &ObservedState) -> Vec<PreflightCheck> {
+pub(crate) fn product_checks(
+    policy: &Policy,
+    observed: &ObservedState,
+    admission_evaluated: bool,
+) -> Vec<PreflightCheck> {
     let mut checks = Vec::new();
     let minimum = policy.kubernetes_minimum();
     let (status, message) = match (observed.server_version, minimum) {
@@ -42,15 +46,27 @@ pub(crate) fn product_checks(policy: &Policy, observed: &ObservedState) -> Vec<P
         .map(|p| p.name.as_str())
         .collect();
     if !policies.is_empty() {
-        checks.push(PreflightCheck {
-            check: "admission-policies".to_string(),
-            status: CheckStatus::Warn,
-            message: format!(
-                "{} ValidatingAdmissionPolicy object(s) in the cluster ({}); crdguard does not \
-                 evaluate them yet, so a write may still be denied",
-                policies.len(),
-                policies.join(", ")
-            ),
+        checks.push(if admission_evaluated {
+            PreflightCheck {
+                check: "admission-policies".to_string(),
+                status: CheckStatus::Pass,
+                message: format!(
+                    "{} ValidatingAdmissionPolicy object(s) evaluated against every planned write ({})",
+                    policies.len(),
+                    policies.join(", ")
+                ),
+            }
+        } else {
+            PreflightCheck {
+                check: "admission-policies".to_string(),
+                status: CheckStatus::Warn,
+                message: format!(
+                    "{} ValidatingAdmissionPolicy object(s) in the cluster ({}) were not evaluated, \
+                     so a write may still be denied",
+                    policies.len(),
+                    policies.join(", ")
+                ),
+            }
         });
     }
     checks

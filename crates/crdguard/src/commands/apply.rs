@@ -71,13 +71,16 @@ pub async fn apply(
         migrate: args.write.migrate,
         identity,
     };
+    let evaluator = super::admission_predictor(observed);
     let mut plan = plan(&PlanInputs {
         desired: &inputs.desired,
         observed,
         policy: &inputs.policy,
         options: &options,
         identifier: Some(super::catalog_identifier()?),
-        admission: None,
+        admission: evaluator
+            .as_ref()
+            .map(|e| e as &dyn crdguard_core::admission::AdmissionPredictor),
     });
     let mut result = ApplyResult {
         dry_run,

@@ -24,13 +24,16 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
         crdguard_sources::load_desired(&super::sources(&args.sources, &[]), options)?.state
     };
     let observed = super::observed_state(&args.cluster, options)?;
+    let evaluator = super::admission_predictor(&observed);
     let plan = plan(&PlanInputs {
         desired: &desired,
         observed: &observed,
         policy: &policy,
         options: &PlanOptions::default(),
         identifier: Some(super::catalog_identifier()?),
-        admission: None,
+        admission: evaluator
+            .as_ref()
+            .map(|e| e as &dyn crdguard_core::admission::AdmissionPredictor),
     });
     render::check(&plan, args.output)?;
     let failed = plan.preflight.iter().any(|c| c.status == CheckStatus::Fail);

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod catalog;
 pub mod check;
 pub mod diff;
+pub mod guard;
 pub mod install;
 pub mod migrate;
 pub mod plan;
@@ -81,6 +82,12 @@ pub fn catalog_identifier() -> Result<&'static dyn crdguard_core::identify::Iden
     crdguard_catalog::Catalog::builtin()
         .map(|c| c as &dyn crdguard_core::identify::Identifier)
         .map_err(|e| CliError::usage(format!("the built-in catalog is broken: {e}")))
+}
+
+/// Evaluates the cluster's ValidatingAdmissionPolicies against planned writes (when it has any).
+pub fn admission_predictor(observed: &ObservedState) -> Option<crdguard_guard::PolicyEvaluator> {
+    (!observed.admission.is_empty())
+        .then(|| crdguard_guard::PolicyEvaluator::from_observed(observed))
 }
 
 /// A tokio runtime for the commands that talk to a cluster.

@@ -196,13 +196,16 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
         migrate: args.migrate,
         ..PlanOptions::default()
     };
+    let evaluator = super::admission_predictor(&observed);
     let plan = plan(&crdguard_core::plan::PlanInputs {
         desired: &inputs.desired,
         observed: &observed,
         policy: &inputs.policy,
         options: &plan_options,
         identifier: Some(super::catalog_identifier()?),
-        admission: None,
+        admission: evaluator
+            .as_ref()
+            .map(|e| e as &dyn crdguard_core::admission::AdmissionPredictor),
     });
     render::plan(&plan, args.output)?;
     Ok(match plan.verdict {

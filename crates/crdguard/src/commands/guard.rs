@@ -1,0 +1,117 @@
+//! `crdguard guard render|apply`: the admission policy that protects managed bundles.
+
+use serde_json::Value;
+
+use crdguard_guard::{GuardOptions, ManagedBundle, VersionComparison, render_guard_with};
+use crdguard_kube::ApplyOptions;
+
+use crate::cli::{GuardArgs, GuardBundles, GuardCommand, SnapshotFormat};
+use crate::exit::{CliError, Exit};
+
+const GROUP_VERSION: &str = "/apis/admissionregistration.k8s.io/v1";
+
+pub fn run(args: &GuardArgs) -> Result<Exit, CliError> {
+    match &args.command {
+        GuardCommand::Render(render) => {
+            let server = render
+                .server_version
+                .as_deref()
+                .map(|v| {
+                    v.parse()
+                        .map_err(|e: String| CliError::usage(format!("--server-version: {e}")))
+                })
+                .transpose()?;
+            let documents = documents(&render.bundles, VersionComparison::for_server(server))?;
+            let text = match render.output {
+                SnapshotFormat::Json => {
+                    serde_json::to_string_pretty(&documents)
+                        .map_err(|e| CliError::usage(e.to_string()))?
+                        + "\n"
+                }
+                SnapshotFormat::Yaml => {
+                    let mut text = String::new();
+                    for document in &documents {
+                        text.push_str("---\n");
+                        text.push_str(
+                            &crdguard_core::yaml::to_string(document).map_err(CliError::usage)?,
+                        );
+                    }
+                    text
+                }
+            };
+            crate::render::emit_text(&text)?;
+            Ok(Exit::Ok)
+        }
+        GuardCommand::Apply(apply) => {
+            let connect = super::live_options(&apply.live);
+            super::runtime()?.block_on(async {
+                let cluster = super::connect_live(&connect).await?;
+                if !cluster.serves(GROUP_VERSION, "validatingadmissionpolicies").await? {
+                    eprintln!(
+                        "error: the server ({}) does not serve admissionregistration.k8s.io/v1 \
+                         ValidatingAdmissionPolicy (Kubernetes 1.30 or newer is needed); the guard was not installed",
+                        cluster.server_version
+                    );
+                    return Ok(Exit::Blocked);
+                }
+                let server = cluster.server_version.parse().ok();
+                let documents = documents(&apply.bundles, VersionComparison::for_server(server))?;
+                let options = ApplyOptions {
+                    dry_run: apply.dry_run.is_some(),
+                    force: false,
+                    concurrency: 1,
+                };
+                for document in &documents {
+                    let kind = document.get("kind").and_then(Value::as_str).unwrap_or_default();
+                    let name = document.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                    let collection = match kind {
+                        "ValidatingAdmissionPolicy" => "validatingadmissionpolicies",
+                        _ => "validatingadmissionpolicybindings",
+                    };
+                    cluster
+                        .apply_object(&format!("{GROUP_VERSION}/{collection}"), name, document, options)
+                        .await?;
+                    println!("{kind} {name} applied{}", if options.dry_run { " (server dry run)" } else { "" });
+                }
+                Ok(Exit::Ok)
+            })
+        }
+    }
+}
+
+fn documents(
+    bundles: &GuardBundles,
+    comparison: VersionComparison,
+) -> Result<Vec<Value>, CliError> {
+    let mut managed: Vec<ManagedBundle> = Vec::new();
+    if let Some(path) = &bundles.policy {
+        let policy = crdguard_sources::load_policy(path, super::input_options()?)?;
+        for bundle in &policy.spec.bundles {
+            managed.push(ManagedBundle::from_policy(bundle).ok_or_else(|| {
+                CliError::usage(format!(
+                    "{}: bundle {} needs groups and versionAnnotation to be guarded",
+                    path.display(),
+                    bundle.name
+                ))
+            })?);
+        }
+    }
+    for name in &bundles.bundles {
+        if managed.iter().any(|m| &m.name == name) {
+            continue;
+        }
+        managed.push(ManagedBundle::known(name).ok_or_else(|| {
+            CliError::usage(format!(
+                "--bundle {name}: unknown bundle (known: gateway-api; others come from --policy)"
+            ))
+        })?);
+    }
+    if managed.is_empty() {
+        managed.push(ManagedBundle::gateway_api());
+    }
+    render_guard_with(&GuardOptions {
+        bundles: managed,
+        version_comparison: comparison,
+    })
+    .map_err(|e| CliError::usage(e.to_string()))
+}
