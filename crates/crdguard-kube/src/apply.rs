@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 use crdguard_core::Crd;
 use crdguard_core::owner::FIELD_MANAGER;
 
-use crate::retry::with_retries;
 use crate::{CRD_PATH, Cluster, ClusterError};
 
 #[derive(Debug, Clone, Copy)]
@@ -86,24 +85,13 @@ impl Cluster {
         if options.dry_run {
             url.push_str("&dryRun=All");
         }
-        let bytes = serde_json::to_vec(body).map_err(|e| ClusterError::Other {
-            operation: format!("encode {name}"),
-            message: e.to_string(),
-        })?;
-        let operation = format!("apply {name}");
-        with_retries(|| async {
-            let request = http::Request::patch(&url)
-                .header(http::header::CONTENT_TYPE, "application/apply-patch+yaml")
-                .body(bytes.clone())
-                .map_err(|e| ClusterError::Other {
-                    operation: operation.clone(),
-                    message: e.to_string(),
-                })?;
-            self.client
-                .request::<Value>(request)
-                .await
-                .map_err(|e| ClusterError::from_kube(&operation, &self.server, e))
-        })
+        self.send(
+            &format!("apply {name}"),
+            http::Method::PATCH,
+            &url,
+            "application/apply-patch+yaml",
+            Some(body),
+        )
         .await
     }
 

@@ -9,6 +9,7 @@ mod connect;
 mod error;
 mod migrate;
 mod observe;
+mod request;
 mod retry;
 mod wait;
 

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use crdguard_core::Crd;
 
 use crate::apply::{ApplyOptions, apply_body};
-use crate::retry::with_retries;
 use crate::{CRD_PATH, Cluster, ClusterError};
 
 const CONFLICT_RETRIES: usize = 5;
@@ -165,25 +164,16 @@ impl Cluster {
         let path = object_path(crd, version, namespace, name);
         let mut current = object.clone();
         for _ in 0..CONFLICT_RETRIES {
-            let body = serde_json::to_vec(&current).map_err(|e| ClusterError::Other {
-                operation: format!("encode {name}"),
-                message: e.to_string(),
-            })?;
             let operation = format!("rewrite {}/{name}", crd.plural);
-            let result = with_retries(|| async {
-                let request = http::Request::put(&path)
-                    .header(http::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-                    .map_err(|e| ClusterError::Other {
-                        operation: operation.clone(),
-                        message: e.to_string(),
-                    })?;
-                self.client
-                    .request::<Value>(request)
-                    .await
-                    .map_err(|e| ClusterError::from_kube(&operation, &self.server, e))
-            })
-            .await;
+            let result = self
+                .send(
+                    &operation,
+                    http::Method::PUT,
+                    &path,
+                    "application/json",
+                    Some(&current),
+                )
+                .await;
             match result {
                 Ok(_) => return Ok(true),
                 Err(e) if e.code() == Some(404) => return Ok(false),
@@ -210,25 +200,14 @@ impl Cluster {
         versions: &[String],
     ) -> Result<(), ClusterError> {
         let path = format!("{CRD_PATH}/{name}/status");
-        let body = serde_json::to_vec(&json!({ "status": { "storedVersions": versions } }))
-            .map_err(|e| ClusterError::Other {
-                operation: "encode storedVersions".into(),
-                message: e.to_string(),
-            })?;
-        let operation = format!("patch {name} status.storedVersions");
-        with_retries(|| async {
-            let request = http::Request::patch(&path)
-                .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
-                .body(body.clone())
-                .map_err(|e| ClusterError::Other {
-                    operation: operation.clone(),
-                    message: e.to_string(),
-                })?;
-            self.client
-                .request::<Value>(request)
-                .await
-                .map_err(|e| ClusterError::from_kube(&operation, &self.server, e))
-        })
+        let body = json!({ "status": { "storedVersions": versions } });
+        self.send(
+            &format!("patch {name} status.storedVersions"),
+            http::Method::PATCH,
+            &path,
+            "application/merge-patch+json",
+            Some(&body),
+        )
         .await
         .map(|_| ())
     }

@@ -7,7 +7,6 @@ use crdguard_core::load::{OtherObject, crd_from_value};
 use crdguard_core::state::{ClusterSource, ObservedState};
 use crdguard_core::{InputError, Origin};
 
-use crate::retry::with_retries;
 use crate::{CRD_PATH, Cluster, ClusterError};
 
 const PAGE_SIZE: usize = 250;
@@ -22,20 +21,8 @@ impl Cluster {
         operation: &str,
         path: &str,
     ) -> Result<Value, ClusterError> {
-        with_retries(|| async {
-            let request =
-                http::Request::get(path)
-                    .body(Vec::new())
-                    .map_err(|e| ClusterError::Other {
-                        operation: operation.to_string(),
-                        message: e.to_string(),
-                    })?;
-            self.client
-                .request::<Value>(request)
-                .await
-                .map_err(|e| ClusterError::from_kube(operation, &self.server, e))
-        })
-        .await
+        self.send(operation, http::Method::GET, path, "application/json", None)
+            .await
     }
 
     /// Lists a collection page by page; items get `apiVersion`/`kind` (list items lack them).
