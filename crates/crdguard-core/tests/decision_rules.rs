@@ -309,6 +309,7 @@ fn breaking_findings_block_upgrades_unless_allowed() {
         options: &options,
         identifier: None,
         admission: None,
+        preserved_channel: None,
     };
     let plan = plan_with(&inputs, always_breaking);
     let http = item(&plan, "httproutes.gateway.networking.k8s.io");

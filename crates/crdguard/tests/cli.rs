@@ -1082,3 +1082,81 @@ fn guard_render_is_a_policy_and_a_binding() {
         &["istio"],
     );
 }
+
+/// SPEC §2 row 11 with the catalog: the cluster runs v1.5.1 experimental, the source carries
+/// v1.6.1 standard. crdguard plans the experimental release of v1.6.1 (channel-preserved)
+/// instead of narrowing or standing still, experimental-only CRDs included.
+#[test]
+fn newer_standard_over_installed_experimental_uses_the_experimental_release() {
+    let temp = Temp::new("preserve");
+    let url = serve_corpus(1);
+    let out = Command::cargo_bin("crdguard")
+        .unwrap()
+        .args([
+            "plan",
+            &corpus("gateway-api/v1.6.1/standard-install.yaml"),
+            "--snapshot",
+            &corpus("gateway-api/v1.5.1/experimental-install.yaml"),
+            "--catalog-url",
+            &url,
+            "--allow-breaking",
+            "-o",
+            "json",
+        ])
+        .env("XDG_CACHE_HOME", temp.path("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = plan["items"].as_array().unwrap();
+    let http = items
+        .iter()
+        .find(|i| i["crd"] == "httproutes.gateway.networking.k8s.io")
+        .unwrap();
+    assert_eq!(http["action"], "upgrade", "{http}");
+    assert_eq!(http["reasons"][0]["code"], "channel-preserved", "{http}");
+    assert_eq!(http["desired"]["channel"], "experimental");
+    assert_eq!(http["desired"]["version"], "v1.6.1");
+    // The installed experimental-only kinds move with the bundle.
+    assert!(
+        items
+            .iter()
+            .any(|i| i["crd"] == "tcproutes.gateway.networking.k8s.io" && i["action"] == "upgrade"),
+        "{}",
+        plan["summary"]
+    );
+    // Without the release (offline, nothing cached elsewhere), the channel is kept and the plan says why.
+    let out = Command::cargo_bin("crdguard")
+        .unwrap()
+        .args([
+            "plan",
+            &corpus("gateway-api/v1.6.1/standard-install.yaml"),
+            "--snapshot",
+            &corpus("gateway-api/v1.5.1/experimental-install.yaml"),
+            "--offline",
+            "-o",
+            "json",
+        ])
+        .env("XDG_CACHE_HOME", temp.path("empty-cache"))
+        .output()
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let http = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["crd"] == "httproutes.gateway.networking.k8s.io")
+        .unwrap();
+    assert_eq!(
+        (http["action"].as_str(), http["reasons"][0]["code"].as_str()),
+        (Some("keep"), Some("wider-channel-installed")),
+        "{http}"
+    );
+    assert!(
+        plan["warnings"]
+            .to_string()
+            .contains("installed channel is kept"),
+        "{}",
+        plan["warnings"]
+    );
+}

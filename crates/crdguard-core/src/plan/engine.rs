@@ -42,6 +42,9 @@ pub struct PlanInputs<'a> {
     pub identifier: Option<&'a dyn Identifier>,
     /// Evaluates the cluster's admission policies for each write; `None` skips prediction.
     pub admission: Option<&'a dyn AdmissionPredictor>,
+    /// CRDs swapped for their experimental release to keep the installed channel
+    /// (`channel::substitute_experimental`); their writes are reported as `channel-preserved`.
+    pub preserved_channel: Option<&'a std::collections::BTreeSet<String>>,
 }
 
 /// One CRD's decision together with the membership data the bundle checks need.
@@ -247,6 +250,22 @@ fn decide_item(
     }
     ctx.findings = &findings;
     let mut decision = rules::decide(&ctx);
+    if decision.action == Action::Upgrade
+        && inputs
+            .preserved_channel
+            .is_some_and(|names| names.contains(&desired.name))
+    {
+        decision.reasons.insert(
+            0,
+            Reason::new(
+                Code::ChannelPreserved,
+                format!(
+                    "the sources carry the standard channel; writing the experimental release of {} to keep the installed channel",
+                    desired_bundle.version.as_ref().map_or_else(|| "that version".to_string(), ToString::to_string)
+                ),
+            ),
+        );
+    }
     if decision.action.writes() {
         if let Some(owner) = &ctx.other_owner {
             decision.reasons.push(Reason::new(

@@ -1,6 +1,7 @@
 //! Planning: the decision engine of SPEC §2 and the plan report of SPEC §3.
 
 mod bundles;
+pub mod channel;
 mod engine;
 mod preflight;
 mod report;

@@ -113,6 +113,7 @@ pub fn run(
         options,
         identifier: None,
         admission: None,
+        preserved_channel: None,
     })
 }
 

@@ -11,7 +11,7 @@ use crdguard_core::plan::{
 use crdguard_core::{Crd, ObservedState};
 use crdguard_kube::{ApplyOptions, Cluster, Progress, WriteResult};
 
-use crate::cli::{ApplyArgs, LiveArgs, WriteArgs};
+use crate::cli::{ApplyArgs, LiveArgs, SourceArgs, WriteArgs};
 use crate::exit::{CliError, Exit};
 use crate::render;
 
@@ -34,6 +34,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
         let settings = ApplySettings {
             write: &args.write,
             live: &args.live,
+            render: &args.render,
         };
         let (plan, exit) = apply(
             &cluster,
@@ -53,6 +54,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
 pub struct ApplySettings<'a> {
     pub write: &'a WriteArgs,
     pub live: &'a LiveArgs,
+    pub render: &'a SourceArgs,
 }
 
 /// Plans against the observed cluster and carries the plan out.
@@ -71,9 +73,13 @@ pub async fn apply(
         migrate: args.write.migrate,
         identity,
     };
+    let mut desired = inputs.desired.clone();
+    let preserved =
+        super::plan::preserve_channel(&mut desired, observed, &inputs.policy, args.render)?;
+    let desired = &desired;
     let evaluator = super::admission_predictor(observed);
     let mut plan = plan(&PlanInputs {
-        desired: &inputs.desired,
+        desired,
         observed,
         policy: &inputs.policy,
         options: &options,
@@ -81,6 +87,7 @@ pub async fn apply(
         admission: evaluator
             .as_ref()
             .map(|e| e as &dyn crdguard_core::admission::AdmissionPredictor),
+        preserved_channel: Some(&preserved),
     });
     let mut result = ApplyResult {
         dry_run,
@@ -97,7 +104,7 @@ pub async fn apply(
         .filter(|i| i.action.writes())
         .filter_map(|i| {
             let force = i.reasons.iter().any(|r| r.code == Code::OwnershipTaken);
-            inputs.desired.get(&i.crd).map(|crd| (crd, force))
+            desired.get(&i.crd).map(|crd| (crd, force))
         })
         .collect();
     let apply_options = |force| ApplyOptions {
@@ -113,7 +120,7 @@ pub async fn apply(
         .filter(|i| i.action.writes() && i.reasons.iter().any(|r| r.code == Code::MigrationPlanned))
     {
         let (Some(installed), Some(desired)) =
-            (observed.crds.get(&item.crd), inputs.desired.get(&item.crd))
+            (observed.crds.get(&item.crd), desired.get(&item.crd))
         else {
             continue;
         };

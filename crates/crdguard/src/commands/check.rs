@@ -34,6 +34,7 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
         admission: evaluator
             .as_ref()
             .map(|e| e as &dyn crdguard_core::admission::AdmissionPredictor),
+        preserved_channel: None,
     });
     render::check(&plan, args.output)?;
     let failed = plan.preflight.iter().any(|c| c.status == CheckStatus::Fail);

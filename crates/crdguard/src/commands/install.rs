@@ -40,6 +40,7 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
     let settings = ApplySettings {
         write: &args.write,
         live: &args.live,
+        render: &args.render,
     };
     let (mut plan, phase1) = super::runtime()?.block_on(async {
         let cluster = super::connect_live(&connect).await?;

@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use crdguard_core::state::InputWarning;
+use std::collections::BTreeSet;
+
+use crdguard_core::plan::channel;
+use crdguard_core::state::{InputWarning, NonCrdDocuments};
 use crdguard_helm::{ChartArgs, Helm, KubeArgs};
 use crdguard_sources::{Gathered, Source};
 
@@ -75,6 +78,41 @@ pub fn load_inputs(
             .unwrap_or_else(Policy::default_policy),
         desired: desired.state,
     })
+}
+
+/// SPEC §2 row 11 with the catalog: when the cluster runs the experimental channel and the
+/// sources carry a newer standard release, fetch that version's experimental release and plan
+/// with it. Without it (offline, unreachable), the installed channel is kept and a warning says
+/// why. Returns the CRDs that now come from the experimental release.
+pub fn preserve_channel(
+    desired: &mut DesiredState,
+    observed: &crdguard_core::ObservedState,
+    policy: &Policy,
+    render: &SourceArgs,
+) -> Result<BTreeSet<String>, CliError> {
+    let Some(version) = channel::experimental_release_needed(desired, observed, policy) else {
+        return Ok(BTreeSet::new());
+    };
+    let reference = format!("gateway-api@{version}/experimental");
+    match fetch_catalog_reference(&reference, render, super::input_options()?) {
+        Ok(gathered) => {
+            let experimental = DesiredState::from_loaded(gathered.loaded, NonCrdDocuments::Reject)?;
+            Ok(channel::substitute_experimental(
+                desired,
+                observed,
+                &experimental,
+            ))
+        }
+        Err(e) => {
+            desired.warnings.push(InputWarning {
+                origin: reference,
+                message: format!(
+                    "the cluster runs the experimental channel; its experimental release could not be had ({e}), so the installed channel is kept"
+                ),
+            });
+            Ok(BTreeSet::new())
+        }
+    }
 }
 
 /// `gateway-api@v1.6.1/experimental`: a name, `@`, and not a file that exists.
@@ -182,7 +220,7 @@ fn gather_charts(
 }
 
 pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
-    let inputs = load_inputs(
+    let mut inputs = load_inputs(
         &args.sources,
         &args.chart,
         &args.render,
@@ -197,6 +235,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
         ..PlanOptions::default()
     };
     let evaluator = super::admission_predictor(&observed);
+    let preserved = preserve_channel(&mut inputs.desired, &observed, &inputs.policy, &args.render)?;
     let plan = plan(&crdguard_core::plan::PlanInputs {
         desired: &inputs.desired,
         observed: &observed,
@@ -206,6 +245,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
         admission: evaluator
             .as_ref()
             .map(|e| e as &dyn crdguard_core::admission::AdmissionPredictor),
+        preserved_channel: Some(&preserved),
     });
     render::plan(&plan, args.output)?;
     Ok(match plan.verdict {

@@ -1,0 +1,69 @@
+//! SPEC §2 row 11 with a catalog: the cluster runs a bundle's experimental channel and the
+//! sources carry the standard channel of a newer version. Rather than keeping the old version
+//! (never narrowing), crdguard installs the experimental release of the newer version. The
+//! adapters fetch that release; this module decides when it is needed and swaps it in, so that
+//! what is planned is exactly what `apply` writes.
+
+use std::collections::BTreeSet;
+
+use crate::bundle::Classifier;
+use crate::model::Channel;
+use crate::policy::{GATEWAY_API, Policy};
+use crate::state::{DesiredState, ObservedState};
+use crate::version::BundleVersion;
+
+/// The version whose experimental release is needed, if the Gateway API bundle is installed
+/// in the experimental channel and the sources carry only the standard channel of a newer one.
+pub fn experimental_release_needed(
+    desired: &DesiredState,
+    observed: &ObservedState,
+    policy: &Policy,
+) -> Option<BundleVersion> {
+    let classifier = Classifier::new(policy);
+    let installed: Vec<_> = observed
+        .crds
+        .values()
+        .map(|c| classifier.classify(c))
+        .filter(|m| m.bundle.as_deref() == Some(GATEWAY_API))
+        .collect();
+    if !installed
+        .iter()
+        .any(|m| m.channel == Some(Channel::Experimental))
+    {
+        return None;
+    }
+    let installed_newest = installed.iter().filter_map(|m| m.version.as_ref()).max()?;
+    let wanted: BTreeSet<(BundleVersion, Channel)> = desired
+        .crds
+        .iter()
+        .map(|c| classifier.classify(c))
+        .filter(|m| m.bundle.as_deref() == Some(GATEWAY_API))
+        .filter_map(|m| Some((m.version?, m.channel?)))
+        .collect();
+    match wanted.iter().collect::<Vec<_>>().as_slice() {
+        [(version, Channel::Standard)] if version > installed_newest => Some(version.clone()),
+        _ => None,
+    }
+}
+
+/// Replaces the desired standard CRDs by their experimental counterparts, and adds the
+/// experimental-only CRDs that are installed, so the whole installed bundle moves together.
+/// Returns the names of the CRDs that now come from the experimental release.
+pub fn substitute_experimental(
+    desired: &mut DesiredState,
+    observed: &ObservedState,
+    experimental: &DesiredState,
+) -> BTreeSet<String> {
+    let mut swapped = BTreeSet::new();
+    for crd in &experimental.crds {
+        let in_desired = desired.crds.iter().position(|c| c.name == crd.name);
+        match in_desired {
+            Some(index) => desired.crds[index] = crd.clone(),
+            None if observed.crds.contains_key(&crd.name) => desired.crds.push(crd.clone()),
+            None => continue,
+        }
+        swapped.insert(crd.name.clone());
+    }
+    desired.crds.sort_by(|a, b| a.name.cmp(&b.name));
+    swapped
+}
