@@ -91,6 +91,8 @@ in the same write, and the label crdguard.dev/allow-delete=true on the CRD befor
 Creates, upgrades, channel widening and status updates (storage migrations) are never denied; \
 pre-release and dev versions are not compared.")]
     Guard(GuardArgs),
+    /// Print the least-privilege ClusterRole (and binding) crdguard needs; no `delete` anywhere.
+    Rbac(RbacArgs),
     /// Schema compatibility of two CRD sets, offline (matched by name).
     #[command(
         after_help = "Findings have a severity (error, warning, info), a check name, the \
@@ -479,4 +481,26 @@ pub struct GuardApplyArgs {
     /// `server`: validate with a server-side dry run; nothing is stored.
     #[arg(long, value_enum, value_name = "MODE", require_equals = true, num_args = 0..=1, default_missing_value = "server")]
     pub dry_run: Option<DryRun>,
+}
+
+#[derive(Debug, Args)]
+pub struct RbacArgs {
+    /// Also allow installing the guard (ValidatingAdmissionPolicy and binding).
+    #[arg(long)]
+    pub guard: bool,
+
+    /// A CRD whose objects `migrate` / `apply --migrate` may rewrite (repeatable).
+    #[arg(long = "migrate-crd", value_name = "NAME")]
+    pub migrate_crds: Vec<String>,
+
+    /// The subject of the binding template.
+    #[arg(
+        long,
+        value_name = "KIND:NAME",
+        default_value = "ServiceAccount:crdguard:crdguard"
+    )]
+    pub subject: String,
+
+    #[arg(short, long, value_enum, default_value_t = SnapshotFormat::Yaml)]
+    pub output: SnapshotFormat,
 }

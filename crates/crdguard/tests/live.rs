@@ -113,6 +113,10 @@ fn main() {
             guard_apply_needs_the_api,
         ),
         (
+            "least_privilege_role_is_enough_and_nothing_less_is",
+            least_privilege,
+        ),
+        (
             "server_killed_mid_apply_then_a_rerun_converges",
             killed_mid_apply,
         ),
@@ -179,7 +183,7 @@ impl Ctx {
         let mut full: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         if !args.contains(&"--kubeconfig")
             && !args.contains(&"--snapshot")
-            && !["diff"].contains(&args[0])
+            && !["diff", "rbac"].contains(&args[0])
         {
             full.push("--kubeconfig".into());
             full.push(self.kubeconfig());
@@ -1374,4 +1378,91 @@ fn guard_apply_needs_the_api(ctx: &Ctx) -> Result<(), Failed> {
         )?;
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------- least privilege (v1.20, RBAC)
+
+const SMALL_CRD: &str = r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+ "metadata":{"name":"gizmos.rbac.example.com"},
+ "spec":{"group":"rbac.example.com","scope":"Namespaced","names":{"kind":"Gizmo","plural":"gizmos"},
+  "versions":[{"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{"type":"object"}}}]}}"#;
+
+/// The admin kubeconfig of the v1.20 server, impersonating `user` (kubeconfig `as:`), so the
+/// server's RBAC decides what crdguard may do.
+fn impersonating_kubeconfig(ctx: &Ctx, user: &str) -> String {
+    let text = std::fs::read_to_string(&ctx.core_server.kubeconfig).unwrap();
+    let patched = text.replacen(
+        "- name: test-admin\n  user:\n",
+        &format!("- name: test-admin\n  user:\n    as: {user}\n"),
+        1,
+    );
+    assert_ne!(text, patched, "kubeconfig layout changed");
+    write_temp(&format!("{user}.kubeconfig"), &patched)
+}
+
+fn least_privilege(ctx: &Ctx) -> Result<(), Failed> {
+    let out = ctx.crdguard(&["rbac", "--subject", "User:crdguard-limited", "-o", "json"]);
+    check(
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )?;
+    let objects: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    check(
+        !String::from_utf8_lossy(&out.stdout).contains("delete"),
+        "the role grants delete",
+    )?;
+    let admin = kube::config::Kubeconfig::read_from(&ctx.core_server.kubeconfig).unwrap();
+    ctx.runtime.block_on(async {
+        let config = kube::Config::from_custom_kubeconfig(admin, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        for (object, collection) in objects.iter().zip(["clusterroles", "clusterrolebindings"]) {
+            let request =
+                http::Request::post(format!("/apis/rbac.authorization.k8s.io/v1/{collection}"))
+                    .header("content-type", "application/json")
+                    .body(serde_json::to_vec(object).unwrap())
+                    .unwrap();
+            let _ = client.request::<Value>(request).await; // already there on a re-run
+        }
+    });
+    let file = write_temp("gizmo.json", SMALL_CRD);
+    let limited = impersonating_kubeconfig(ctx, "crdguard-limited");
+    for args in [
+        vec!["status"],
+        vec!["plan", file.as_str()],
+        vec!["apply", file.as_str()],
+    ] {
+        let mut full = args.clone();
+        full.extend(["--kubeconfig", limited.as_str(), "-o", "json"]);
+        let out = ctx.crdguard(&full);
+        check(
+            out.status.code() == Some(0),
+            format!(
+                "{args:?} with the role: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )?;
+    }
+    check(
+        ctx.core_get(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.rbac.example.com",
+        )
+        .is_some(),
+        "not applied",
+    )?;
+    // A user without the role: exit 3, and the 403 says what is missing.
+    let nobody = impersonating_kubeconfig(ctx, "crdguard-nobody");
+    let out = ctx.crdguard(&["plan", &file, "--kubeconfig", &nobody]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    check(
+        out.status.code() == Some(3),
+        format!("exit {:?}: {err}", out.status.code()),
+    )?;
+    check(
+        err.contains("403")
+            && err.contains("customresourcedefinitions")
+            && err.contains("crdguard rbac"),
+        err,
+    )
 }

@@ -9,6 +9,7 @@ pub mod install;
 pub mod migrate;
 pub mod plan;
 pub mod post_render;
+pub mod rbac;
 pub mod snapshot;
 pub mod status;
 

@@ -1,0 +1,82 @@
+//! `crdguard rbac`: the ClusterRole crdguard needs, and a binding template. Read and write CRDs
+//! (never delete), read admission policies for prediction; status patches and object rewrites
+//! only for the CRDs named for migration; the guard's objects only with `--guard`.
+
+use serde_json::{Value, json};
+
+use crate::cli::{RbacArgs, SnapshotFormat};
+use crate::exit::{CliError, Exit};
+
+pub const ROLE_NAME: &str = "crdguard";
+
+pub fn run(args: &RbacArgs) -> Result<Exit, CliError> {
+    let documents = documents(args)?;
+    let text = match args.output {
+        SnapshotFormat::Json => {
+            serde_json::to_string_pretty(&documents).map_err(|e| CliError::usage(e.to_string()))?
+                + "\n"
+        }
+        SnapshotFormat::Yaml => {
+            let mut text = String::new();
+            for document in &documents {
+                text.push_str("---\n");
+                text.push_str(&crdguard_core::yaml::to_string(document).map_err(CliError::usage)?);
+            }
+            text
+        }
+    };
+    crate::render::emit_text(&text)?;
+    Ok(Exit::Ok)
+}
+
+fn documents(args: &RbacArgs) -> Result<Vec<Value>, CliError> {
+    let write = ["get", "list", "watch", "create", "patch", "update"];
+    let mut rules = vec![
+        json!({ "apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": write }),
+        // Admission prediction reads the cluster's policies (a 403 here only skips prediction).
+        json!({ "apiGroups": ["admissionregistration.k8s.io"],
+                "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
+                "verbs": ["get", "list"] }),
+    ];
+    if !args.migrate_crds.is_empty() {
+        rules.push(json!({ "apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions/status"],
+                           "verbs": ["patch"], "resourceNames": args.migrate_crds }));
+        for name in &args.migrate_crds {
+            let (plural, group) = name.split_once('.').ok_or_else(|| {
+                CliError::usage(format!("--migrate-crd {name}: expected <plural>.<group>"))
+            })?;
+            rules.push(json!({ "apiGroups": [group], "resources": [plural], "verbs": ["get", "list", "update"] }));
+        }
+    }
+    if args.guard {
+        rules.push(json!({ "apiGroups": ["admissionregistration.k8s.io"],
+                           "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
+                           "verbs": ["create", "patch", "update"] }));
+    }
+    let subject = subject(&args.subject)?;
+    Ok(vec![
+        json!({ "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": { "name": ROLE_NAME, "labels": { "app.kubernetes.io/managed-by": "crdguard" } },
+                "rules": rules }),
+        json!({ "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": { "name": ROLE_NAME },
+                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ROLE_NAME },
+                "subjects": [subject] }),
+    ])
+}
+
+/// `ServiceAccount:NAMESPACE:NAME`, `User:NAME` or `Group:NAME`.
+fn subject(text: &str) -> Result<Value, CliError> {
+    let parts: Vec<&str> = text.split(':').collect();
+    match parts.as_slice() {
+        ["ServiceAccount", namespace, name] => {
+            Ok(json!({ "kind": "ServiceAccount", "namespace": namespace, "name": name }))
+        }
+        [kind @ ("User" | "Group"), name] => {
+            Ok(json!({ "kind": kind, "apiGroup": "rbac.authorization.k8s.io", "name": name }))
+        }
+        _ => Err(CliError::usage(format!(
+            "--subject {text:?}: expected ServiceAccount:NAMESPACE:NAME, User:NAME or Group:NAME"
+        ))),
+    }
+}
