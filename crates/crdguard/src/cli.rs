@@ -156,8 +156,9 @@ pub struct SourceArgs {
     pub helm: Option<PathBuf>,
 }
 
+/// What the desired state is made of (plan, apply).
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct DesiredArgs {
     /// CRD sources: files, directories, charts (dir, .tgz, oci://), catalog references
     /// (`gateway-api@v1.6.1[/experimental]`), or `-` for stdin.
     #[arg(value_name = "SOURCE")]
@@ -173,6 +174,12 @@ pub struct PlanArgs {
     /// Compatibility policy (default: crdguard.yaml at the chart root, else the built-in default).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub desired: DesiredArgs,
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -218,20 +225,8 @@ pub struct LiveArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// CRD sources: files, directories, charts (dir, .tgz, oci://), or `-` for stdin.
-    #[arg(value_name = "SOURCE")]
-    pub sources: Vec<String>,
-
-    /// A Helm chart (directory, .tgz, oci:// or repo/name) whose CRDs are the desired state.
-    #[arg(long, value_name = "CHART")]
-    pub chart: Vec<String>,
-
     #[command(flatten)]
-    pub render: SourceArgs,
-
-    /// Compatibility policy (default: crdguard.yaml at the chart root, else the built-in default).
-    #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
+    pub desired: DesiredArgs,
 
     #[command(flatten)]
     pub live: LiveArgs,

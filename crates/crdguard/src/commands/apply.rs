@@ -20,11 +20,11 @@ use super::plan::{Inputs, PLAN_RELEASE, load_inputs};
 
 pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
     let inputs = load_inputs(
-        &args.sources,
-        &args.chart,
-        &args.render,
+        &args.desired.sources,
+        &args.desired.chart,
+        &args.desired.render,
         &PLAN_RELEASE,
-        args.policy.as_deref(),
+        args.desired.policy.as_deref(),
     )?;
     let connect = super::live_options(&args.live);
     let progress = TerminalProgress::new(args.output);
@@ -34,7 +34,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
         let settings = ApplySettings {
             write: &args.write,
             live: &args.live,
-            render: &args.render,
+            render: &args.desired.render,
         };
         let (plan, exit) = apply(
             &cluster,

@@ -221,11 +221,11 @@ fn gather_charts(
 
 pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
     let mut inputs = load_inputs(
-        &args.sources,
-        &args.chart,
-        &args.render,
+        &args.desired.sources,
+        &args.desired.chart,
+        &args.desired.render,
         &PLAN_RELEASE,
-        args.policy.as_deref(),
+        args.desired.policy.as_deref(),
     )?;
     let observed = super::observed_state(&args.cluster, super::input_options()?)?;
     let plan_options = PlanOptions {
@@ -235,7 +235,12 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
         ..PlanOptions::default()
     };
     let evaluator = super::admission_predictor(&observed);
-    let preserved = preserve_channel(&mut inputs.desired, &observed, &inputs.policy, &args.render)?;
+    let preserved = preserve_channel(
+        &mut inputs.desired,
+        &observed,
+        &inputs.policy,
+        &args.desired.render,
+    )?;
     let plan = plan(&crdguard_core::plan::PlanInputs {
         desired: &inputs.desired,
         observed: &observed,
