@@ -5,7 +5,7 @@ use serde_json::Value;
 use crdguard_guard::{GuardOptions, ManagedBundle, VersionComparison, render_guard_with};
 use crdguard_kube::ApplyOptions;
 
-use crate::cli::{GuardArgs, GuardBundles, GuardCommand, SnapshotFormat};
+use crate::cli::{GuardArgs, GuardBundles, GuardCommand};
 use crate::exit::{CliError, Exit};
 
 const GROUP_VERSION: &str = "/apis/admissionregistration.k8s.io/v1";
@@ -22,24 +22,7 @@ pub fn run(args: &GuardArgs) -> Result<Exit, CliError> {
                 })
                 .transpose()?;
             let documents = documents(&render.bundles, VersionComparison::for_server(server))?;
-            let text = match render.output {
-                SnapshotFormat::Json => {
-                    serde_json::to_string_pretty(&documents)
-                        .map_err(|e| CliError::usage(e.to_string()))?
-                        + "\n"
-                }
-                SnapshotFormat::Yaml => {
-                    let mut text = String::new();
-                    for document in &documents {
-                        text.push_str("---\n");
-                        text.push_str(
-                            &crdguard_core::yaml::to_string(document).map_err(CliError::usage)?,
-                        );
-                    }
-                    text
-                }
-            };
-            crate::render::emit_text(&text)?;
+            crate::render::documents(&documents, render.output)?;
             Ok(Exit::Ok)
         }
         GuardCommand::Apply(apply) => {

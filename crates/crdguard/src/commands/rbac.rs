@@ -4,28 +4,14 @@
 
 use serde_json::{Value, json};
 
-use crate::cli::{RbacArgs, SnapshotFormat};
+use crate::cli::RbacArgs;
 use crate::exit::{CliError, Exit};
 
 pub const ROLE_NAME: &str = "crdguard";
 
 pub fn run(args: &RbacArgs) -> Result<Exit, CliError> {
     let documents = documents(args)?;
-    let text = match args.output {
-        SnapshotFormat::Json => {
-            serde_json::to_string_pretty(&documents).map_err(|e| CliError::usage(e.to_string()))?
-                + "\n"
-        }
-        SnapshotFormat::Yaml => {
-            let mut text = String::new();
-            for document in &documents {
-                text.push_str("---\n");
-                text.push_str(&crdguard_core::yaml::to_string(document).map_err(CliError::usage)?);
-            }
-            text
-        }
-    };
-    crate::render::emit_text(&text)?;
+    crate::render::documents(&documents, args.output)?;
     Ok(Exit::Ok)
 }
 

@@ -43,6 +43,24 @@ pub fn diff(
     }
 }
 
+/// Kubernetes objects to apply by hand: a YAML stream (`---` before each) or a JSON array.
+pub fn documents(
+    documents: &[serde_json::Value],
+    format: crate::cli::SnapshotFormat,
+) -> Result<(), CliError> {
+    match format {
+        crate::cli::SnapshotFormat::Json => json(&documents),
+        crate::cli::SnapshotFormat::Yaml => {
+            let mut text = String::new();
+            for document in documents {
+                text.push_str("---\n");
+                text.push_str(&crdguard_core::yaml::to_string(document).map_err(CliError::usage)?);
+            }
+            emit(&text)
+        }
+    }
+}
+
 /// `check` prints the preflight part of a plan.
 pub fn check(plan: &Plan, output: Output) -> Result<(), CliError> {
     #[derive(Serialize)]
