@@ -2,24 +2,16 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected input
 
+mod common;
+
+use common::*;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn corpus(relative: &str) -> String {
-    repo()
-        .join("../shared/corpus")
-        .join(relative)
-        .display()
-        .to_string()
-}
 
 fn example(relative: &str) -> String {
     repo().join("examples").join(relative).display().to_string()

@@ -3,43 +3,19 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected input
 
+mod common;
+
+use common::*;
+
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn corpus(relative: &str) -> String {
-    repo()
-        .join("../shared/corpus")
-        .join(relative)
-        .display()
-        .to_string()
-}
-
-/// The real helm binary, installed once into the cache by the shared script.
-fn helm() -> &'static str {
-    static HELM: OnceLock<String> = OnceLock::new();
-    HELM.get_or_init(|| {
-        let out = Command::new(repo().join("../shared/tools/install-helm.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "install-helm.sh failed");
-        let dir = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        format!("{dir}/helm")
-    })
-}
 
 fn crdguard(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crdguard"))
         .args(args)
-        .env("HELM_BIN", helm())
+        .env("HELM_BIN", helm_bin())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -56,7 +32,7 @@ fn crdguard(args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 fn helm_template(chart: &str, sets: &[String]) -> String {
-    let mut command = Command::new(helm());
+    let mut command = Command::new(helm_bin());
     command.args(["template", "crdguard-plan", chart, "--include-crds"]);
     for set in sets {
         command.args(["--set", set]);

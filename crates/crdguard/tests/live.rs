@@ -5,6 +5,10 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected input
 
+mod common;
+
+use common::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -12,18 +16,6 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::{Value, json};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn shared() -> PathBuf {
-    repo().join("../shared")
-}
-
-fn corpus(relative: &str) -> String {
-    shared().join("corpus").join(relative).display().to_string()
-}
 
 fn gateway(tag: &str, channel: &str) -> String {
     corpus(&format!("gateway-api/{tag}/{channel}-install.yaml"))
@@ -873,19 +865,6 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 // ---------------------------------------------------------------- Helm (kube-apiserver v1.20)
-
-fn helm_bin() -> String {
-    static HELM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HELM.get_or_init(|| {
-        let out = Command::new(shared().join("tools/install-helm.sh"))
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "install-helm.sh failed");
-        format!("{}/helm", String::from_utf8(out.stdout).unwrap().trim())
-    })
-    .clone()
-}
 
 /// A small chart: a versioned CRD bundle in crds/ (with a policy that makes it a standard
 /// bundle), a ConfigMap and a Deployment in templates/.
