@@ -10,6 +10,21 @@ use crdguard_core::owner::FIELD_MANAGER;
 
 use crate::{CRD_PATH, Cluster, ClusterError};
 
+/// Re-sends of an apply that met a concurrent write (not a field-manager conflict).
+const OPTIMISTIC_CONFLICT_RETRIES: u64 = 3;
+
+/// A 409 that says "the object has been modified": someone wrote between the server's read and
+/// write. Re-applying is safe (server-side apply is idempotent) and is what kubectl does. A 409
+/// that says "Apply failed with N conflicts" is about field ownership and is reported instead.
+fn is_optimistic_conflict(error: &ClusterError) -> bool {
+    match error {
+        ClusterError::Api {
+            code: 409, message, ..
+        } => !message.starts_with("Apply failed with"),
+        _ => false,
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions {
     /// `dryRun=All`: the server validates and admits but stores nothing.
@@ -27,6 +42,8 @@ pub enum WriteResult {
     Failed(String),
     /// Not sent: the cluster had become unreachable, so the remaining writes were stopped.
     NotAttempted(String),
+    /// Not sent: a stop was requested (SIGINT, SIGTERM) before this write started.
+    Interrupted(String),
 }
 
 #[derive(Debug, Clone)]
@@ -85,14 +102,26 @@ impl Cluster {
         if options.dry_run {
             url.push_str("&dryRun=All");
         }
-        self.send(
-            &format!("apply {name}"),
-            http::Method::PATCH,
-            &url,
-            "application/apply-patch+yaml",
-            Some(body),
-        )
-        .await
+        let mut conflicts = 0;
+        loop {
+            let result = self
+                .send(
+                    &format!("apply {name}"),
+                    http::Method::PATCH,
+                    &url,
+                    "application/apply-patch+yaml",
+                    Some(body),
+                )
+                .await;
+            match result {
+                Err(e) if is_optimistic_conflict(&e) && conflicts < OPTIMISTIC_CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    tracing::debug!(name, conflicts, "object modified concurrently, re-applying");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * conflicts)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Applies CRDs concurrently. Returns one outcome per CRD, in input order; an error only
@@ -111,20 +140,23 @@ impl Cluster {
         let mut stream =
             futures::stream::iter(crds.iter().enumerate().map(|(index, crd)| async move {
                 let stopped = unreachable.lock().ok().and_then(|g| g.clone());
-                let result = match stopped {
-                    Some(reason) => WriteResult::NotAttempted(reason),
-                    None => match self.apply_one(&crd.name, &apply_body(crd), options).await {
-                        Ok(_) => WriteResult::Applied,
-                        Err(e) if e.code() == Some(409) => WriteResult::Conflict(e.to_string()),
-                        Err(e) => {
-                            if matches!(e, ClusterError::Unreachable { .. })
-                                && let Ok(mut guard) = unreachable.lock()
-                            {
-                                guard.get_or_insert_with(|| e.to_string());
+                let result = match (self.stop.requested(), stopped) {
+                    (Some(reason), _) => WriteResult::Interrupted(reason),
+                    (None, Some(reason)) => WriteResult::NotAttempted(reason),
+                    (None, None) => {
+                        match self.apply_one(&crd.name, &apply_body(crd), options).await {
+                            Ok(_) => WriteResult::Applied,
+                            Err(e) if e.code() == Some(409) => WriteResult::Conflict(e.to_string()),
+                            Err(e) => {
+                                if matches!(e, ClusterError::Unreachable { .. })
+                                    && let Ok(mut guard) = unreachable.lock()
+                                {
+                                    guard.get_or_insert_with(|| e.to_string());
+                                }
+                                WriteResult::Failed(e.to_string())
                             }
-                            WriteResult::Failed(e.to_string())
                         }
-                    },
+                    }
                 };
                 (
                     index,

@@ -16,6 +16,8 @@ pub struct ConnectOptions {
     pub context: Option<String>,
     /// Timeout for connecting and for each request (not for watches).
     pub request_timeout: Option<Duration>,
+    /// Requested by a signal handler: ends retries, waits and write loops early.
+    pub stop: crate::StopSignal,
 }
 
 /// A connected cluster and what it says about itself.
@@ -27,6 +29,8 @@ pub struct Cluster {
     pub server_version: String,
     /// Whether the kubeconfig disabled TLS verification (reported as a warning).
     pub insecure: bool,
+    /// Checked by the write loops before each new write.
+    pub(crate) stop: crate::StopSignal,
 }
 
 impl Cluster {
@@ -36,23 +40,37 @@ impl Cluster {
         config.connect_timeout = Some(timeout.min(Duration::from_secs(10)));
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
+        // kube's own retry layer (15 tries, backoff up to 1000 s) would multiply with ours and
+        // park crdguard for many minutes on a dead server; `Cluster::send` retries, bounded.
+        config.default_retry = false;
         let server = config.cluster_url.to_string();
         let insecure = config.accept_invalid_certs;
         let client = Client::try_from(config)
             .map_err(|e| ClusterError::from_kube("create a client", &server, e))?;
-        let info = crate::retry::with_retries(|| async {
-            client
-                .apiserver_version()
-                .await
-                .map_err(|e| ClusterError::from_kube("read the server version", &server, e))
-        })
-        .await?;
-        Ok(Cluster {
+        let mut cluster = Cluster {
             client,
             server: server.trim_end_matches('/').to_string(),
-            server_version: info.git_version,
+            server_version: String::new(),
             insecure,
-        })
+            stop: options.stop.clone(),
+        };
+        // Through `send`, like every other request: retries honour Retry-After.
+        let info = cluster
+            .send(
+                "read the server version",
+                http::Method::GET,
+                "/version",
+                "application/json",
+                None,
+            )
+            .await?;
+        cluster.server_version = info["gitVersion"].as_str().unwrap_or_default().to_string();
+        Ok(cluster)
+    }
+
+    /// The stop signal the write loops of this cluster check; a signal handler requests it.
+    pub fn stop_signal(&self) -> crate::StopSignal {
+        self.stop.clone()
     }
 
     pub fn server(&self) -> &str {

@@ -1,4 +1,5 @@
-//! Cluster errors, worded for people. Every one maps to exit code 3.
+//! Cluster errors, worded for people. Every one maps to exit code 3 but `Interrupted`, which
+//! is a safe stop (exit 1).
 
 /// A failure talking to the cluster.
 #[derive(Debug, thiserror::Error)]
@@ -16,23 +17,37 @@ pub enum ClusterError {
         code: u16,
         reason: String,
         message: String,
+        /// How long the server asked us to wait before trying again (`Retry-After`).
+        retry_after: Option<std::time::Duration>,
     },
     #[error("{operation}: {message}")]
     Other { operation: String, message: String },
     #[error("timed out after {seconds}s waiting for {what}")]
     Timeout { what: String, seconds: u64 },
+    /// Stopped on request (a signal) between two writes; nothing is half-done.
+    #[error("{operation}: {reason}; run the same command again to resume")]
+    Interrupted { operation: String, reason: String },
 }
 
 impl ClusterError {
     pub fn from_kube(operation: impl Into<String>, server: &str, error: kube::Error) -> Self {
         let operation = operation.into();
         match error {
-            kube::Error::Api(status) => ClusterError::Api {
-                operation,
-                code: status.code,
-                reason: status.reason.clone(),
-                message: hint(status.code, &status.message),
-            },
+            kube::Error::Api(status) => {
+                let retry_after = status
+                    .details
+                    .as_ref()
+                    .map(|d| d.retry_after_seconds)
+                    .filter(|s| *s > 0)
+                    .map(|s| std::time::Duration::from_secs(u64::from(s)));
+                ClusterError::api(
+                    operation,
+                    status.code,
+                    status.reason.clone(),
+                    &status.message,
+                    retry_after,
+                )
+            }
             kube::Error::HyperError(e) => unreachable(server, &e),
             kube::Error::Service(e) => unreachable(server, e.as_ref()),
             kube::Error::RustlsTls(e) => unreachable(server, &e),
@@ -46,6 +61,31 @@ impl ClusterError {
                 operation,
                 message: chain(&other),
             },
+        }
+    }
+
+    /// An error answer of the API server, with a hint for the codes people can act on.
+    pub fn api(
+        operation: impl Into<String>,
+        code: u16,
+        reason: String,
+        message: &str,
+        retry_after: Option<std::time::Duration>,
+    ) -> Self {
+        ClusterError::Api {
+            operation: operation.into(),
+            code,
+            reason,
+            message: hint(code, message),
+            retry_after,
+        }
+    }
+
+    /// The wait the server asked for, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ClusterError::Api { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 

@@ -11,12 +11,14 @@ mod migrate;
 mod observe;
 mod request;
 mod retry;
+mod stop;
 mod wait;
 
 pub use apply::{ApplyOptions, WriteOutcome, WriteResult, apply_body};
 pub use connect::{Cluster, ConnectOptions};
 pub use error::ClusterError;
 pub use migrate::{MigrationReport, Progress};
+pub use stop::StopSignal;
 pub use wait::WaitOutcome;
 
 /// The custom resource definitions endpoint.

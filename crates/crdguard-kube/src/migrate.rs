@@ -93,6 +93,18 @@ impl Cluster {
             objects.len()
         ));
         for (index, object) in objects.iter().enumerate() {
+            if let Some(reason) = self.stop.requested() {
+                // storedVersions is untouched, so the next run finds the same work and resumes.
+                return Err(ClusterError::Interrupted {
+                    operation: format!(
+                        "migrate {} ({} of {} objects rewritten)",
+                        desired.name,
+                        index,
+                        objects.len()
+                    ),
+                    reason,
+                });
+            }
             if self.rewrite(desired, &target, object).await? {
                 report.rewritten += 1;
             }

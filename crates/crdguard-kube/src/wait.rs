@@ -3,12 +3,15 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use futures::TryStreamExt;
+use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::{Cluster, ClusterError};
+
+/// Consecutive watch failures tolerated (each followed by the watcher's backoff).
+const MAX_WATCH_FAILURES: u32 = 6;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitOutcome {
@@ -45,11 +48,29 @@ impl Cluster {
             .applied_objects();
         let mut stream = std::pin::pin!(stream);
         let server = self.server.clone();
-        let result = tokio::time::timeout(timeout, async {
-            while let Some(crd) = stream.try_next().await.map_err(|e| ClusterError::Other {
-                operation: "watch CustomResourceDefinitions".into(),
-                message: format!("{} ({server})", crate::error::chain(&e)),
-            })? {
+        let stop = self.stop.clone();
+        let watching = tokio::time::timeout(timeout, async {
+            // A watch that breaks (connection reset, proxy timeout) is resumed by the watcher
+            // after its backoff; only a run of failures with no event in between ends the wait.
+            let mut failures = 0;
+            while let Some(event) = stream.next().await {
+                let crd = match event {
+                    Ok(crd) => {
+                        failures = 0;
+                        crd
+                    }
+                    Err(e) if failures < MAX_WATCH_FAILURES => {
+                        failures += 1;
+                        tracing::debug!(failures, error = %e, "watch failed, resuming");
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(ClusterError::Other {
+                            operation: "watch CustomResourceDefinitions".into(),
+                            message: format!("{} ({server})", crate::error::chain(&e)),
+                        });
+                    }
+                };
                 let Some(name) = crd.metadata.name.as_deref() else {
                     continue;
                 };
@@ -65,8 +86,12 @@ impl Cluster {
                 }
             }
             Ok::<(), ClusterError>(())
-        })
-        .await;
+        });
+        // A stop request ends the wait at once; what is still pending is reported as such.
+        let result = tokio::select! {
+            result = watching => result,
+            _ = stop.stopped() => return Ok(WaitOutcome { pending }),
+        };
         match result {
             Ok(Ok(())) => Ok(WaitOutcome { pending }),
             Ok(Err(e)) => Err(e),
