@@ -218,9 +218,15 @@ pub struct LiveArgs {
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
 
-    /// How long to wait for each API request, and for CRDs to become Established (e.g. 30s, 2m).
+    /// How long to wait for CRDs to become Established, and for a storage migration's CRD
+    /// switch (e.g. 30s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
+
+    /// How long to wait for one API request before it counts as failed and is retried (up to 5
+    /// tries), as kubectl's --request-timeout (e.g. 10s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,8 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Input(_) | CliError::Source(_) | CliError::Usage { .. } => Exit::BadInput,
+            // A stop on request between two writes is a safe stop, not a failure.
+            CliError::Cluster(crdguard_kube::ClusterError::Interrupted { .. }) => Exit::Blocked,
             CliError::Cluster(_) => Exit::Cluster,
             // helm not found, or helm refusing the chart or values: bad input.
             CliError::Helm(_) => Exit::BadInput,

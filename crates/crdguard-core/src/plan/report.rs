@@ -283,6 +283,9 @@ pub struct ApplyResult {
     /// Applied but not Established/NamesAccepted before the timeout.
     pub not_established: Vec<String>,
     pub migrations: Vec<MigrationResult>,
+    /// Writes not sent because apply was asked to stop (SIGINT, SIGTERM) before them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_sent: Vec<String>,
     /// Set when apply stopped before writing everything (why, in words).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,

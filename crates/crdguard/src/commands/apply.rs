@@ -29,7 +29,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
     let connect = super::live_options(&args.live);
     let progress = TerminalProgress::new(args.output);
     super::runtime()?.block_on(async {
-        let cluster = super::connect_live(&connect).await?;
+        let cluster = super::connect_for_writes(&connect).await?;
         let observed = cluster.observe().await?;
         let settings = ApplySettings {
             write: &args.write,
@@ -151,6 +151,12 @@ pub async fn apply(
             .await;
         match report {
             Ok(report) => result.migrations.push(report),
+            Err(e @ crdguard_kube::ClusterError::Interrupted { .. }) => {
+                result.stopped = Some(format!("{e}; no CRD was applied"));
+                plan.apply = Some(result);
+                plan.verdict = Verdict::Blocked;
+                return Ok((plan, Exit::Blocked));
+            }
             Err(e) => {
                 result.stopped = Some(format!(
                     "migration of {} failed: {e}; no CRD was applied",
@@ -224,11 +230,14 @@ pub async fn apply(
                 crd: outcome.crd,
                 message: format!("not attempted: {reason}"),
             }),
+            WriteResult::Interrupted(_) => result.not_sent.push(outcome.crd),
         }
     }
     result.applied.sort();
+    result.not_sent.sort();
+    let interrupted = cluster.stop_signal().requested();
 
-    if !dry_run && !result.applied.is_empty() {
+    if !dry_run && !result.applied.is_empty() && interrupted.is_none() {
         let names: BTreeSet<String> = result.applied.iter().cloned().collect();
         let waited = cluster
             .wait_established(&names, args.live.timeout, |name| {
@@ -242,6 +251,14 @@ pub async fn apply(
     let exit = if !result.failed.is_empty() {
         result.stopped = Some(format!("{} write(s) failed", result.failed.len()));
         Exit::Cluster
+    } else if let Some(reason) = interrupted {
+        result.stopped = Some(format!(
+            "{reason}: {} CRD(s) written (not waited for Established), {} not sent; run the \
+             same command again to resume",
+            result.applied.len(),
+            result.not_sent.len()
+        ));
+        Exit::Blocked
     } else if !result.conflicts.is_empty() || !result.not_established.is_empty() {
         Exit::Blocked
     } else {

@@ -43,7 +43,7 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
         render: &args.render,
     };
     let (mut plan, phase1) = super::runtime()?.block_on(async {
-        let cluster = super::connect_live(&connect).await?;
+        let cluster = super::connect_for_writes(&connect).await?;
         let observed = cluster.observe().await?;
         apply(&cluster, &inputs, &observed, &settings, identity, &progress).await
     })?;

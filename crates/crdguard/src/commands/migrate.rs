@@ -12,7 +12,7 @@ pub fn run(args: &MigrateArgs) -> Result<Exit, CliError> {
     let connect = super::live_options(&args.live);
     let progress = TerminalProgress::new(args.output);
     super::runtime()?.block_on(async {
-        let cluster = super::connect_live(&connect).await?;
+        let cluster = super::connect_for_writes(&connect).await?;
         let observed = cluster.observe().await?;
         let installed = observed.crds.get(&args.crd).ok_or_else(|| {
             CliError::usage(format!("CustomResourceDefinition {} is not installed", args.crd))

@@ -61,6 +61,7 @@ pub fn observed_state(args: &ClusterArgs, options: Options) -> Result<ObservedSt
                 kubeconfig: args.kubeconfig.clone(),
                 context: args.context.clone(),
                 request_timeout: None,
+                ..ConnectOptions::default()
             };
             let mut observed = runtime()?.block_on(async {
                 let cluster = connect_live(&connect).await?;
@@ -116,11 +117,52 @@ pub async fn connect_live(options: &ConnectOptions) -> Result<Cluster, CliError>
     Ok(cluster)
 }
 
+/// Connects for a command that writes, and makes SIGINT and SIGTERM stop it cleanly: writes in
+/// flight finish, no new one starts, and the report says what was and was not written. A second
+/// signal ends the process at once (exit 130), for a user who will not wait.
+pub async fn connect_for_writes(options: &ConnectOptions) -> Result<Cluster, CliError> {
+    let stop = crdguard_kube::StopSignal::default();
+    let handler = stop.clone();
+    tokio::spawn(async move {
+        let Some(first) = next_signal().await else {
+            return;
+        };
+        eprintln!("{first}: finishing the requests in flight, then stopping (again to abort)");
+        handler.request(format!("interrupted by {first}"));
+        if next_signal().await.is_some() {
+            std::process::exit(130);
+        }
+    });
+    let options = ConnectOptions {
+        stop,
+        ..options.clone()
+    };
+    connect_live(&options).await
+}
+
+/// The next SIGINT or SIGTERM, by name; `None` when signals cannot be watched.
+#[cfg(unix)]
+async fn next_signal() -> Option<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).ok()?;
+    let mut terminate = signal(SignalKind::terminate()).ok()?;
+    tokio::select! {
+        _ = interrupt.recv() => Some("SIGINT"),
+        _ = terminate.recv() => Some("SIGTERM"),
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_signal() -> Option<&'static str> {
+    tokio::signal::ctrl_c().await.ok().map(|()| "Ctrl-C")
+}
+
 pub fn live_options(args: &crate::cli::LiveArgs) -> ConnectOptions {
     ConnectOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
-        request_timeout: Some(args.timeout.min(std::time::Duration::from_secs(60))),
+        request_timeout: Some(args.request_timeout),
+        ..ConnectOptions::default()
     }
 }
 
