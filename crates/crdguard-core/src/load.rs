@@ -207,6 +207,14 @@ pub fn crd_from_value(origin: Origin, object: Value) -> Result<Crd, InputError> 
             )),
         }
     };
+    // A wrong type higher up must be named as such, not as a missing field below it.
+    for (path, field) in [
+        ("/metadata", "metadata"),
+        ("/spec", "spec"),
+        ("/spec/names", "spec.names"),
+    ] {
+        expect_mapping(object.pointer(path), &|message| err(field, message))?;
+    }
     let name = text("/metadata/name", "metadata.name")?;
     let group = text("/spec/group", "spec.group")?;
     let kind = text("/spec/names/kind", "spec.names.kind")?;
@@ -294,6 +302,18 @@ fn parse_versions(
     let mut versions = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let field = |name: &str| format!("spec.versions[{i}].{name}");
+        if !item.is_object() {
+            return Err(err(
+                &format!("spec.versions[{i}]"),
+                format!("expected a mapping, found {}", json_type(item)),
+            ));
+        }
+        expect_mapping(item.get("schema"), &|message| {
+            err(&field("schema"), message)
+        })?;
+        expect_mapping(item.pointer("/schema/openAPIV3Schema"), &|message| {
+            err(&field("schema.openAPIV3Schema"), message)
+        })?;
         let name = match item.get("name") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => return Err(err(&field("name"), "required string is missing".into())),
@@ -341,6 +361,20 @@ fn parse_versions(
                 storage.join(", ")
             ),
         )),
+    }
+}
+
+/// A field that may be absent or null, but when present must be a mapping.
+fn expect_mapping(
+    value: Option<&Value>,
+    err: &dyn Fn(String) -> InputError,
+) -> Result<(), InputError> {
+    match value {
+        None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
+        Some(other) => Err(err(format!(
+            "expected a mapping, found {}",
+            json_type(other)
+        ))),
     }
 }
 

@@ -131,7 +131,7 @@ impl Policy {
 
     /// Parses and validates a policy file. Unknown fields and invalid versions name the field.
     pub fn from_yaml(source: &str, text: &str) -> Result<Policy, InputError> {
-        let value: serde_json::Value = crate::yaml::from_str(text)
+        let value = crate::yaml::value_from_str(text)
             .map_err(|e| InputError::new(source, format!("invalid YAML: {e}")))?;
         if value.is_null() {
             return Err(InputError::new(source, "the policy file is empty"));

@@ -119,6 +119,14 @@ pub fn parse_document(
     if doc.text.trim().is_empty() || only_comments(doc.text) {
         return Ok(None);
     }
+    if let Some(line) = flow_depth_exceeded(doc.text, MAX_FLOW_DEPTH) {
+        return Err(ParseFailure::Syntax {
+            message: format!(
+                "flow collections ([ ] and {{ }}) nest deeper than {MAX_FLOW_DEPTH} levels"
+            ),
+            line: Some(line + doc.line - 1),
+        });
+    }
     match serde_yaml_ng::from_str::<StrictValue>(doc.text) {
         Ok(StrictValue(Value::Null)) => Ok(None),
         Ok(StrictValue(value)) => Ok(Some(value)),
@@ -134,11 +142,95 @@ pub fn parse_document(
     }
 }
 
+/// Flow collections (`[ ]`, `{ }`) nested deeper than this are refused before parsing. The
+/// deserializer refuses more than 128 levels of any nesting, but only after the YAML scanner has
+/// read the whole document, and the scanner's work grows with the flow depth times the number of
+/// tokens: 100,000 levels of `{"a":` (600 KB) took 45 s, and 128 MB would take hours.
+const MAX_FLOW_DEPTH: usize = 256;
+
+/// The 1-based line where flow collections first nest deeper than `limit`, if they do.
+///
+/// A lenient tokenizer, not a YAML parser: a bracket counts where a flow collection can start
+/// (at a line start, after a blank or after another flow indicator), not inside quoted scalars
+/// (taken to end at their line's end at the latest) nor in comments. It errs towards counting
+/// too much, so a valid document trips it only with hundreds of unclosed brackets in its text.
+/// It guards against runaway nesting; it is not exact (a quoted scalar over several lines or a
+/// block scalar can make it count differently from the parser).
+fn flow_depth_exceeded(text: &str, limit: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut line = 1usize;
+    let mut prev = b'\n';
+    let mut quote: Option<u8> = None;
+    let mut comment = false;
+    let mut bytes = text.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        if b == b'\n' {
+            line += 1;
+            (quote, comment, prev) = (None, false, b);
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        if let Some(q) = quote {
+            if q == b'"' && b == b'\\' {
+                if bytes.next() == Some(b'\n') {
+                    line += 1;
+                    (quote, prev) = (None, b'\n');
+                }
+                continue;
+            }
+            if b == q && !(q == b'\'' && bytes.next_if_eq(&b'\'').is_some()) {
+                quote = None;
+            }
+            prev = b;
+            continue;
+        }
+        // Line breaks (also the last bytes of NEL, LS and PS), blanks and flow indicators.
+        let token_start = matches!(
+            prev,
+            b'\n' | b'\r' | b' ' | b'\t' | b'[' | b'{' | b',' | b':' | b'?' | 0x85 | 0xA8 | 0xA9
+        );
+        match b {
+            b'[' | b'{' if token_start => {
+                depth += 1;
+                if depth > limit {
+                    return Some(line);
+                }
+            }
+            // Inside plain text (`x[[`): neither this bracket nor the next one opens anything.
+            b'[' | b'{' => {
+                prev = b'x';
+                continue;
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'"' | b'\'' if token_start => quote = Some(b),
+            b'#' if token_start => comment = true,
+            _ => {}
+        }
+        prev = b;
+    }
+    None
+}
+
 fn only_comments(text: &str) -> bool {
     text.lines().all(|l| {
         let t = l.trim();
         t.is_empty() || t.starts_with('#') || t == "%YAML 1.2" || t.starts_with("%TAG")
     })
+}
+
+/// Parses a single-document file (a policy) into a JSON value with the guards of
+/// [`parse_document`]: duplicate keys, deep flow nesting and alias bombs are errors.
+pub fn value_from_str(text: &str) -> Result<Value, String> {
+    if let Some(line) = flow_depth_exceeded(text, MAX_FLOW_DEPTH) {
+        return Err(format!(
+            "flow collections ([ ] and {{ }}) nest deeper than {MAX_FLOW_DEPTH} levels at line {line}"
+        ));
+    }
+    serde_yaml_ng::from_str::<StrictValue>(text)
+        .map(|StrictValue(value)| value)
+        .map_err(|e| e.to_string())
 }
 
 /// Parses YAML text of a small, trusted-shape document (policies, values) into any type.
@@ -228,6 +320,35 @@ mod tests {
             ParseFailure::Syntax { line, .. } => assert!(line.unwrap() >= 3),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_before_parsing() {
+        for text in [
+            "{\"a\":".repeat(100_000),
+            format!("a: b\nc:\n  - {}", "[".repeat(300)),
+            format!("x: [{}]", "[\"]\", ".repeat(300)),
+            format!("x: [{}]", "['it''s ]', ".repeat(300)),
+        ] {
+            let docs = split_documents(&text);
+            match parse_document(&docs[0], Limits::default()) {
+                Err(ParseFailure::Syntax { message, .. }) => {
+                    assert!(message.contains("nest deeper than 256"), "{message}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Brackets in comments, quoted scalars and plain text do not count.
+        let text = format!(
+            "# {}\na: \"{}\"\nb: '{}'\nc: x{}\nd: [[[1]]]\n",
+            "[".repeat(300),
+            "{".repeat(300),
+            "[".repeat(300),
+            "[".repeat(300)
+        );
+        let docs = split_documents(&text);
+        assert!(parse_document(&docs[0], Limits::default()).is_ok());
+        assert_eq!(flow_depth_exceeded("a:\n- [\n  [\n   [x]]]\n", 2), Some(4));
     }
 
     #[test]

@@ -86,7 +86,7 @@ impl Chart {
                 });
             }
             let bytes = std::fs::read(path).map_err(|e| SourceError::io(path, e))?;
-            chart.read_archive(&path.display().to_string(), &bytes, limits, 0)?;
+            chart.read_archive(&path.display().to_string(), &bytes, limits, 0, &mut 0)?;
         }
         chart.crd_files.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(chart)
@@ -127,8 +127,17 @@ impl Chart {
                         })
                     }
                     ChartPath::NestedArchive => {
+                        let size = std::fs::metadata(&path)
+                            .map_err(|e| SourceError::io(&path, e))?
+                            .len();
+                        if size > limits.max_file_bytes {
+                            return Err(archive_error(
+                                &name,
+                                &format!("archive is larger than {} bytes", limits.max_file_bytes),
+                            ));
+                        }
                         let bytes = std::fs::read(&path).map_err(|e| SourceError::io(&path, e))?;
-                        self.read_archive(&name, &bytes, limits, 1)?;
+                        self.read_archive(&name, &bytes, limits, 1, &mut 0)?;
                     }
                     ChartPath::Other => {}
                 }
@@ -143,15 +152,19 @@ impl Chart {
         bytes: &[u8],
         limits: ReadLimits,
         depth: usize,
+        total: &mut u64,
     ) -> Result<(), SourceError> {
         if depth > MAX_ARCHIVE_DEPTH {
             return Err(archive_error(name, "subchart archives nest too deeply"));
         }
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+        let mut archive = tar::Archive::new(Capped {
+            inner: flate2::read::GzDecoder::new(bytes),
+            limit: limits.max_archive_bytes,
+            left: limits.max_archive_bytes,
+        });
         let entries = archive.entries().map_err(|e| {
             archive_error(name, &format!("not a gzip-compressed tar archive ({e})"))
         })?;
-        let mut total: u64 = 0;
         let mut saw_chart_yaml = false;
         for (index, entry) in entries.enumerate() {
             if index >= MAX_ARCHIVE_MEMBERS {
@@ -185,6 +198,21 @@ impl Chart {
             if !kind.is_file() {
                 continue;
             }
+            // Every member counts towards the total, read or not, and so do the members of
+            // nested archives: the tar reader decompresses what it skips, and a gigabyte of
+            // zeros under templates/ is a few kilobytes of gzip.
+            let size = entry.header().size().unwrap_or(u64::MAX);
+            *total = total.saturating_add(size);
+            if size > limits.max_file_bytes || *total > limits.max_archive_bytes {
+                return Err(archive_error(
+                    name,
+                    &format!(
+                        "member {member:?} takes the archive past the size limit of {} bytes \
+                         uncompressed (raise it with CRDGUARD_MAX_INPUT_BYTES)",
+                        limits.max_archive_bytes.min(limits.max_file_bytes)
+                    ),
+                ));
+            }
             let parts: Vec<&str> = raw_path
                 .components()
                 .filter_map(|c| match c {
@@ -202,17 +230,6 @@ impl Chart {
             let class = classify(relative);
             if class == ChartPath::Other {
                 continue;
-            }
-            let size = entry.header().size().unwrap_or(u64::MAX);
-            total = total.saturating_add(size);
-            if size > limits.max_file_bytes || total > limits.max_archive_bytes {
-                return Err(archive_error(
-                    name,
-                    &format!(
-                        "member {member:?} takes the archive past the size limit of {} bytes",
-                        limits.max_archive_bytes.min(limits.max_file_bytes)
-                    ),
-                ));
             }
             let mut content = Vec::with_capacity(size as usize);
             (&mut entry)
@@ -234,7 +251,7 @@ impl Chart {
                     })
                 }
                 ChartPath::NestedArchive => {
-                    self.read_archive(&member_name, &content, limits, depth + 1)?
+                    self.read_archive(&member_name, &content, limits, depth + 1, total)?
                 }
                 _ => {}
             }
@@ -250,6 +267,28 @@ impl Chart {
             origin: origin.to_string(),
             message,
         });
+    }
+}
+
+/// The decompressed stream of an archive, failing past the limit: what the tar reader reads on
+/// its own (headers, long names, members it skips) is bounded too.
+struct Capped<R> {
+    inner: R,
+    limit: u64,
+    left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "more than the size limit of {} bytes uncompressed (raise it with \
+                 CRDGUARD_MAX_INPUT_BYTES)",
+                self.limit
+            ))
+        })?;
+        Ok(n)
     }
 }
 

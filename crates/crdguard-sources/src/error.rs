@@ -1,13 +1,14 @@
 use std::path::Path;
 
 use crdguard_core::InputError;
+use crdguard_core::error::shorten;
 
 /// Why a source could not be read. Every variant is bad input (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{0}")]
     Input(#[from] InputError),
-    #[error("{path}: {message}")]
+    #[error("{}: {}", shorten(.path), shorten(.message))]
     Io { path: String, message: String },
 }
 

@@ -76,10 +76,25 @@ impl Gathered {
         let mut state = DesiredState::from_loaded(self.loaded, NonCrdDocuments::Reject)?;
         state.warnings.extend(self.warnings);
         if state.crds.is_empty() {
-            return Err(SourceError::Input(InputError::new(
-                described,
-                "no CustomResourceDefinition found in the sources",
-            )));
+            // What was skipped (members leaving an archive, links, non-CRD documents) is often
+            // the reason; say so, as the warnings are lost with the plan.
+            let skipped: Vec<String> = state
+                .warnings
+                .iter()
+                .take(3)
+                .map(|w| format!("{}: {}", w.origin, w.message))
+                .collect();
+            let mut message = "no CustomResourceDefinition found in the sources".to_string();
+            if !skipped.is_empty() {
+                message.push_str(&format!(" ({})", skipped.join("; ")));
+                if state.warnings.len() > skipped.len() {
+                    message.push_str(&format!(
+                        " and {} more warnings",
+                        state.warnings.len() - skipped.len()
+                    ));
+                }
+            }
+            return Err(SourceError::Input(InputError::new(described, message)));
         }
         Ok(Desired {
             state,

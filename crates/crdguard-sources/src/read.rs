@@ -64,6 +64,13 @@ fn too_large(name: &str, bytes: u64, limits: ReadLimits) -> SourceError {
 }
 
 pub fn utf8(name: &str, bytes: Vec<u8>) -> Result<String, SourceError> {
+    // PowerShell 5 writes `>` redirections as UTF-16; say so rather than "invalid byte at 0".
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(SourceError::Input(InputError::new(
+            name,
+            "not UTF-8 text but UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8",
+        )));
+    }
     String::from_utf8(bytes).map_err(|e| {
         SourceError::Input(InputError::new(
             name,

@@ -53,7 +53,7 @@ pub fn load_inputs(
     let (chart_args, file_args): (Vec<&String>, Vec<&String>) = sources
         .into_iter()
         .partition(|s| crdguard_sources::is_chart_reference(s));
-    let chart_refs: Vec<&String> = charts.iter().chain(chart_args).collect();
+    let chart_refs: Vec<&String> = charts.iter().chain(chart_args.iter().copied()).collect();
     let file_sources: Vec<Source> = file_args.iter().map(|a| Source::from_arg(a)).collect();
     let mut gathered = crdguard_sources::gather(&file_sources, options)?;
     for reference in catalog_refs {
@@ -68,6 +68,7 @@ pub fn load_inputs(
     }
     let described: Vec<&str> = file_args
         .iter()
+        .chain(&chart_args)
         .map(|s| s.as_str())
         .chain(charts.iter().map(String::as_str))
         .collect();
