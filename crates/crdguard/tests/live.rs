@@ -6,6 +6,10 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected input
 
 mod common;
+#[path = "live/fault_proxy.rs"]
+mod fault_proxy;
+#[path = "live/faults.rs"]
+mod faults;
 
 use common::*;
 
@@ -64,6 +68,9 @@ struct Ctx {
     core_server: Server,
     runtime: tokio::runtime::Runtime,
     client: kube::Client,
+    /// The fault-injecting proxy in front of the CRD server, and a kubeconfig for it.
+    proxy: fault_proxy::FaultProxy,
+    proxy_kubeconfig: String,
 }
 
 type TestFn = fn(&Ctx) -> Result<(), Failed>;
@@ -113,6 +120,22 @@ fn main() {
             killed_mid_apply,
         ),
         (
+            "gateway_api_apply_survives_every_fault_and_a_rerun_converges",
+            faults::gateway_api_under_faults,
+        ),
+        (
+            "upjet_subset_apply_survives_every_fault_and_a_rerun_converges",
+            faults::upjet_subset_under_faults,
+        ),
+        (
+            "sigterm_during_apply_stops_cleanly_and_the_same_command_resumes",
+            faults::sigterm_during_apply,
+        ),
+        (
+            "sigint_during_migrate_stops_between_objects_and_resumes",
+            faults::sigint_during_migrate,
+        ),
+        (
             "staged_helm_install_upgrades_crds_and_never_downgrades",
             staged_helm_install,
         ),
@@ -143,11 +166,23 @@ fn main() {
             .unwrap();
         kube::Client::try_from(config).unwrap()
     });
+    let proxy = fault_proxy::FaultProxy::start(
+        &runtime,
+        fault_proxy::Upstream {
+            url: crd_server.env("TEST_APISERVER_URL"),
+            ca_pem: std::fs::read(crd_server.env("TEST_APISERVER_CA")).unwrap(),
+            cert_pem: std::fs::read(crd_server.env("TEST_APISERVER_CLIENT_CERT")).unwrap(),
+            key_pem: std::fs::read(crd_server.env("TEST_APISERVER_CLIENT_KEY")).unwrap(),
+        },
+    );
+    let proxy_kubeconfig = write_temp("fault-proxy.kubeconfig", &proxy.kubeconfig());
     let ctx = Arc::new(Ctx {
         crd_server,
         core_server,
         runtime,
         client,
+        proxy,
+        proxy_kubeconfig,
     });
     let trials = tests
         .into_iter()
@@ -167,6 +202,10 @@ fn main() {
 // ---------------------------------------------------------------- helpers
 
 impl Ctx {
+    fn proxy(&self) -> &fault_proxy::FaultProxy {
+        &self.proxy
+    }
+
     fn kubeconfig(&self) -> String {
         self.crd_server.kubeconfig.display().to_string()
     }
@@ -1211,7 +1250,12 @@ fn helm_phase_2_failure(ctx: &Ctx) -> Result<(), Failed> {
 /// The first `count` upjet-aws v2.6.0 CRD files, unpacked into a temp dir.
 fn upjet_subset(count: usize) -> String {
     let dir = std::env::temp_dir().join(format!("crdguard-live-upjet-{}", std::process::id()));
-    if !dir.join("subset").is_dir() {
+    let subset = dir.join(format!("subset-{count}"));
+    if subset.is_dir() {
+        return subset.display().to_string();
+    }
+    let crds = dir.join("v2.6.0/package/crds");
+    if !crds.is_dir() {
         std::fs::create_dir_all(&dir).unwrap();
         let status = Command::new("tar")
             .args([
@@ -1223,18 +1267,17 @@ fn upjet_subset(count: usize) -> String {
             .status()
             .unwrap();
         assert!(status.success());
-        let crds = dir.join("v2.6.0/package/crds");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&crds)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        std::fs::create_dir_all(dir.join("subset")).unwrap();
-        for file in files.iter().take(count) {
-            std::fs::copy(file, dir.join("subset").join(file.file_name().unwrap())).unwrap();
-        }
     }
-    dir.join("subset").display().to_string()
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&crds)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    std::fs::create_dir_all(&subset).unwrap();
+    for file in files.iter().take(count) {
+        std::fs::copy(file, subset.join(file.file_name().unwrap())).unwrap();
+    }
+    subset.display().to_string()
 }
 
 fn killed_mid_apply(ctx: &Ctx) -> Result<(), Failed> {
