@@ -92,6 +92,19 @@ impl Chart {
         Ok(chart)
     }
 
+    /// Reads a chart archive (.tgz) that is already in memory; `name` is used in messages.
+    /// Nothing is written anywhere: members are read into memory, never extracted.
+    pub fn from_archive(
+        name: &str,
+        bytes: &[u8],
+        limits: ReadLimits,
+    ) -> Result<Chart, SourceError> {
+        let mut chart = Chart::default();
+        chart.read_archive(name, bytes, limits, 0, &mut 0)?;
+        chart.crd_files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(chart)
+    }
+
     fn read_dir(&mut self, root: &Path, limits: ReadLimits) -> Result<(), SourceError> {
         let mut pending = vec![root.to_path_buf()];
         while let Some(dir) = pending.pop() {
