@@ -52,7 +52,11 @@ manager `crdguard`; CRDs owned by other managers are conflicts unless --take-own
 --dry-run=server sends every write as a server-side dry run. --migrate rewrites objects stored in \
 a version the new CRD drops, then trims status.storedVersions, before applying.\n\nThe report \
 has the plan's format plus an `apply` section. Exit codes: 0 applied and established; 1 stopped \
-safely (blocked, conflict, or not established in time); 3 cluster unreachable or API failure."
+safely (blocked, conflict, not established in time, or interrupted); 3 cluster unreachable or API \
+failure.\n\nTransient API failures (429, 5xx, timeouts, broken connections) are retried up to 5 \
+times with backoff, honouring Retry-After. Ctrl-C or SIGTERM lets the writes in flight finish, \
+sends nothing new and reports what was not sent (apply.notSent); run the same command again to \
+resume. A second signal exits at once."
     )]
     Apply(ApplyArgs),
     /// Staged Helm install/upgrade: the chart's CRDs through crdguard, then the rest through helm.
@@ -75,6 +79,12 @@ every document other than a CustomResourceDefinition is passed through byte for 
     /// Write the cluster's observed state (CRDs, admission policies, server version) as YAML.
     Snapshot(SnapshotArgs),
     /// Rewrite a CRD's objects in its storage version and trim status.storedVersions.
+    #[command(
+        after_help = "Every object is listed (paged) and written back unchanged, so the server \
+stores it in the storage version; the object count is checked again, and only then is \
+status.storedVersions trimmed. Ctrl-C or SIGTERM stops between two objects, before \
+storedVersions is touched (exit 1); running the same command again resumes."
+    )]
     Migrate(MigrateArgs),
     /// Known upstream bundles and releases (Gateway API), and built-in product policies.
     #[command(

@@ -15,6 +15,7 @@ use super::fault_proxy::{Fault, Record};
 use super::{Ctx, actions, all_actions, check, gateway, http_route, upjet_subset, write_temp};
 
 /// What a fault must lead to.
+#[derive(Clone, Copy)]
 enum Expect {
     /// Retried or resumed: everything written, exit 0.
     Converges,
@@ -222,7 +223,17 @@ fn invariants(
 fn run_matrix(ctx: &Ctx, workload: &Workload) -> Result<(), Failed> {
     let proxy = ctx.proxy();
     let mut survived = Vec::new();
-    for (label, fault, expect, extra) in faults() {
+    // CRDGUARD_FAULTS=<text> runs only the faults whose label contains it (for debugging).
+    let only = std::env::var("CRDGUARD_FAULTS").ok();
+    let rounds: usize = std::env::var("CRDGUARD_FAULT_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    let selected = faults()
+        .into_iter()
+        .filter(|(label, ..)| only.as_deref().is_none_or(|o| label.contains(o)));
+    let selected: Vec<_> = selected.collect();
+    for (label, fault, expect, extra) in (0..rounds).flat_map(|_| selected.iter().cloned()) {
         ctx.reset();
         proxy.set(Fault::Pass);
         (workload.setup)(ctx);
@@ -337,7 +348,17 @@ fn run_matrix(ctx: &Ctx, workload: &Workload) -> Result<(), Failed> {
         let plan: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         check(
             out.status.code() == Some(0) && all_actions(&plan, "unchanged"),
-            format!("{label}: third run not a no-op: {}", plan["summary"]),
+            format!(
+                "{label}: third run not a no-op: {}: {:?}",
+                plan["summary"],
+                plan["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|i| i["action"] != "unchanged")
+                    .map(|i| format!("{} {} {}", i["crd"], i["action"], i["reasons"]))
+                    .collect::<Vec<_>>()
+            ),
         )?;
         survived.push(format!(
             "{label}: exit {code}, {} faults in {} requests, {elapsed:.1?}",
