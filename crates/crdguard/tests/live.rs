@@ -533,23 +533,24 @@ fn upgrade_keeps_objects(ctx: &Ctx) -> Result<(), Failed> {
     Ok(())
 }
 
-fn storage_migration(ctx: &Ctx) -> Result<(), Failed> {
-    // History that leaves v1alpha2 in storedVersions: v1.0.0 stores GRPCRoute as v1alpha2,
-    // v1.1.0 moves storage to v1 but still serves v1alpha2, v1.2.0 drops v1alpha2.
+/// The Gateway API history that leaves v1alpha2 in GRPCRoute's storedVersions: v1.0.0 stores
+/// GRPCRoute as v1alpha2 (`routes` objects are created then, in namespace `apps`, with `also`
+/// creating more objects at that point), v1.1.0 moves storage to v1 but still serves v1alpha2.
+/// v1.1.0 itself drops BackendTLSPolicy v1alpha2 (stored, no objects): a migration too.
+fn grpc_routes_stored_in_v1alpha2(
+    ctx: &Ctx,
+    routes: usize,
+    also: impl Fn(&Ctx, usize),
+) -> Result<(), Failed> {
     let (code, report) = ctx.json(&["apply", &gateway("v1.0.0", "experimental"), "-o", "json"]);
     check(code == 0, format!("install v1.0.0: {}", report["apply"]))?;
     let grpc_v1alpha2 = "/apis/gateway.networking.k8s.io/v1alpha2/namespaces/apps/grpcroutes";
-    let grants_v1alpha2 =
-        "/apis/gateway.networking.k8s.io/v1alpha2/namespaces/apps/referencegrants";
-    for i in 0..30 {
+    for i in 0..routes {
         ctx.create(grpc_v1alpha2, json!({ "apiVersion": "gateway.networking.k8s.io/v1alpha2", "kind": "GRPCRoute",
             "metadata": { "name": format!("grpc-{i}"), "namespace": "apps" },
             "spec": { "hostnames": [format!("svc{i}.example.com")], "rules": [{ "backendRefs": [{ "name": "svc", "port": 9000 }] }] } }));
-        ctx.create(grants_v1alpha2, json!({ "apiVersion": "gateway.networking.k8s.io/v1alpha2", "kind": "ReferenceGrant",
-            "metadata": { "name": format!("grant-{i}"), "namespace": "apps" },
-            "spec": { "from": [{ "group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "web" }], "to": [{ "group": "", "kind": "Service" }] } }));
+        also(ctx, i);
     }
-    // v1.1.0 itself drops BackendTLSPolicy v1alpha2 (stored, no objects): a migration too.
     let (code, report) = ctx.json(&[
         "apply",
         &gateway("v1.1.0", "experimental"),
@@ -559,23 +560,38 @@ fn storage_migration(ctx: &Ctx) -> Result<(), Failed> {
         "json",
     ]);
     check(code == 0, format!("upgrade to v1.1.0: {}", report["apply"]))?;
-    let crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/grpcroutes.gateway.networking.k8s.io";
-    let stored = ctx.get(crd_path)["status"]["storedVersions"].clone();
+    let stored = ctx.get(GRPC_CRD_PATH)["status"]["storedVersions"].clone();
     check(
         stored == json!(["v1alpha2", "v1"]),
         format!("storedVersions after v1.1.0: {stored}"),
-    )?;
-    let grpc_specs = |ctx: &Ctx| -> Vec<Value> {
-        let mut specs: Vec<Value> =
-            ctx.get("/apis/gateway.networking.k8s.io/v1/grpcroutes")["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| json!([r["metadata"]["name"], r["spec"]]))
-                .collect();
-        specs.sort_by_key(|v| v[0].as_str().unwrap().to_string());
-        specs
-    };
+    )
+}
+
+const GRPC_CRD_PATH: &str =
+    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/grpcroutes.gateway.networking.k8s.io";
+
+/// Every GRPCRoute (read as v1), by name, with its spec.
+fn grpc_specs(ctx: &Ctx) -> Vec<Value> {
+    let mut specs: Vec<Value> = ctx.get("/apis/gateway.networking.k8s.io/v1/grpcroutes")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!([r["metadata"]["name"], r["spec"]]))
+        .collect();
+    specs.sort_by_key(|v| v[0].as_str().unwrap().to_string());
+    specs
+}
+
+fn storage_migration(ctx: &Ctx) -> Result<(), Failed> {
+    // v1.2.0 then drops v1alpha2.
+    let grants_v1alpha2 =
+        "/apis/gateway.networking.k8s.io/v1alpha2/namespaces/apps/referencegrants";
+    grpc_routes_stored_in_v1alpha2(ctx, 30, |ctx, i| {
+        ctx.create(grants_v1alpha2, json!({ "apiVersion": "gateway.networking.k8s.io/v1alpha2", "kind": "ReferenceGrant",
+            "metadata": { "name": format!("grant-{i}"), "namespace": "apps" },
+            "spec": { "from": [{ "group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "web" }], "to": [{ "group": "", "kind": "Service" }] } }));
+    })?;
+    let crd_path = GRPC_CRD_PATH;
     let before = grpc_specs(ctx);
     check(before.len() == 30, "objects missing before the migration")?;
 
@@ -1280,6 +1296,40 @@ fn upjet_subset(count: usize) -> String {
     subset.display().to_string()
 }
 
+impl Ctx {
+    /// Starts `crdguard apply SOURCE -o json` and returns once `written` CRDs exist.
+    fn apply_in_background(
+        &self,
+        source: &str,
+        written: usize,
+    ) -> Result<std::process::Child, Failed> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crdguard"))
+            .args([
+                "apply",
+                source,
+                "--kubeconfig",
+                &self.kubeconfig(),
+                "-o",
+                "json",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while self.crds().len() < written {
+            if started.elapsed() > Duration::from_secs(120) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("apply made no progress".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(child)
+    }
+}
+
 fn killed_mid_apply(ctx: &Ctx) -> Result<(), Failed> {
     let source = upjet_subset(400);
     let run_dir = PathBuf::from(ctx.crd_server.env("TEST_APISERVER_RUN_DIR"));
@@ -1293,28 +1343,8 @@ fn killed_mid_apply(ctx: &Ctx) -> Result<(), Failed> {
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).to_string())
         .collect();
-    let apply = Command::new(env!("CARGO_BIN_EXE_crdguard"))
-        .args([
-            "apply",
-            &source,
-            "--kubeconfig",
-            &ctx.kubeconfig(),
-            "-o",
-            "json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     // Kill the API server (not etcd) once part of the set is written.
-    let started = Instant::now();
-    while ctx.crds().len() < 40 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "apply made no progress"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let apply = ctx.apply_in_background(&source, 40)?;
     Command::new("kill").args(["-9", &pid]).status().unwrap();
     let interrupted = apply.wait_with_output().unwrap();
     let first_code = interrupted.status.code();

@@ -12,7 +12,10 @@ use libtest_mimic::Failed;
 use serde_json::Value;
 
 use super::fault_proxy::{Fault, Record};
-use super::{Ctx, actions, all_actions, check, gateway, http_route, upjet_subset, write_temp};
+use super::{
+    Ctx, GRPC_CRD_PATH, actions, all_actions, check, gateway, grpc_routes_stored_in_v1alpha2,
+    grpc_specs, http_route, upjet_subset, write_temp,
+};
 
 /// What a fault must lead to.
 #[derive(Clone, Copy)]
@@ -425,29 +428,7 @@ fn send_signal(pid: u32, signal: &str) {
 /// cluster exactly; the same command then resumes and converges.
 pub fn sigterm_during_apply(ctx: &Ctx) -> Result<(), Failed> {
     let source = upjet_subset(400);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crdguard"))
-        .args([
-            "apply",
-            &source,
-            "--kubeconfig",
-            &ctx.kubeconfig(),
-            "-o",
-            "json",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while ctx.crds().len() < 40 {
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("apply made no progress".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = ctx.apply_in_background(&source, 40)?;
     send_signal(child.id(), "TERM");
     let signalled = Instant::now();
     let out = child.wait_with_output().unwrap();
@@ -534,42 +515,11 @@ pub fn sigterm_during_apply(ctx: &Ctx) -> Result<(), Failed> {
 /// between two objects with exit 1 and storedVersions untouched; running it again finishes the
 /// migration with every object intact.
 pub fn sigint_during_migrate(ctx: &Ctx) -> Result<(), Failed> {
-    let (code, report) = ctx.json(&["apply", &gateway("v1.0.0", "experimental"), "-o", "json"]);
-    check(code == 0, format!("install v1.0.0: {}", report["apply"]))?;
-    let grpc_v1alpha2 = "/apis/gateway.networking.k8s.io/v1alpha2/namespaces/apps/grpcroutes";
     const OBJECTS: usize = 200;
-    for i in 0..OBJECTS {
-        ctx.create(grpc_v1alpha2, serde_json::json!({ "apiVersion": "gateway.networking.k8s.io/v1alpha2", "kind": "GRPCRoute",
-            "metadata": { "name": format!("grpc-{i}"), "namespace": "apps" },
-            "spec": { "hostnames": [format!("svc{i}.example.com")], "rules": [{ "backendRefs": [{ "name": "svc", "port": 9000 }] }] } }));
-    }
-    let (code, report) = ctx.json(&[
-        "apply",
-        &gateway("v1.1.0", "experimental"),
-        "--allow-breaking",
-        "--migrate",
-        "-o",
-        "json",
-    ]);
-    check(code == 0, format!("upgrade to v1.1.0: {}", report["apply"]))?;
+    grpc_routes_stored_in_v1alpha2(ctx, OBJECTS, |_, _| {})?;
     let crd = "grpcroutes.gateway.networking.k8s.io";
-    let crd_path = format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}");
-    let stored = ctx.get(&crd_path)["status"]["storedVersions"].clone();
-    check(
-        stored == serde_json::json!(["v1alpha2", "v1"]),
-        format!("storedVersions after v1.1.0: {stored}"),
-    )?;
-    let objects = "/apis/gateway.networking.k8s.io/v1/grpcroutes";
-    let specs = |ctx: &Ctx| -> Vec<Value> {
-        let mut specs: Vec<Value> = ctx.get(objects)["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| serde_json::json!([r["metadata"]["name"], r["spec"]]))
-            .collect();
-        specs.sort_by_key(|v| v[0].as_str().unwrap().to_string());
-        specs
-    };
+    let crd_path = GRPC_CRD_PATH;
+    let specs = grpc_specs;
     let before = specs(ctx);
     check(
         before.len() == OBJECTS,
@@ -609,7 +559,7 @@ pub fn sigint_during_migrate(ctx: &Ctx) -> Result<(), Failed> {
         stderr.contains("interrupted by SIGINT") && stderr.contains("run the same command again"),
         format!("stderr: {stderr}"),
     )?;
-    let stored = ctx.get(&crd_path)["status"]["storedVersions"].clone();
+    let stored = ctx.get(crd_path)["status"]["storedVersions"].clone();
     check(
         stored == serde_json::json!(["v1alpha2", "v1"]),
         format!("storedVersions touched by an interrupted migration: {stored}"),
@@ -633,7 +583,7 @@ pub fn sigint_during_migrate(ctx: &Ctx) -> Result<(), Failed> {
         report["objectsBefore"] == OBJECTS && report["objectsAfter"] == OBJECTS,
         format!("{report}"),
     )?;
-    let stored = ctx.get(&crd_path)["status"]["storedVersions"].clone();
+    let stored = ctx.get(crd_path)["status"]["storedVersions"].clone();
     check(
         stored == serde_json::json!(["v1"]),
         format!("storedVersions after the resumed migration: {stored}"),
