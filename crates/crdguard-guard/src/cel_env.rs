@@ -169,17 +169,8 @@ fn type_name(value: &dyn Val) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compile::CompiledExpr;
-    use crate::values::to_cel;
+    use crate::compile::tests::eval;
     use serde_json::json;
-
-    fn eval(source: &str, object: serde_json::Value) -> Result<Value, String> {
-        let env = CelEnv::new();
-        let mut ctx = env.scope();
-        ctx.add_variable_from_value("object", to_cel(&object).unwrap());
-        ctx.add_variable_from_value("oldObject", Value::Null);
-        CompiledExpr::compile(source).evaluate(&ctx)
-    }
 
     #[test]
     fn selects_fields_strictly() {

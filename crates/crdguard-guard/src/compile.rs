@@ -442,13 +442,15 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cel_env::CelEnv;
     use crate::values::to_cel;
     use serde_json::json;
 
-    fn eval(source: &str, object: serde_json::Value) -> Result<Value, String> {
+    /// Compiles and evaluates `source` with `object` bound (and `oldObject` null), as the
+    /// evaluator does for a CREATE; shared by the CEL environment's tests.
+    pub(crate) fn eval(source: &str, object: serde_json::Value) -> Result<Value, String> {
         let env = CelEnv::new();
         let mut ctx = env.scope();
         ctx.add_variable_from_value("object", to_cel(&object).unwrap());
