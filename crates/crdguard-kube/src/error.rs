@@ -33,21 +33,7 @@ impl ClusterError {
     pub fn from_kube(operation: impl Into<String>, server: &str, error: kube::Error) -> Self {
         let operation = operation.into();
         match error {
-            kube::Error::Api(status) => {
-                let retry_after = status
-                    .details
-                    .as_ref()
-                    .map(|d| d.retry_after_seconds)
-                    .filter(|s| *s > 0)
-                    .map(|s| std::time::Duration::from_secs(u64::from(s)));
-                ClusterError::api(
-                    operation,
-                    status.code,
-                    status.reason.clone(),
-                    &status.message,
-                    retry_after,
-                )
-            }
+            kube::Error::Api(status) => ClusterError::from_status(operation, &status, None),
             kube::Error::HyperError(e) => unreachable(server, &e),
             kube::Error::Service(e) => unreachable(server, e.as_ref()),
             kube::Error::RustlsTls(e) => unreachable(server, &e),
@@ -79,6 +65,28 @@ impl ClusterError {
             message: hint(code, message),
             retry_after,
         }
+    }
+
+    /// An error answer the API server wrote as a `Status`. `Retry-After` comes from the header
+    /// when there is one, else from the Status details.
+    pub fn from_status(
+        operation: impl Into<String>,
+        status: &kube::core::Status,
+        header_retry_after: Option<std::time::Duration>,
+    ) -> Self {
+        let details_retry_after = status
+            .details
+            .as_ref()
+            .map(|d| d.retry_after_seconds)
+            .filter(|s| *s > 0)
+            .map(|s| std::time::Duration::from_secs(u64::from(s)));
+        ClusterError::api(
+            operation,
+            status.code,
+            status.reason.clone(),
+            &status.message,
+            header_retry_after.or(details_retry_after),
+        )
     }
 
     /// The wait the server asked for, if it did.

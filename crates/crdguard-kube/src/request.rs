@@ -74,32 +74,22 @@ fn api_error(
     body: &[u8],
     header_retry_after: Option<Duration>,
 ) -> ClusterError {
-    let parsed: Option<kube::core::Status> = serde_json::from_slice(body).ok();
-    let (reason, message, details_retry_after) = match parsed {
-        Some(s) => (
-            s.reason,
-            s.message,
-            s.details
-                .map(|d| d.retry_after_seconds)
-                .filter(|s| *s > 0)
-                .map(|s| Duration::from_secs(u64::from(s))),
-        ),
-        None => {
-            let text = String::from_utf8_lossy(body);
-            let text: String = text.trim().chars().take(300).collect();
-            (
-                status.canonical_reason().unwrap_or("").to_string(),
-                text,
-                None,
-            )
-        }
-    };
+    if let Ok(parsed) = serde_json::from_slice::<kube::core::Status>(body) {
+        // The HTTP status is authoritative; a Status body may leave `code` out.
+        let parsed = kube::core::Status {
+            code: status.as_u16(),
+            ..parsed
+        };
+        return ClusterError::from_status(operation, &parsed, header_retry_after);
+    }
+    let text = String::from_utf8_lossy(body);
+    let text: String = text.trim().chars().take(300).collect();
     ClusterError::api(
         operation,
         status.as_u16(),
-        reason,
-        &message,
-        header_retry_after.or(details_retry_after),
+        status.canonical_reason().unwrap_or("").to_string(),
+        &text,
+        header_retry_after,
     )
 }
 
