@@ -31,6 +31,8 @@ pub struct Cluster {
     pub insecure: bool,
     /// Checked by the write loops before each new write.
     pub(crate) stop: crate::StopSignal,
+    /// The per-request (read) timeout; watches ask the server to end them before it.
+    pub(crate) request_timeout: Duration,
 }
 
 impl Cluster {
@@ -53,6 +55,7 @@ impl Cluster {
             server_version: String::new(),
             insecure,
             stop: options.stop.clone(),
+            request_timeout: timeout,
         };
         // Through `send`, like every other request: retries honour Retry-After.
         let info = cluster

@@ -33,6 +33,21 @@ impl Cluster {
         api_version: &str,
         kind: &str,
     ) -> Result<Vec<Value>, ClusterError> {
+        Ok(self
+            .list_all_at(operation, path, api_version, kind)
+            .await?
+            .0)
+    }
+
+    /// `list_all`, and the list's `resourceVersion` (one consistent snapshot across the pages),
+    /// from which a watch continues.
+    pub(crate) async fn list_all_at(
+        &self,
+        operation: &str,
+        path: &str,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(Vec<Value>, String), ClusterError> {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -59,7 +74,12 @@ impl Cluster {
                 .filter(|t| !t.is_empty())
                 .map(str::to_string);
             if token.is_none() {
-                return Ok(items);
+                let version = page
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                return Ok((items, version));
             }
         }
     }
@@ -161,7 +181,7 @@ impl Cluster {
     }
 }
 
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {

@@ -5,12 +5,36 @@
 //! answer's `Retry-After` header (429 from API priority and fairness, 503 from a restarting
 //! server) is only visible on the response, and retries must honour it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::retry::with_retries;
 use crate::{Cluster, ClusterError};
+
+/// Every logical request carries an id (`<pid>-<sequence>`) and its attempt number, so that a
+/// proxy, a packet capture or a test can tell crdguard's retry of a request from another
+/// request to the same path (the observation's list and a watch's list, say).
+pub const REQUEST_ID_HEADER: &str = "x-crdguard-request";
+pub const ATTEMPT_HEADER: &str = "x-crdguard-attempt";
+
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+fn next_request_id() -> String {
+    let sequence = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{sequence}", std::process::id())
+}
+
+/// One request, as `open` sends it.
+pub(crate) struct Outgoing<'a> {
+    pub operation: &'a str,
+    pub method: http::Method,
+    pub path: &'a str,
+    pub content_type: &'a str,
+    pub body: &'a [u8],
+    pub id: &'a str,
+}
 
 impl Cluster {
     /// `method path` with an optional JSON body of `content_type`; the answer parsed as JSON.
@@ -30,26 +54,24 @@ impl Cluster {
             Some(body) => serde_json::to_vec(body).map_err(|e| other(e.to_string()))?,
             None => Vec::new(),
         };
-        with_retries(&self.stop, || async {
-            let request = http::Request::builder()
-                .method(method.clone())
-                .uri(path)
-                .header(http::header::CONTENT_TYPE, content_type)
-                .body(kube::client::Body::from(bytes.clone()))
-                .map_err(|e| other(e.to_string()))?;
-            let kube_error = |e| ClusterError::from_kube(operation, &self.server, e);
-            let response = self.client.send(request).await.map_err(kube_error)?;
-            let status = response.status();
-            let retry_after = retry_after_header(response.headers());
+        let id = next_request_id();
+        let outgoing = Outgoing {
+            operation,
+            method,
+            path,
+            content_type,
+            body: &bytes,
+            id: &id,
+        };
+        let outgoing = &outgoing;
+        with_retries(&self.stop, |attempt| async move {
+            let response = self.open(outgoing, attempt).await?;
             // A body cut off mid-way is a broken connection: transient, like any other.
             let body = response
                 .into_body()
                 .collect_bytes()
                 .await
-                .map_err(kube_error)?;
-            if status.is_client_error() || status.is_server_error() {
-                return Err(api_error(operation, status, &body, retry_after));
-            }
+                .map_err(|e| ClusterError::from_kube(operation, &self.server, e))?;
             serde_json::from_slice(&body).map_err(|e| {
                 other(format!(
                     "the API server's answer is not JSON ({e}); is the server address right?"
@@ -57,6 +79,59 @@ impl Cluster {
             })
         })
         .await
+    }
+
+    /// A streaming GET (a watch): the response once its status says success, with the same
+    /// bounded retries as `send` for opening it. Reading the stream is the caller's.
+    pub(crate) async fn open_stream(
+        &self,
+        operation: &str,
+        path: &str,
+    ) -> Result<http::Response<kube::client::Body>, ClusterError> {
+        let id = next_request_id();
+        let outgoing = Outgoing {
+            operation,
+            method: http::Method::GET,
+            path,
+            content_type: "application/json",
+            body: &[],
+            id: &id,
+        };
+        with_retries(&self.stop, |attempt| self.open(&outgoing, attempt)).await
+    }
+
+    /// One attempt: sends the request and turns an error status into a `ClusterError` that
+    /// keeps the server's `Retry-After`.
+    async fn open(
+        &self,
+        outgoing: &Outgoing<'_>,
+        attempt: u32,
+    ) -> Result<http::Response<kube::client::Body>, ClusterError> {
+        let operation = outgoing.operation;
+        let request = http::Request::builder()
+            .method(outgoing.method.clone())
+            .uri(outgoing.path)
+            .header(http::header::CONTENT_TYPE, outgoing.content_type)
+            .header(REQUEST_ID_HEADER, outgoing.id)
+            .header(ATTEMPT_HEADER, attempt.to_string())
+            .body(kube::client::Body::from(outgoing.body.to_vec()))
+            .map_err(|e| ClusterError::Other {
+                operation: operation.to_string(),
+                message: e.to_string(),
+            })?;
+        let kube_error = |e| ClusterError::from_kube(operation, &self.server, e);
+        let response = self.client.send(request).await.map_err(kube_error)?;
+        let status = response.status();
+        if !(status.is_client_error() || status.is_server_error()) {
+            return Ok(response);
+        }
+        let retry_after = retry_after_header(response.headers());
+        let body = response
+            .into_body()
+            .collect_bytes()
+            .await
+            .map_err(kube_error)?;
+        Err(api_error(operation, status, &body, retry_after))
     }
 }
 

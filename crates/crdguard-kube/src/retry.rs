@@ -16,16 +16,21 @@ const MAX_DELAY: Duration = Duration::from_secs(5);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Runs `call` until it succeeds, fails permanently, or `ATTEMPTS` tries are used up. A stop
-/// request ends the retries: the failure is returned as `Interrupted`.
+/// request ends the retries: the failure is returned as `Interrupted`. `call` gets the attempt
+/// number (1, 2, …), which requests carry so that a proxy or a server log can tell a retry from
+/// another caller's request.
+///
+/// The wait is counted from the moment `call` returned, that is from the arrival of the failed
+/// response (its body included), never from when the request was sent.
 pub async fn with_retries<T, F, Fut>(stop: &StopSignal, mut call: F) -> Result<T, ClusterError>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, ClusterError>>,
 {
     let mut backoff = FIRST_DELAY;
     let mut attempt = 1;
     loop {
-        match call().await {
+        match call(attempt).await {
             Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                 let wait = wait_before_retry(backoff, e.retry_after());
                 tracing::debug!(attempt, ?wait, error = %e, "transient failure, retrying");
@@ -82,7 +87,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn attempts_are_bounded_and_permanent_errors_are_not_retried() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> = with_retries(&StopSignal::default(), || async {
+        let result: Result<(), _> = with_retries(&StopSignal::default(), |_| async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(unavailable())
         })
@@ -91,7 +96,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), ATTEMPTS);
 
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> = with_retries(&StopSignal::default(), || async {
+        let result: Result<(), _> = with_retries(&StopSignal::default(), |_| async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(ClusterError::api(
                 "apply x",
@@ -106,7 +111,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
 
         let calls = AtomicU32::new(0);
-        let result = with_retries(&StopSignal::default(), || async {
+        let result = with_retries(&StopSignal::default(), |_| async {
             if calls.fetch_add(1, Ordering::SeqCst) < 2 {
                 Err(unavailable())
             } else {
@@ -120,7 +125,7 @@ mod tests {
         let stop = StopSignal::default();
         stop.request("interrupted by SIGTERM");
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> = with_retries(&stop, || async {
+        let result: Result<(), _> = with_retries(&stop, |_| async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(unavailable())
         })

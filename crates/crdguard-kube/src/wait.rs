@@ -1,17 +1,26 @@
 //! Waiting for CRDs to be `Established` and `NamesAccepted`, by watch (not by polling).
+//!
+//! The list and the watch go through the adapter's own request path (`send`, `open_stream`)
+//! rather than kube-runtime's `watcher`: the watcher retries a failed list or watch after its
+//! own backoff (800 ms and up), which ignores a 429's `Retry-After`; ours honours it on every
+//! request, lists and watches included (SPEC §10).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Api;
-use kube::runtime::{WatchStreamExt, watcher};
+use http_body_util::BodyExt;
+use serde_json::Value;
 
-use crate::{Cluster, ClusterError};
+use crate::{CRD_PATH, Cluster, ClusterError};
 
-/// Consecutive watch failures tolerated (each followed by the watcher's backoff).
+/// Consecutive watch failures tolerated (each followed by a backoff); an event resets the count.
 const MAX_WATCH_FAILURES: u32 = 6;
+/// The first wait after a broken watch stream; doubled per consecutive failure.
+const FIRST_WATCH_BACKOFF: Duration = Duration::from_millis(200);
+/// One watch event larger than this is not a CRD the server would store (etcd's limit is
+/// ~1.5 MiB per object); a stream that sends one is broken.
+const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitOutcome {
@@ -19,15 +28,46 @@ pub struct WaitOutcome {
     pub pending: BTreeSet<String>,
 }
 
-fn condition_true(crd: &CustomResourceDefinition, kind: &str) -> bool {
-    crd.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
+fn condition_true(crd: &Value, kind: &str) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
         .is_some_and(|conditions| {
             conditions
                 .iter()
-                .any(|c| c.type_ == kind && c.status == "True")
+                .any(|c| c["type"] == kind && c["status"] == "True")
         })
+}
+
+/// How a watch stream ended.
+enum StreamEnd {
+    /// The server closed it (its `timeoutSeconds`): watch again from the last version.
+    Closed,
+    /// Every pending CRD is ready.
+    Done,
+    /// The version to watch from is too old (410 Gone): list again.
+    Expired,
+    /// The connection broke or the stream was malformed.
+    Broken(String),
+}
+
+struct Waiter<'a, F: FnMut(&str)> {
+    pending: &'a mut BTreeSet<String>,
+    on_ready: F,
+}
+
+impl<F: FnMut(&str)> Waiter<'_, F> {
+    /// Takes note of one CRD; true when nothing is pending any more.
+    fn see(&mut self, crd: &Value) -> bool {
+        if let Some(name) = crd.pointer("/metadata/name").and_then(Value::as_str)
+            && self.pending.contains(name)
+            && condition_true(crd, "Established")
+            && condition_true(crd, "NamesAccepted")
+        {
+            self.pending.remove(name);
+            (self.on_ready)(name);
+        }
+        self.pending.is_empty()
+    }
 }
 
 impl Cluster {
@@ -36,66 +76,151 @@ impl Cluster {
         &self,
         names: &BTreeSet<String>,
         timeout: Duration,
-        mut on_ready: impl FnMut(&str),
+        on_ready: impl FnMut(&str),
     ) -> Result<WaitOutcome, ClusterError> {
         let mut pending = names.clone();
         if pending.is_empty() {
             return Ok(WaitOutcome { pending });
         }
-        let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        let stream = watcher(api, watcher::Config::default())
-            .default_backoff()
-            .applied_objects();
-        let mut stream = std::pin::pin!(stream);
-        let server = self.server.clone();
         let stop = self.stop.clone();
-        let watching = tokio::time::timeout(timeout, async {
-            // A watch that breaks (connection reset, proxy timeout) is resumed by the watcher
-            // after its backoff; only a run of failures with no event in between ends the wait.
-            let mut failures = 0;
-            while let Some(event) = stream.next().await {
-                let crd = match event {
-                    Ok(crd) => {
-                        failures = 0;
-                        crd
-                    }
-                    Err(e) if failures < MAX_WATCH_FAILURES => {
+        let result = {
+            let mut waiter = Waiter {
+                pending: &mut pending,
+                on_ready,
+            };
+            let watching = tokio::time::timeout(timeout, self.watch_until_ready(&mut waiter));
+            // A stop request ends the wait at once; what is still pending is reported as such.
+            tokio::select! {
+                result = watching => result,
+                _ = stop.stopped() => Ok(Ok(())),
+            }
+        };
+        match result {
+            Ok(Err(e)) => Err(e),
+            // Done, stopped, or timed out: whatever is still pending says which.
+            Ok(Ok(())) | Err(_) => Ok(WaitOutcome { pending }),
+        }
+    }
+
+    /// List, then watch from the list's version; a broken stream is resumed from the last
+    /// version seen, an expired one listed again. Only a run of failures with no event in
+    /// between ends the wait with an error.
+    async fn watch_until_ready<F: FnMut(&str)>(
+        &self,
+        waiter: &mut Waiter<'_, F>,
+    ) -> Result<(), ClusterError> {
+        let mut failures = 0;
+        'list: loop {
+            let (items, mut version) = self
+                .list_all_at(
+                    "list CustomResourceDefinitions",
+                    CRD_PATH,
+                    "apiextensions.k8s.io/v1",
+                    "CustomResourceDefinition",
+                )
+                .await?;
+            for crd in &items {
+                if waiter.see(crd) {
+                    return Ok(());
+                }
+            }
+            loop {
+                let end = self.watch_once(&mut version, waiter, &mut failures).await?;
+                match end {
+                    StreamEnd::Done => return Ok(()),
+                    StreamEnd::Closed => {}
+                    StreamEnd::Expired => continue 'list,
+                    StreamEnd::Broken(message) => {
                         failures += 1;
-                        tracing::debug!(failures, error = %e, "watch failed, resuming");
-                        continue;
-                    }
-                    Err(e) => {
-                        return Err(ClusterError::Other {
-                            operation: "watch CustomResourceDefinitions".into(),
-                            message: format!("{} ({server})", crate::error::chain(&e)),
-                        });
-                    }
-                };
-                let Some(name) = crd.metadata.name.as_deref() else {
-                    continue;
-                };
-                if pending.contains(name)
-                    && condition_true(&crd, "Established")
-                    && condition_true(&crd, "NamesAccepted")
-                {
-                    pending.remove(name);
-                    on_ready(name);
-                    if pending.is_empty() {
-                        break;
+                        if failures > MAX_WATCH_FAILURES {
+                            return Err(ClusterError::Other {
+                                operation: "watch CustomResourceDefinitions".into(),
+                                message: format!("{message} ({})", self.server),
+                            });
+                        }
+                        tracing::debug!(failures, %message, "watch broke, resuming");
+                        let backoff = FIRST_WATCH_BACKOFF * 2u32.pow(failures - 1);
+                        tokio::time::sleep(backoff.min(Duration::from_secs(5))).await;
                     }
                 }
             }
-            Ok::<(), ClusterError>(())
-        });
-        // A stop request ends the wait at once; what is still pending is reported as such.
-        let result = tokio::select! {
-            result = watching => result,
-            _ = stop.stopped() => return Ok(WaitOutcome { pending }),
-        };
-        match result {
-            Ok(Ok(())) => Ok(WaitOutcome { pending }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Ok(WaitOutcome { pending }),
         }
+    }
+
+    /// One watch request from `version`, read until it ends. Events move `version` on.
+    async fn watch_once<F: FnMut(&str)>(
+        &self,
+        version: &mut String,
+        waiter: &mut Waiter<'_, F>,
+        failures: &mut u32,
+    ) -> Result<StreamEnd, ClusterError> {
+        // The server ends the watch before the client's read timeout would call it broken.
+        let seconds = (self.request_timeout.as_secs() / 2).clamp(1, 290);
+        let path = format!(
+            "{CRD_PATH}?watch=true&allowWatchBookmarks=true&timeoutSeconds={seconds}&resourceVersion={}",
+            crate::observe::percent_encode(version)
+        );
+        let response = match self
+            .open_stream("watch CustomResourceDefinitions", &path)
+            .await
+        {
+            Ok(response) => response,
+            // A watch refused as too old is 410 Gone: list again.
+            Err(ClusterError::Api { code: 410, .. }) => return Ok(StreamEnd::Expired),
+            Err(e) if e.is_transient() => return Ok(StreamEnd::Broken(e.to_string())),
+            Err(e) => return Err(e),
+        };
+        let mut frames = response.into_body().into_data_stream();
+        let mut buffer: Vec<u8> = Vec::new();
+        while let Some(frame) = frames.next().await {
+            let chunk = match frame {
+                Ok(chunk) => chunk,
+                Err(e) => return Ok(StreamEnd::Broken(crate::error::chain(&e))),
+            };
+            buffer.extend_from_slice(&chunk);
+            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buffer.drain(..=end).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let event: Value = match serde_json::from_slice(&line) {
+                    Ok(event) => event,
+                    Err(e) => {
+                        return Ok(StreamEnd::Broken(format!("watch event is not JSON: {e}")));
+                    }
+                };
+                let object = &event["object"];
+                match event["type"].as_str() {
+                    Some("ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK") => {
+                        *failures = 0;
+                        if let Some(rv) = object
+                            .pointer("/metadata/resourceVersion")
+                            .and_then(Value::as_str)
+                        {
+                            *version = rv.to_string();
+                        }
+                        // A deleted CRD is not established, whatever its last status said.
+                        let live = matches!(event["type"].as_str(), Some("ADDED" | "MODIFIED"));
+                        if live && waiter.see(object) {
+                            return Ok(StreamEnd::Done);
+                        }
+                    }
+                    Some("ERROR") if object["code"] == 410 => return Ok(StreamEnd::Expired),
+                    _ => {
+                        return Ok(StreamEnd::Broken(format!(
+                            "unexpected watch event: {}",
+                            String::from_utf8_lossy(&line)
+                                .chars()
+                                .take(300)
+                                .collect::<String>()
+                        )));
+                    }
+                }
+            }
+            if buffer.len() > MAX_EVENT_BYTES {
+                return Ok(StreamEnd::Broken("watch event too large".into()));
+            }
+        }
+        Ok(StreamEnd::Closed)
     }
 }

@@ -59,6 +59,10 @@ pub struct Record {
     pub at: Instant,
     pub method: String,
     pub path: String,
+    /// crdguard's id of the logical request (`x-crdguard-request`) and which attempt of it this
+    /// is (`x-crdguard-attempt`): a retry has the id of the request it repeats.
+    pub request_id: Option<String>,
+    pub attempt: Option<u32>,
     /// The fault injected into this request, if any ("429", "reset", "delay", …).
     pub injected: Option<String>,
 }
@@ -188,6 +192,15 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Proxy
         0
     };
     let is_watch = path.contains("watch=true") || path.contains("watch=1");
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let request_id = header("x-crdguard-request");
+    let attempt = header("x-crdguard-attempt").and_then(|a| a.parse().ok());
     let fault = state.fault.lock().unwrap().clone();
     // The n-th requests are hit, but one request at most twice in a row (its retries pass).
     let hit = |every: usize| {
@@ -195,7 +208,11 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Proxy
             return false;
         }
         let mut per_request = state.per_request.lock().unwrap();
-        let count = per_request.entry(format!("{method} {path}")).or_default();
+        let key = match &request_id {
+            Some(id) => id.clone(),
+            None => format!("{method} {path}"),
+        };
+        let count = per_request.entry(key).or_default();
         *count += 1;
         *count <= MAX_FAULTS_PER_REQUEST
     };
@@ -203,6 +220,8 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Proxy
         at: Instant::now(),
         method: method.to_string(),
         path: path.clone(),
+        request_id: request_id.clone(),
+        attempt,
         injected: None,
     };
 

@@ -326,10 +326,8 @@ fn run_matrix(ctx: &Ctx, workload: &Workload) -> Result<(), Failed> {
                     format!("something was written. {context}"),
                 )?;
                 // Bounded: the first read is tried 5 times (backoff 0.2+0.4+0.8+1.6 s), no more.
-                check(
-                    log.len() <= 6 && elapsed < Duration::from_secs(20),
-                    format!("retries not bounded. {context}"),
-                )?;
+                // Counted in requests, not seconds: a loaded machine must not fail this.
+                check(log.len() <= 6, format!("retries not bounded. {context}"))?;
             }
         }
         if let Fault::TooManyRequests { seconds, .. } = fault {
@@ -381,27 +379,35 @@ fn run_matrix(ctx: &Ctx, workload: &Workload) -> Result<(), Failed> {
     Ok(())
 }
 
-/// After a 429, the same request came back no sooner than Retry-After asked.
+/// After a 429, the retry of that request (the same request id, the next attempt) came no
+/// sooner than Retry-After asked, counted from when the 429 left the proxy. Requests are paired
+/// by crdguard's request id, never by method and path: several callers list the same path.
 fn retry_after_honoured(log: &[Record], wait: Duration, context: &str) -> Result<(), Failed> {
     let mut checked = 0;
-    for (index, record) in log.iter().enumerate() {
-        if record.injected.as_deref() != Some("429") {
-            continue;
-        }
-        let again = log[index + 1..]
+    for record in log.iter().filter(|r| r.injected.as_deref() == Some("429")) {
+        let (Some(id), Some(attempt)) = (&record.request_id, record.attempt) else {
+            return Err(format!(
+                "{} {} carries no request id or attempt header. {context}",
+                record.method, record.path
+            )
+            .into());
+        };
+        let retry = log
             .iter()
-            .find(|r| r.method == record.method && r.path == record.path);
-        if let Some(again) = again {
-            let gap = again.at.duration_since(record.at);
-            check(
-                gap + Duration::from_millis(20) >= wait,
-                format!(
-                    "{} {} retried after {gap:?}, Retry-After was {wait:?}. {context}",
-                    record.method, record.path
-                ),
-            )?;
-            checked += 1;
-        }
+            .find(|r| r.request_id.as_ref() == Some(id) && r.attempt == Some(attempt + 1));
+        let Some(retry) = retry else {
+            // The process may have ended for another reason first; only a retry is judged.
+            continue;
+        };
+        let gap = retry.at.duration_since(record.at);
+        check(
+            gap >= wait,
+            format!(
+                "{} {} (request {id}) retried after {gap:?}, Retry-After was {wait:?}. {context}",
+                record.method, record.path
+            ),
+        )?;
+        checked += 1;
     }
     check(checked > 0, format!("no retried 429. {context}"))
 }
@@ -436,18 +442,33 @@ fn send_signal(pid: u32, signal: &str) {
 /// cluster exactly; the same command then resumes and converges.
 pub fn sigterm_during_apply(ctx: &Ctx) -> Result<(), Failed> {
     let source = upjet_subset(400);
-    let child = ctx.apply_in_background(&source, 40)?;
+    // Every request slowed by the proxy, so the apply is certainly still writing when the
+    // signal comes (without it, a fast machine could finish all 400 first).
+    ctx.proxy().set(Fault::Delay {
+        every: 1,
+        delay: Duration::from_millis(40),
+    });
+    let child = ctx.apply_in_background(&source, &ctx.proxy_kubeconfig, 40);
+    let child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            ctx.proxy().set(Fault::Pass);
+            return Err(e);
+        }
+    };
     send_signal(child.id(), "TERM");
     let signalled = Instant::now();
     let out = child.wait_with_output().unwrap();
     let stopped_after = signalled.elapsed();
+    ctx.proxy().set(Fault::Pass);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     check(
         out.status.code() == Some(1),
         format!("exit {:?} after SIGTERM: {stderr}", out.status.code()),
     )?;
     check(
-        stopped_after < Duration::from_secs(15),
+        // Writes in flight finish (each bounded by the request timeout, 30 s); none starts.
+        stopped_after < Duration::from_secs(30),
         format!("took {stopped_after:?} to stop"),
     )?;
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
