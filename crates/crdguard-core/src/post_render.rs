@@ -12,29 +12,78 @@ pub struct Filtered {
     pub removed: Vec<String>,
 }
 
+/// An object that the post-renderer keeps away from Helm, as found in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ManagedObject {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
+impl ManagedObject {
+    /// `Kind/name`, as plans and messages name objects.
+    pub fn reference(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+}
+
+/// The objects of `manifest` (a Helm release's stored manifest, say) that `remove_crds` would
+/// drop. On upgrade Helm deletes every object of the previous manifest that the new one lacks,
+/// and the new one never has these: they are what must be protected before Helm runs (SPEC §6).
+/// Sorted, without duplicates.
+pub fn managed_objects(manifest: &str) -> Vec<ManagedObject> {
+    let mut objects: Vec<ManagedObject> = segments(manifest)
+        .into_iter()
+        .filter_map(|segment| parse_segment(segment).filter(removed_by_post_render))
+        .map(|value| ManagedObject {
+            api_version: text_at(&value, "/apiVersion"),
+            kind: text_at(&value, "/kind"),
+            name: text_at(&value, "/metadata/name"),
+        })
+        .collect();
+    objects.sort();
+    objects.dedup();
+    objects
+}
+
+fn text_at(value: &Value, pointer: &str) -> String {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or("<unnamed>")
+        .to_string()
+}
+
+/// One segment parsed, or `None` when it is empty or does not parse.
+fn parse_segment(segment: &str) -> Option<Value> {
+    let body = segment
+        .strip_prefix("---")
+        .map(|rest| rest.split_once('\n').map_or("", |(_, b)| b))
+        .unwrap_or(segment);
+    let doc = yaml::RawDocument {
+        index: 1,
+        line: 1,
+        text: body,
+    };
+    yaml::parse_document(&doc, Limits::default()).ok().flatten()
+}
+
+/// What the post-renderer drops: every CRD, whether a template, a subchart's template or a
+/// hook rendered it (Helm 4 post-renders hooks too).
+fn removed_by_post_render(value: &Value) -> bool {
+    is_crd(value)
+}
+
 /// Removes CRD documents. A document that does not parse is kept as it is: judging it is
 /// Helm's job, and the post-renderer must not hide it.
 pub fn remove_crds(text: &str) -> Filtered {
     let mut out = String::with_capacity(text.len());
     let mut removed = Vec::new();
     for segment in segments(text) {
-        let body = segment
-            .strip_prefix("---")
-            .map(|rest| rest.split_once('\n').map_or("", |(_, b)| b))
-            .unwrap_or(segment);
-        let doc = yaml::RawDocument {
-            index: 1,
-            line: 1,
-            text: body,
-        };
-        match yaml::parse_document(&doc, Limits::default()) {
-            Ok(Some(value)) if is_crd(&value) => removed.push(
-                value
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("<unnamed>")
-                    .to_string(),
-            ),
+        match parse_segment(segment) {
+            Some(value) if removed_by_post_render(&value) => {
+                removed.push(text_at(&value, "/metadata/name"));
+            }
             _ => out.push_str(segment),
         }
     }
@@ -86,6 +135,32 @@ mod tests {
             filtered.text,
             "---\n# Source: c/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a # keep me\n---\n# Source: c/templates/b.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: b}\n"
         );
+    }
+
+    #[test]
+    fn hook_crds_are_removed_too() {
+        let input = "---\n# Source: c/templates/hook-crd.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: hooks.example.com\n  annotations:\n    helm.sh/hook: pre-install,pre-upgrade\n---\n# Source: c/templates/job.yaml\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: certgen\n  annotations:\n    helm.sh/hook: pre-install\n";
+        let filtered = remove_crds(input);
+        assert_eq!(filtered.removed, vec!["hooks.example.com"]);
+        assert!(
+            filtered.text.contains("kind: Job") && !filtered.text.contains("hooks.example.com")
+        );
+    }
+
+    #[test]
+    fn managed_objects_of_a_release_manifest_are_what_post_render_drops() {
+        let manifest = "---\n# Source: c/charts/sub/templates/crd.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: zs.example.com\n---\n# Source: c/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n---\n# Source: c/templates/crd.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: as.example.com\n---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: as.example.com\n";
+        let objects = managed_objects(manifest);
+        let names: Vec<String> = objects.iter().map(ManagedObject::reference).collect();
+        assert_eq!(
+            names,
+            [
+                "CustomResourceDefinition/as.example.com",
+                "CustomResourceDefinition/zs.example.com"
+            ]
+        );
+        assert_eq!(remove_crds(manifest).removed.len(), 3);
+        assert!(managed_objects("").is_empty());
     }
 
     #[test]

@@ -128,6 +128,36 @@ impl Helm {
         self.output(command, &format!("template {}", chart.chart))
     }
 
+    /// The manifest Helm stored for the current revision of `release` (`helm get manifest`):
+    /// what Helm compares the next manifest with, and deletes the difference of. `None` when
+    /// there is no such release.
+    pub fn get_manifest(
+        &self,
+        release: &str,
+        namespace: Option<&str>,
+        kube: &KubeArgs,
+    ) -> Result<Option<String>, HelmError> {
+        let mut command = self.command();
+        command.args(["get", "manifest", release]);
+        if let Some(namespace) = namespace {
+            command.args(["--namespace", namespace]);
+        }
+        if let Some(kubeconfig) = &kube.kubeconfig {
+            command.arg("--kubeconfig").arg(kubeconfig);
+        }
+        if let Some(context) = &kube.context {
+            command.args(["--kube-context", context]);
+        }
+        match self.output(command, &format!("get manifest {release}")) {
+            Ok(manifest) => Ok(Some(manifest)),
+            // Helm's words for a release it has no record of (install, not upgrade).
+            Err(HelmError::Failed { stderr, .. }) if stderr.contains("release: not found") => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// `helm template` with the post-renderer (for `install --dry-run`).
     pub fn template_post_rendered(
         &self,

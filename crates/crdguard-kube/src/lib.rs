@@ -7,6 +7,7 @@
 mod apply;
 mod connect;
 mod error;
+mod keep;
 mod migrate;
 mod observe;
 mod request;
@@ -17,7 +18,9 @@ mod wait;
 pub use apply::{ApplyOptions, WriteOutcome, WriteResult, apply_body};
 pub use connect::{Cluster, ConnectOptions};
 pub use error::ClusterError;
+pub use keep::{KEEP, KeepOutcome, RESOURCE_POLICY};
 pub use migrate::{MigrationReport, Progress};
+pub use request::{ATTEMPT_HEADER, REQUEST_ID_HEADER};
 pub use stop::StopSignal;
 pub use wait::WaitOutcome;
 

@@ -73,9 +73,19 @@ impl Gathered {
     /// Merges into one desired state: duplicates checked across all sources; no CRD at all
     /// is an error naming the sources.
     pub fn into_desired(self, described: &str) -> Result<Desired, SourceError> {
+        self.into_desired_or_empty(described, false)
+    }
+
+    /// `into_desired`, where `allow_empty` accepts sources without any CRD (a chart installed by
+    /// `crdguard install` need not ship one: its phase 2 still runs).
+    pub fn into_desired_or_empty(
+        self,
+        described: &str,
+        allow_empty: bool,
+    ) -> Result<Desired, SourceError> {
         let mut state = DesiredState::from_loaded(self.loaded, NonCrdDocuments::Reject)?;
         state.warnings.extend(self.warnings);
-        if state.crds.is_empty() {
+        if state.crds.is_empty() && !allow_empty {
             // What was skipped (members leaving an archive, links, non-CRD documents) is often
             // the reason; say so, as the warnings are lost with the plan.
             let skipped: Vec<String> = state

@@ -10,6 +10,8 @@ mod common;
 mod fault_proxy;
 #[path = "live/faults.rs"]
 mod faults;
+#[path = "live/helm_adoption.rs"]
+mod helm_adoption;
 
 use common::*;
 
@@ -143,6 +145,18 @@ fn main() {
         (
             "failing_helm_phase_2_is_reported_after_phase_1",
             helm_phase_2_failure,
+        ),
+        (
+            "plain_helm_release_switched_to_crdguard_install_keeps_every_crd_and_object",
+            helm_adoption::plain_helm_release_switched_to_crdguard,
+        ),
+        (
+            "crd_dropped_by_the_new_chart_version_is_kept",
+            helm_adoption::crd_dropped_by_the_new_chart_version_is_kept,
+        ),
+        (
+            "missing_patch_permission_blocks_the_install_and_deletes_nothing",
+            helm_adoption::missing_patch_permission_blocks_the_install,
         ),
     ];
     if args.list {
@@ -1297,21 +1311,16 @@ fn upjet_subset(count: usize) -> String {
 }
 
 impl Ctx {
-    /// Starts `crdguard apply SOURCE -o json` and returns once `written` CRDs exist.
+    /// Starts `crdguard apply SOURCE -o json` against `kubeconfig` and returns once `written`
+    /// CRDs exist.
     fn apply_in_background(
         &self,
         source: &str,
+        kubeconfig: &str,
         written: usize,
     ) -> Result<std::process::Child, Failed> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_crdguard"))
-            .args([
-                "apply",
-                source,
-                "--kubeconfig",
-                &self.kubeconfig(),
-                "-o",
-                "json",
-            ])
+            .args(["apply", source, "--kubeconfig", kubeconfig, "-o", "json"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -1344,7 +1353,7 @@ fn killed_mid_apply(ctx: &Ctx) -> Result<(), Failed> {
         .map(|a| String::from_utf8_lossy(a).to_string())
         .collect();
     // Kill the API server (not etcd) once part of the set is written.
-    let apply = ctx.apply_in_background(&source, 40)?;
+    let apply = ctx.apply_in_background(&source, &ctx.kubeconfig(), 40)?;
     Command::new("kill").args(["-9", &pid]).status().unwrap();
     let interrupted = apply.wait_with_output().unwrap();
     let first_code = interrupted.status.code();

@@ -260,6 +260,24 @@ pub struct InstallResult {
     /// `skipped` (phase 1 did not finish cleanly) or `dry-run`.
     pub phase2: String,
     pub message: String,
+    /// Objects of the release's last manifest that phase 2's manifest will lack (every CRD:
+    /// the post-renderer drops them), each kept from Helm's upgrade pruning (SPEC §6 v2).
+    pub protected: Vec<ProtectedObject>,
+}
+
+/// One object of the release's last manifest and how it is kept from Helm's pruning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProtectedObject {
+    /// `Kind/name`, e.g. `CustomResourceDefinition/carts.shop.example.com`.
+    pub object: String,
+    /// `annotate` (crdguard writes `helm.sh/resource-policy: keep`), `already-kept` (it carries
+    /// that annotation), `absent` (not in the cluster: nothing for Helm to delete).
+    pub action: String,
+    /// Whether the action was carried out (false in a dry run, before phase 1, or when blocked).
+    pub done: bool,
+    /// Why the object is there: still in the chart, or dropped by the new chart version.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 impl Plan {

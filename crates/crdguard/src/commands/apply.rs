@@ -35,6 +35,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
             write: &args.write,
             live: &args.live,
             render: &args.desired.render,
+            preflight: Vec::new(),
         };
         let (plan, exit) = apply(
             &cluster,
@@ -55,6 +56,9 @@ pub struct ApplySettings<'a> {
     pub write: &'a WriteArgs,
     pub live: &'a LiveArgs,
     pub render: &'a SourceArgs,
+    /// Checks the calling action made itself (install: `helm-would-delete`); one that fails
+    /// blocks the plan like any other preflight failure, before anything is written.
+    pub preflight: Vec<crdguard_core::plan::PreflightCheck>,
 }
 
 /// Plans against the observed cluster and carries the plan out.
@@ -93,6 +97,14 @@ pub async fn apply(
         dry_run,
         ..ApplyResult::default()
     };
+    plan.preflight.extend(args.preflight.iter().cloned());
+    if args
+        .preflight
+        .iter()
+        .any(|c| c.status == crdguard_core::plan::CheckStatus::Fail)
+    {
+        plan.verdict = Verdict::Blocked;
+    }
     if plan.verdict == Verdict::Blocked {
         result.stopped = Some("the plan is blocked; nothing was written".into());
         plan.apply = Some(result);

@@ -41,6 +41,18 @@ pub fn load_inputs(
     render_as: &RenderAs,
     policy: Option<&Path>,
 ) -> Result<Inputs, CliError> {
+    load_inputs_or_empty(sources, charts, render, render_as, policy, false)
+}
+
+/// `load_inputs`; `allow_empty` accepts sources that hold no CRD (install's charts).
+pub fn load_inputs_or_empty(
+    sources: &[String],
+    charts: &[String],
+    render: &SourceArgs,
+    render_as: &RenderAs,
+    policy: Option<&Path>,
+    allow_empty: bool,
+) -> Result<Inputs, CliError> {
     if sources.is_empty() && charts.is_empty() {
         return Err(CliError::usage(
             "nothing to plan: give CRD sources (files, directories, charts, `-`) or --chart",
@@ -72,7 +84,7 @@ pub fn load_inputs(
         .map(|s| s.as_str())
         .chain(charts.iter().map(String::as_str))
         .collect();
-    let desired = gathered.into_desired(&described.join(", "))?;
+    let desired = gathered.into_desired_or_empty(&described.join(", "), allow_empty)?;
     Ok(Inputs {
         policy: explicit_policy
             .or(desired.chart_policy)

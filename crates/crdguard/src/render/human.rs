@@ -215,6 +215,21 @@ pub fn plan(plan: &Plan, style: Style) -> String {
         }
     }
     if let Some(install) = &plan.install {
+        if !install.protected.is_empty() {
+            out.push_str(&format!(
+                "Kept from Helm's pruning (release {}'s last manifest; helm.sh/resource-policy: keep):\n",
+                install.release
+            ));
+            for object in &install.protected {
+                out.push_str(&format!(
+                    "  - {}: {}{} ({})\n",
+                    object.object,
+                    object.action,
+                    if object.done { ", done" } else { "" },
+                    object.message
+                ));
+            }
+        }
         out.push_str(&format!(
             "Phase 2 (helm upgrade --install {} -n {} --skip-crds): {}{}\n",
             install.release,

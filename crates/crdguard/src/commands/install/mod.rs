@@ -12,7 +12,10 @@ use crate::render;
 
 use super::TerminalProgress;
 use super::apply::{ApplySettings, apply};
-use super::plan::{RenderAs, load_inputs};
+use super::plan::{RenderAs, load_inputs_or_empty};
+
+mod protect;
+use protect::Protection;
 
 pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
     // Phase 2 needs helm whatever happens: fail before writing anything if it is missing.
@@ -21,12 +24,15 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
         release: &args.release,
         namespace: args.namespace.as_deref(),
     };
-    let inputs = load_inputs(
+    // A chart without CRDs is fine here: phase 2 still runs, and Helm must still not prune the
+    // CRDs an earlier version of the chart rendered.
+    let inputs = load_inputs_or_empty(
         &[],
         std::slice::from_ref(&args.chart),
         &args.render,
         &render_as,
         args.policy.as_deref(),
+        true,
     )?;
     let namespace = args
         .namespace
@@ -37,15 +43,31 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
     };
     let progress = TerminalProgress::new(args.output);
     let connect = super::live_options(&args.live);
-    let settings = ApplySettings {
-        write: &args.write,
-        live: &args.live,
-        render: &args.render,
+    let kube = KubeArgs {
+        kubeconfig: args.live.kubeconfig.clone(),
+        context: args.live.context.clone(),
     };
-    let (mut plan, phase1) = super::runtime()?.block_on(async {
+    let dry_run = args.write.dry_run.is_some();
+    // What Helm would delete on this upgrade: the CRDs of the release's last manifest.
+    let last_manifest = helm.get_manifest(&args.release, Some(&namespace), &kube);
+    let (mut plan, phase1, protection) = super::runtime()?.block_on(async {
         let cluster = super::connect_for_writes(&connect).await?;
+        let mut protection =
+            Protection::check(&cluster, &args.release, last_manifest, &inputs.desired).await;
+        let settings = ApplySettings {
+            write: &args.write,
+            live: &args.live,
+            render: &args.render,
+            preflight: vec![protection.preflight()],
+        };
         let observed = cluster.observe().await?;
-        apply(&cluster, &inputs, &observed, &settings, identity, &progress).await
+        let (plan, mut exit) =
+            apply(&cluster, &inputs, &observed, &settings, identity, &progress).await?;
+        // Right before helm runs, never before phase 1 succeeded, never in a dry run.
+        if exit == Exit::Ok && !dry_run && protection.carry_out(&cluster).await.is_err() {
+            exit = Exit::Blocked;
+        }
+        Ok::<_, CliError>((plan, exit, protection))
     })?;
 
     let mut result = InstallResult {
@@ -53,9 +75,14 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
         namespace: namespace.clone(),
         phase2: "skipped".into(),
         message: String::new(),
+        protected: protection.report.clone(),
     };
     let mut exit = phase1;
-    if phase1 != Exit::Ok {
+    if let Some(blocker) = &protection.blocker {
+        result.message = format!("{}: {blocker}", protect::CHECK);
+        plan.verdict = crdguard_core::plan::Verdict::Blocked;
+        exit = Exit::Blocked;
+    } else if phase1 != Exit::Ok {
         result.message = "phase 1 did not finish cleanly; helm was not run".into();
     } else {
         let chart = ChartArgs {
@@ -66,12 +93,7 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
             set: args.render.set.clone(),
             extra: args.helm_args.clone(),
         };
-        let kube = KubeArgs {
-            kubeconfig: args.live.kubeconfig.clone(),
-            context: args.live.context.clone(),
-        };
         let plugins = PluginDir::create()?;
-        let dry_run = args.write.dry_run.is_some();
         let outcome = if dry_run {
             helm.template_post_rendered(&chart, &kube, &plugins.path).map(|text| {
                 let documents = text.matches("\n---").count() + usize::from(text.starts_with("---"));
