@@ -44,6 +44,8 @@ pub struct Loaded {
     pub others: Vec<OtherObject>,
     /// Annotations of `List` documents (a `crdguard snapshot` records the server version there).
     pub list_annotations: BTreeMap<String, String>,
+    /// How many `List` documents were read (an explicit empty List is an empty cluster).
+    pub lists: usize,
 }
 
 impl Loaded {
@@ -51,6 +53,7 @@ impl Loaded {
         self.crds.extend(other.crds);
         self.others.extend(other.others);
         self.list_annotations.extend(other.list_annotations);
+        self.lists += other.lists;
     }
 }
 
@@ -117,6 +120,7 @@ fn load_value(
         let Value::Object(mut list) = value else {
             return Ok(());
         };
+        into.lists += 1;
         if let Some(annotations) = list.get("metadata").and_then(|m| m.get("annotations")) {
             into.list_annotations
                 .extend(string_map(annotations, &origin, "metadata.annotations")?);
@@ -242,6 +246,10 @@ pub fn crd_from_value(origin: Origin, object: Value) -> Result<Crd, InputError> 
         Some(v) => string_map(v, &origin, "metadata.annotations")?,
         None => BTreeMap::new(),
     };
+    let stored_versions_known = matches!(
+        object.pointer("/status/storedVersions"),
+        Some(Value::Array(_))
+    );
     let stored_versions = match object.pointer("/status/storedVersions") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -274,6 +282,7 @@ pub fn crd_from_value(origin: Origin, object: Value) -> Result<Crd, InputError> 
         labels,
         annotations,
         stored_versions,
+        stored_versions_known,
         managed_fields,
         origin,
         object,

@@ -295,6 +295,24 @@ spec:
     }
 
     #[test]
+    fn unquoted_versions_are_refused_with_advice_to_quote_them() {
+        for (from, to, field) in [
+            (
+                "minimum: \"1.33\"",
+                "minimum: 1.30",
+                "spec.kubernetes.minimum",
+            ),
+            ("minimum: v1.6.0", "minimum: 1.6", "spec.bundles[0].minimum"),
+        ] {
+            let text = SPEC_EXAMPLE.replace(from, to);
+            assert_ne!(text, SPEC_EXAMPLE, "{from}");
+            let err = Policy::from_yaml("p.yaml", &text).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(field));
+            assert!(err.message.contains("quote it"), "{err}");
+        }
+    }
+
+    #[test]
     fn inverted_range_is_rejected() {
         let text = SPEC_EXAMPLE.replace("testedMaximum: v1.6.1", "testedMaximum: v1.5.0");
         let err = Policy::from_yaml("p.yaml", &text).unwrap_err();

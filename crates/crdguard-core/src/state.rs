@@ -153,6 +153,31 @@ impl ObservedState {
         server_version: Option<&str>,
         source_name: &str,
     ) -> Result<Self, InputError> {
+        // An empty file, or one with neither a List nor a CRD (a Deployment, a policy file given
+        // by mistake), is not a cluster: taking it as an empty one would plan creates over CRDs
+        // that exist. An explicit empty List is an empty cluster.
+        if loaded.crds.is_empty() && loaded.lists == 0 {
+            let (found, origin) = match loaded.others.first() {
+                Some(other) => (
+                    format!("it holds {}", other.describe()),
+                    Some(&other.origin),
+                ),
+                None => ("it is empty".to_string(), None),
+            };
+            let error = match origin {
+                Some(origin) => InputError::at_origin(origin, String::new()),
+                None => InputError::new(source_name, String::new()),
+            };
+            return Err(InputError {
+                message: format!(
+                    "not a cluster snapshot: {found}, and neither a List nor any \
+                     CustomResourceDefinition. Make one with `crdguard snapshot > cluster.yaml` \
+                     or `kubectl get crd -o yaml > cluster.yaml`; an empty cluster is \
+                     `{{apiVersion: v1, kind: List, items: []}}`"
+                ),
+                ..error
+            });
+        }
         let mut state = ObservedState::empty(ClusterSource::Snapshot);
         let recorded = loaded
             .list_annotations

@@ -32,8 +32,22 @@ impl serde::Serialize for BundleVersion {
 
 impl<'de> serde::Deserialize<'de> for BundleVersion {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        version_text(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A version written as a string. An unquoted YAML number is refused with a message that says
+/// to quote it: YAML reads `1.30` as 1.3, and `minimum: 1.30` would let a 1.29 cluster pass.
+fn version_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match <serde_json::Value as serde::Deserialize>::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Err(serde::de::Error::custom(format!(
+            "versions are strings: this one is the YAML number {n}, which may not be what was \
+             written (1.30 reads as 1.3); quote it, e.g. \"1.30\""
+        ))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a version string, got {other}"
+        ))),
     }
 }
 
@@ -89,18 +103,7 @@ impl fmt::Display for KubeVersion {
 
 impl<'de> serde::Deserialize<'de> for KubeVersion {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Accept `1.33` written as a YAML number too.
-        let v = serde_json::Value::deserialize(d)?;
-        let s = match &v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            other => {
-                return Err(serde::de::Error::custom(format!(
-                    "expected a version, got {other}"
-                )));
-            }
-        };
-        s.parse().map_err(serde::de::Error::custom)
+        version_text(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

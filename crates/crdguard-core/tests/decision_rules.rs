@@ -236,6 +236,44 @@ fn field_managers_other_than_crdguard_own_the_crd() {
     );
 }
 
+// Row 7, unknown stored versions: an installed CRD without status (a snapshot made without it)
+// may store objects in any version; removing one is blocked, even with --migrate, and the
+// message says how to get a snapshot that decides it.
+#[test]
+fn removing_a_version_of_unknown_storage_is_blocked() {
+    let observed = installed_with(gateway("v1.1.0", "experimental"), |crd| {
+        crd.stored_versions.clear();
+        crd.stored_versions_known = false;
+    });
+    let wanted = desired(gateway("v1.2.0", "experimental"));
+    for migrate in [false, true] {
+        let options = PlanOptions {
+            migrate,
+            ..PlanOptions::default()
+        };
+        let plan = run(
+            &wanted,
+            &observed,
+            &crdguard_core::Policy::default_policy(),
+            &options,
+        );
+        let it = item(&plan, "grpcroutes.gateway.networking.k8s.io");
+        assert_eq!(
+            (it.action, first_code(it)),
+            (Action::Blocked, Code::StoredVersionsUnknown),
+            "migrate {migrate}"
+        );
+        assert!(it.reasons[0].message.contains("v1alpha2"));
+        assert!(it.reasons[0].message.contains("crdguard snapshot"));
+        // A CRD that keeps every version is upgraded as usual.
+        assert_eq!(
+            item(&plan, "httproutes.gateway.networking.k8s.io").action,
+            Action::Upgrade
+        );
+        assert_eq!(plan.verdict, Verdict::Blocked);
+    }
+}
+
 // Row 7: dropping a version still in status.storedVersions → blocked, or a migration with --migrate.
 #[test]
 fn dropping_a_stored_version_is_blocked_until_migrated() {

@@ -47,6 +47,7 @@ fn simulate_apply(
             stored.push(storage);
         }
         crd.stored_versions = stored;
+        crd.stored_versions_known = true;
         sync_object(&mut crd);
         after.crds.insert(crd.name.clone(), crd);
     }

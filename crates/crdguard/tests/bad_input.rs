@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Every case must exit 2 with every fragment on stderr, on one screen, without a panic and
-//! without anything on stdout. It then runs again as `apply --kubeconfig K`, K pointing at a
+//! without anything on stdout. Unless it is a `--snapshot` case (apply is live only), it then
+//! runs again as `apply --kubeconfig K`, K pointing at a
 //! listener of this test that must never see a connection: crdguard refuses bad input before it
 //! contacts the cluster. Nothing may be written either: the case's whole temp dir (inputs,
 //! working directory, HOME, TMPDIR, the files outside that archive links point to) is listed
@@ -335,7 +336,13 @@ fn check_case(case: &Case) -> (Vec<String>, String) {
     let before = listing(&work.root);
     let mut failures = Vec::new();
     let mut shown = None;
-    for (label, args) in [("plan", &plan_args), ("apply", &apply_args)] {
+    // A snapshot is plan's offline input; apply is live only and has no --snapshot.
+    let legs: &[(&str, &Vec<String>)] = if plan_args.iter().any(|a| a == "--snapshot") {
+        &[("plan", &plan_args)]
+    } else {
+        &[("plan", &plan_args), ("apply", &apply_args)]
+    };
+    for &(label, args) in legs {
         let result = run(case, &work, args, &kubeconfig_path);
         shown.get_or_insert_with(|| {
             let first = result.stderr.lines().next().unwrap_or_default();

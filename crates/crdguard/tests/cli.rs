@@ -1152,3 +1152,61 @@ fn newer_standard_over_installed_experimental_uses_the_experimental_release() {
         plan["warnings"]
     );
 }
+
+/// A plain CRD file as a snapshot has no `status`: its stored versions are unknown, so a plan
+/// that removes a version (v1.1.0 → v1.2.0 drops GRPCRoute's and ReferenceGrant's v1alpha2) is
+/// blocked and says how to get a snapshot that decides it, instead of planning a plain upgrade.
+#[test]
+fn snapshot_without_status_blocks_version_removals() {
+    let out = crdguard(&[
+        "plan",
+        &corpus("gateway-api/v1.2.0/experimental-install.yaml"),
+        "--snapshot",
+        &corpus("gateway-api/v1.1.0/experimental-install.yaml"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for name in [
+        "grpcroutes.gateway.networking.k8s.io",
+        "referencegrants.gateway.networking.k8s.io",
+    ] {
+        let item = plan["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["crd"] == name)
+            .unwrap();
+        assert_eq!(item["action"], "blocked", "{item}");
+        assert_eq!(
+            item["reasons"][0]["code"], "stored-versions-unknown",
+            "{item}"
+        );
+        assert!(
+            item["reasons"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("crdguard snapshot"),
+            "{item}"
+        );
+    }
+    // An explicit empty List is a valid empty cluster: everything is created.
+    let dir = Temp::new("empty-list");
+    let empty = dir.0.join("empty.yaml");
+    std::fs::write(&empty, "apiVersion: v1\nkind: List\nitems: []\n").unwrap();
+    let out = crdguard(&[
+        "plan",
+        &corpus("gateway-api/v1.2.0/standard-install.yaml"),
+        "--snapshot",
+        &empty.display().to_string(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        plan["summary"]["create"],
+        plan["items"].as_array().unwrap().len()
+    );
+}

@@ -209,6 +209,16 @@ fn decide_item(
                 .collect()
         })
         .unwrap_or_default();
+    let removed_versions_of_unknown_storage: Vec<String> = installed
+        .filter(|i| !i.stored_versions_known)
+        .map(|i| {
+            i.versions
+                .iter()
+                .map(|v| v.name.clone())
+                .filter(|v| !desired.has_version(v))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut ctx = ItemContext {
         desired,
         desired_bundle,
@@ -223,6 +233,7 @@ fn decide_item(
         allow_breaking: options.allow_breaking,
         migrate: options.migrate,
         removed_stored_versions,
+        removed_versions_of_unknown_storage,
         findings: &[],
         admission_denial: None,
         experimental_counterpart_available: false,

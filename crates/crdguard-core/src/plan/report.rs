@@ -52,6 +52,8 @@ pub enum Code {
     UnversionedInstalled,
     OwnedByOther,
     StoredVersionRemoved,
+    /// The installed CRD's `status.storedVersions` is unknown and the change removes a version.
+    StoredVersionsUnknown,
     BreakingChange,
     AdmissionDenied,
     ChannelWidening,

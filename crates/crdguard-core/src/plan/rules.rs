@@ -30,6 +30,9 @@ pub struct ItemContext<'a> {
     pub migrate: bool,
     /// Stored versions of the installed CRD that the desired CRD no longer has.
     pub removed_stored_versions: Vec<String>,
+    /// Versions of the installed CRD that the desired CRD no longer has, when the installed
+    /// CRD's stored versions are unknown (a snapshot without status): any may hold data.
+    pub removed_versions_of_unknown_storage: Vec<String>,
     pub findings: &'a [Finding],
     /// The message of an admission policy that would deny the write.
     pub admission_denial: Option<String>,
@@ -296,7 +299,23 @@ fn owned_by_other(ctx: &ItemContext) -> Option<Decision> {
 }
 
 // Row 7: change would drop a version still in status.storedVersions → blocked (or migrate).
+// When the stored versions are unknown, removing any version is blocked: nothing says it
+// holds no data, and a migration cannot be planned from a file.
 fn stored_version_removed(ctx: &ItemContext) -> Option<Decision> {
+    if !ctx.removed_versions_of_unknown_storage.is_empty() {
+        write_intent(ctx)?;
+        return Decision::new(
+            Action::Blocked,
+            Code::StoredVersionsUnknown,
+            format!(
+                "desired CRD drops {}, and the installed CRD's status.storedVersions is unknown \
+                 (the snapshot has no status), so objects may still be stored in it; plan \
+                 against the live cluster, or a snapshot with status (`crdguard snapshot`, or \
+                 `kubectl get crd -o yaml`)",
+                ctx.removed_versions_of_unknown_storage.join(", ")
+            ),
+        );
+    }
     if ctx.removed_stored_versions.is_empty() || ctx.migrate {
         return None;
     }
@@ -532,6 +551,7 @@ mod tests {
             allow_breaking: false,
             migrate: false,
             removed_stored_versions: Vec::new(),
+            removed_versions_of_unknown_storage: Vec::new(),
             findings: &[],
             admission_denial: None,
             experimental_counterpart_available: false,

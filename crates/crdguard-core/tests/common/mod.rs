@@ -64,9 +64,11 @@ pub fn installed_with(loaded: Loaded, mut edit: impl FnMut(&mut Crd)) -> Observe
     state.server_version = Some("v1.33.1".parse().unwrap());
     state.server_version_text = Some("v1.33.1".into());
     for mut crd in loaded.crds {
+        // As the API server reports it: every installed CRD has storedVersions.
         if crd.stored_versions.is_empty() {
             crd.stored_versions = vec![crd.storage_version().unwrap().to_string()];
         }
+        crd.stored_versions_known = true;
         edit(&mut crd);
         sync_object(&mut crd);
         state.crds.insert(crd.name.clone(), crd);
