@@ -1046,7 +1046,13 @@ fn plan_predicts_denials_of_the_clusters_admission_policies() {
 fn guard_render_is_a_policy_and_a_binding() {
     let out = crdguard(&["guard", "render", "-o", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let documents: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    // A v1 List, as `kubectl apply -f -` takes it (a bare JSON array it rejects).
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (list["apiVersion"].as_str(), list["kind"].as_str()),
+        (Some("v1"), Some("List"))
+    );
+    let documents: Vec<Value> = serde_json::from_value(list["items"].clone()).unwrap();
     let kinds: Vec<&str> = documents
         .iter()
         .map(|d| d["kind"].as_str().unwrap())
@@ -1208,5 +1214,27 @@ fn snapshot_without_status_blocks_version_removals() {
     assert_eq!(
         plan["summary"]["create"],
         plan["items"].as_array().unwrap().len()
+    );
+}
+
+/// `catalog list` and `show` print tables for people (machines use `-o json`); `-o markdown`
+/// of the list is a table.
+#[test]
+fn catalog_list_and_show_are_tables() {
+    let table = stdout(&crdguard(&["catalog", "list"]));
+    assert!(!table.contains("apiVersion:"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.trim_start().starts_with("v1.6.1") && l.contains("Kubernetes >= 1.31")),
+        "{table}"
+    );
+    let markdown = stdout(&crdguard(&["catalog", "list", "-o", "markdown"]));
+    assert!(markdown.starts_with("| bundle | release |"), "{markdown}");
+    let show = stdout(&crdguard(&["catalog", "show", "gateway-api@v1.6.1"]));
+    assert!(
+        show.contains("experimental: Kubernetes >= 1.32, 13 CRDs")
+            && show.contains("ValidatingAdmissionPolicy/safe-upgrades"),
+        "{show}"
     );
 }

@@ -1467,7 +1467,9 @@ fn least_privilege(ctx: &Ctx) -> Result<(), Failed> {
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).to_string(),
     )?;
-    let objects: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    check(list["kind"] == "List", "rbac -o json is not a v1 List")?;
+    let objects: Vec<Value> = serde_json::from_value(list["items"].clone()).unwrap();
     check(
         !String::from_utf8_lossy(&out.stdout).contains("delete"),
         "the role grants delete",

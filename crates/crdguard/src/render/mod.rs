@@ -49,7 +49,12 @@ pub fn documents(
     format: crate::cli::SnapshotFormat,
 ) -> Result<(), CliError> {
     match format {
-        crate::cli::SnapshotFormat::Json => json(&documents),
+        // A `v1 List`, never a bare array: `kubectl apply -f -` takes the one, not the other.
+        crate::cli::SnapshotFormat::Json => json(&serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": documents,
+        })),
         crate::cli::SnapshotFormat::Yaml => {
             let mut text = String::new();
             for document in documents {
