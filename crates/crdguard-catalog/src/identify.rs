@@ -380,4 +380,22 @@ impl crdguard_core::identify::Identifier for Catalog {
             message: check.to_string(),
         })
     }
+
+    fn minimum_kubernetes(
+        &self,
+        bundle: &str,
+        version: &crdguard_core::BundleVersion,
+        channel: crdguard_core::Channel,
+    ) -> Option<(crdguard_core::KubeVersion, String)> {
+        if bundle != self.bundle() {
+            return None;
+        }
+        let release = self.release(&version.to_string(), channel)?;
+        let minimum = release.min_kubernetes?;
+        let why = release
+            .min_kubernetes_reason
+            .clone()
+            .unwrap_or_else(|| "the catalog's facts for that release".to_string());
+        Some((minimum, why))
+    }
 }

@@ -21,6 +21,17 @@ pub struct Identified {
 pub trait Identifier: Sync {
     /// `None` when the CRD is unknown or its annotations agree with its content.
     fn identify(&self, crd: &Crd) -> Option<Identified>;
+
+    /// The oldest Kubernetes that accepts `version` of `bundle` in `channel`, and why (CEL
+    /// functions, API versions), when the catalog knows that release.
+    fn minimum_kubernetes(
+        &self,
+        _bundle: &str,
+        _version: &BundleVersion,
+        _channel: Channel,
+    ) -> Option<(crate::version::KubeVersion, String)> {
+        None
+    }
 }
 
 /// The content wins over the annotations; the plan says so with a reason.

@@ -1238,3 +1238,43 @@ fn catalog_list_and_show_are_tables() {
         "{show}"
     );
 }
+
+/// The catalog's minimum Kubernetes per release and channel is a blocking bundle check: Gateway
+/// API v1.5.1 uses CEL's IP library (Kubernetes 1.31), so a 1.29 cluster would reject the bundle
+/// half-way through an apply.
+#[test]
+fn catalog_minimum_kubernetes_blocks_too_old_servers() {
+    let dir = Temp::new("k8s-minimum");
+    let empty = dir.0.join("empty.yaml");
+    std::fs::write(&empty, "apiVersion: v1\nkind: List\nitems: []\n").unwrap();
+    let plan_on = |server: &str| {
+        let out = crdguard(&[
+            "plan",
+            &corpus("gateway-api/v1.5.1/standard-install.yaml"),
+            "--snapshot",
+            &empty.display().to_string(),
+            "--server-version",
+            server,
+            "-o",
+            "json",
+        ]);
+        let plan: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.code(), plan)
+    };
+    let (code, plan) = plan_on("v1.29.4");
+    assert_eq!(code, Some(1), "{plan}");
+    let bundle = &plan["bundles"][0];
+    assert_eq!(bundle["decision"], "blocked", "{bundle}");
+    let reason = bundle["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "kubernetes-too-old")
+        .unwrap_or_else(|| panic!("{bundle}"));
+    assert!(
+        reason["message"].as_str().unwrap().contains("1.31"),
+        "{reason}"
+    );
+    let (code, plan) = plan_on("v1.31.0");
+    assert_eq!(code, Some(0), "{plan}");
+}

@@ -18,6 +18,7 @@ pub(crate) struct BundleInputs<'a> {
     pub installed: &'a BTreeMap<&'a str, (&'a Crd, BundleMembership)>,
     pub policy: &'a Policy,
     pub observed: &'a ObservedState,
+    pub identifier: Option<&'a dyn crate::identify::Identifier>,
 }
 
 /// A bundle's plan and the preflight checks it contributes.
@@ -262,6 +263,44 @@ fn assess(inputs: &BundleInputs, name: &str) -> BundleAssessment {
             );
             blocking.push(Reason::new(Code::KubernetesTooOld, message.clone()));
             check(&mut checks, "bundle-kubernetes", CheckStatus::Fail, message);
+        }
+        // The release's own minimum (the catalog's, per release and channel): a write the
+        // server would reject half-way through the bundle is blocked before it starts.
+        let written: BTreeSet<(&BundleVersion, Channel)> = items
+            .iter()
+            .filter(|d| d.item.action.writes())
+            .filter_map(|d| {
+                Some((
+                    d.desired_bundle.version.as_ref()?,
+                    d.desired_bundle.channel?,
+                ))
+            })
+            .collect();
+        for (version, channel) in written {
+            let Some((minimum, why)) = inputs
+                .identifier
+                .and_then(|i| i.minimum_kubernetes(name, version, channel))
+            else {
+                continue;
+            };
+            if server < minimum {
+                let message = format!(
+                    "{version} {channel} needs Kubernetes {minimum} or newer ({why}); the server \
+                     is {server}. Upgrade the cluster first, or install an older release of the \
+                     bundle"
+                );
+                blocking.push(Reason::new(Code::KubernetesTooOld, message.clone()));
+                check(&mut checks, "bundle-kubernetes", CheckStatus::Fail, message);
+            } else {
+                check(
+                    &mut checks,
+                    "bundle-kubernetes",
+                    CheckStatus::Pass,
+                    format!(
+                        "{version} {channel} needs Kubernetes {minimum}; the server is {server}"
+                    ),
+                );
+            }
         }
     }
 

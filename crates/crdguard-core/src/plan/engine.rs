@@ -122,6 +122,7 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
         installed: &installed,
         policy: inputs.policy,
         observed: inputs.observed,
+        identifier: inputs.identifier,
     };
     let assessments = plan_bundles(&bundle_inputs);
     let mut preflight = product_checks(inputs.policy, inputs.observed, inputs.admission.is_some());
