@@ -236,6 +236,36 @@ fn field_managers_other_than_crdguard_own_the_crd() {
     );
 }
 
+// Row 1 after an apply cut short: the bundle is installed at the desired release and channel
+// but one CRD is missing (its create got a field-manager conflict). A re-run creates it; before,
+// it was kept ("the installed bundle stays") and the re-run never converged.
+#[test]
+fn a_missing_crd_of_the_installed_release_is_created() {
+    let mut loaded = gateway("v1.6.1", "experimental");
+    loaded
+        .crds
+        .retain(|c| c.name != "tcproutes.gateway.networking.k8s.io");
+    let observed = installed(loaded);
+    let plan = run_default(&desired(gateway("v1.6.1", "experimental")), &observed);
+    let it = item(&plan, "tcproutes.gateway.networking.k8s.io");
+    assert_eq!(
+        (it.action, first_code(it)),
+        (Action::Create, Code::Absent),
+        "{:?}",
+        it.reasons
+    );
+    assert_eq!(plan.summary.create, 1);
+    assert_eq!(plan.summary.unchanged, plan.items.len() - 1);
+    // Over a standard install of the same release, an experimental-only kind is still a
+    // widening, which the default policy does not do.
+    let standard = installed(gateway("v1.6.1", "standard"));
+    let plan = run_default(&desired(gateway("v1.6.1", "experimental")), &standard);
+    assert_ne!(
+        item(&plan, "tcproutes.gateway.networking.k8s.io").action,
+        Action::Create
+    );
+}
+
 // Row 7, unknown stored versions: an installed CRD without status (a snapshot made without it)
 // may store objects in any version; removing one is blocked, even with --migrate, and the
 // message says how to get a snapshot that decides it.
