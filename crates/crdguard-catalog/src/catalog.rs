@@ -4,8 +4,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::OnceLock;
 
+use crdguard_core::companion::CompanionObject;
 use crdguard_core::{BundleVersion, Channel, InputError, KubeVersion};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::data::{self, CatalogFile};
 use crate::policies::{self, BuiltinPolicy};
@@ -53,6 +55,11 @@ pub struct ExtraObject {
     pub api_version: String,
     pub kind: String,
     pub name: String,
+    /// Companion objects only: the digest of their content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(skip)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// One release in one channel.
@@ -173,6 +180,8 @@ pub struct Catalog {
     identical: Vec<IdenticalReleases>,
     /// digest → indexes into `releases` of every release holding a CRD with that digest.
     by_digest: HashMap<String, Vec<usize>>,
+    /// Companion content (apiVersion, kind, spec) by digest.
+    companions: HashMap<String, Value>,
     pub(crate) policies: Vec<BuiltinPolicy>,
 }
 
@@ -278,6 +287,21 @@ impl Catalog {
                 }
             }
         }
+        let companions: HashMap<String, Value> = file
+            .companions
+            .into_iter()
+            .map(|c| (c.digest, c.object))
+            .collect();
+        for release in &releases {
+            for digest in release.extras.iter().filter_map(|e| e.digest.as_ref()) {
+                if !companions.contains_key(digest) {
+                    return Err(err(format!(
+                        "release {} names companion content {digest}, which the file lacks",
+                        release.label()
+                    )));
+                }
+            }
+        }
         Ok(Catalog {
             bundle: file.bundle,
             repository: file.repository,
@@ -285,8 +309,57 @@ impl Catalog {
             storage_history,
             identical,
             by_digest,
+            companions,
             policies: Vec::new(),
         })
+    }
+
+    /// The companion objects (SPEC §1) of `release` as upstream shipped them, with the
+    /// release's own annotations.
+    pub fn companion_objects(&self, release: &Release) -> Vec<CompanionObject> {
+        release
+            .extras
+            .iter()
+            .filter_map(|extra| {
+                let content = self.companions.get(extra.digest.as_ref()?)?;
+                let mut object = content.as_object()?.clone();
+                let mut metadata = serde_json::Map::new();
+                metadata.insert("name".into(), extra.name.clone().into());
+                if !extra.annotations.is_empty() {
+                    metadata.insert(
+                        "annotations".into(),
+                        extra
+                            .annotations
+                            .iter()
+                            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                            .collect::<serde_json::Map<_, _>>()
+                            .into(),
+                    );
+                }
+                object.insert("metadata".into(), Value::Object(metadata));
+                Some(CompanionObject {
+                    bundle: self.bundle.clone(),
+                    kind: extra.kind.clone(),
+                    name: extra.name.clone(),
+                    object: Value::Object(object),
+                })
+            })
+            .collect()
+    }
+
+    /// The releases (tagged ones, any channel) whose companion of this kind and name has
+    /// exactly this content, by digest. Empty when the object is not upstream's.
+    pub fn companion_releases(&self, kind: &str, name: &str, object: &Value) -> Vec<&Release> {
+        let digest = crate::digest::companion_digest(object);
+        self.releases
+            .iter()
+            .filter(|r| r.kind == ReleaseKind::Release)
+            .filter(|r| {
+                r.extras.iter().any(|e| {
+                    e.kind == kind && e.name == name && e.digest.as_deref() == Some(&digest)
+                })
+            })
+            .collect()
     }
 
     /// The bundle these releases belong to (`gateway-api`).
@@ -409,6 +482,8 @@ fn convert_release(entry: data::ReleaseEntry) -> Result<Release, String> {
                 api_version: e.api_version.clone(),
                 kind: e.kind.clone(),
                 name: e.name.clone(),
+                digest: e.digest.clone(),
+                annotations: e.annotations.clone(),
             })
             .collect(),
         crds: entry

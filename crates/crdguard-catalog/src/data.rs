@@ -21,6 +21,18 @@ pub struct CatalogFile {
     pub storage_history: Vec<StorageHistoryEntry>,
     /// Releases of one channel whose CRDs have identical digests (only annotations differ).
     pub identical_releases: Vec<IdenticalGroup>,
+    /// The content of every companion object (SPEC §1) by digest, without metadata: the same
+    /// policy ships in several releases, each with its own annotations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub companions: Vec<CompanionEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CompanionEntry {
+    pub digest: String,
+    /// `apiVersion`, `kind` and `spec` as upstream wrote them.
+    pub object: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +64,12 @@ pub struct ExtraEntry {
     pub api_version: String,
     pub kind: String,
     pub name: String,
+    /// For companion objects: the digest of their content (see `CatalogFile::companions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// For companion objects: the annotations this release's copy carries.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,6 +32,24 @@ pub fn digest(crd: &Value) -> String {
     out
 }
 
+/// `sha256:<hex>` of a companion object's canonical content (kind and spec without server
+/// defaults; metadata left out for the same reasons as for CRDs).
+pub fn companion_digest(object: &Value) -> String {
+    let mut canonical = String::new();
+    write_canonical(
+        &crdguard_core::companion::canonical_content(object),
+        &mut canonical,
+    );
+    let hash = Sha256::digest(canonical.as_bytes());
+    let mut out = String::with_capacity(DIGEST_PREFIX.len() + hash.len() * 2);
+    out.push_str(DIGEST_PREFIX);
+    for byte in hash {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
 /// The value that is hashed: `{"spec": <canonical spec>}`. Exposed so a test or a debugging
 /// session can see why two copies differ.
 pub fn canonical_content(crd: &Value) -> Value {

@@ -17,10 +17,10 @@ use serde_json::Value;
 
 use crate::catalog::{ReleaseKind, short_kube};
 use crate::data::{
-    CatalogFile, CrdEntry, ExtraEntry, IdenticalGroup, ReleaseEntry, SCHEMA_VERSION,
-    StorageHistoryEntry, StorageRun,
+    CatalogFile, CompanionEntry, CrdEntry, ExtraEntry, IdenticalGroup, ReleaseEntry,
+    SCHEMA_VERSION, StorageHistoryEntry, StorageRun,
 };
-use crate::digest::digest;
+use crate::digest::{companion_digest, digest};
 use crate::requirements;
 
 pub const BUNDLE: &str = "gateway-api";
@@ -130,6 +130,7 @@ pub fn generate(sources: &[SourceRelease]) -> Result<CatalogFile, GenerateError>
     releases.sort_by_key(release_order);
     let storage_history = storage_history(&releases)?;
     let identical_releases = identical_groups(&releases);
+    let companions = companion_contents(sources)?;
     Ok(CatalogFile {
         schema: SCHEMA_VERSION,
         bundle: BUNDLE.to_string(),
@@ -137,7 +138,37 @@ pub fn generate(sources: &[SourceRelease]) -> Result<CatalogFile, GenerateError>
         releases,
         storage_history,
         identical_releases,
+        companions,
     })
+}
+
+/// One entry per distinct companion content (by digest), in digest order.
+fn companion_contents(sources: &[SourceRelease]) -> Result<Vec<CompanionEntry>, GenerateError> {
+    let mut by_digest: BTreeMap<String, Value> = BTreeMap::new();
+    for source in sources {
+        for (path, text) in &source.extras {
+            for other in parse(path, text)?.others {
+                if crdguard_core::companion::bundle_of(&other.api_version, &other.kind, &other.name)
+                    .is_none()
+                {
+                    continue;
+                }
+                let mut object = serde_json::Map::new();
+                for key in ["apiVersion", "kind", "spec"] {
+                    if let Some(value) = other.object.get(key) {
+                        object.insert(key.to_string(), value.clone());
+                    }
+                }
+                by_digest
+                    .entry(companion_digest(&other.object))
+                    .or_insert(Value::Object(object));
+            }
+        }
+    }
+    Ok(by_digest
+        .into_iter()
+        .map(|(digest, object)| CompanionEntry { digest, object })
+        .collect())
 }
 
 fn release_entry(source: &SourceRelease) -> Result<ReleaseEntry, GenerateError> {
@@ -185,10 +216,27 @@ fn release_entry(source: &SourceRelease) -> Result<ReleaseEntry, GenerateError> 
                 crd.name
             )));
         }
-        extras.extend(extra.others.into_iter().map(|o| ExtraEntry {
-            api_version: o.api_version,
-            kind: o.kind,
-            name: o.name,
+        extras.extend(extra.others.into_iter().map(|o| {
+            let companion =
+                crdguard_core::companion::bundle_of(&o.api_version, &o.kind, &o.name).is_some();
+            let annotations = o
+                .object
+                .pointer("/metadata/annotations")
+                .and_then(Value::as_object)
+                .filter(|_| companion)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            ExtraEntry {
+                digest: companion.then(|| companion_digest(&o.object)),
+                annotations,
+                api_version: o.api_version,
+                kind: o.kind,
+                name: o.name,
+            }
         }));
     }
     // Recorded even when the CRDs need more (v1.5+: 1.31): `guard` and `plan` reason about

@@ -398,4 +398,47 @@ impl crdguard_core::identify::Identifier for Catalog {
             .unwrap_or_else(|| "the catalog's facts for that release".to_string());
         Some((minimum, why))
     }
+
+    fn companions(
+        &self,
+        bundle: &str,
+        version: &crdguard_core::BundleVersion,
+        channel: crdguard_core::Channel,
+    ) -> Vec<crdguard_core::companion::CompanionObject> {
+        if bundle != self.bundle() {
+            return Vec::new();
+        }
+        self.release(&version.to_string(), channel)
+            .map(|release| self.companion_objects(release))
+            .unwrap_or_default()
+    }
+
+    fn companions_minimum_kubernetes(
+        &self,
+        bundle: &str,
+        version: &crdguard_core::BundleVersion,
+        channel: crdguard_core::Channel,
+    ) -> Option<crdguard_core::KubeVersion> {
+        if bundle != self.bundle() {
+            return None;
+        }
+        self.release(&version.to_string(), channel)?
+            .extras_min_kubernetes
+    }
+
+    fn companion_releases(
+        &self,
+        bundle: &str,
+        kind: &str,
+        name: &str,
+        object: &Value,
+    ) -> Vec<(crdguard_core::BundleVersion, crdguard_core::Channel)> {
+        if bundle != self.bundle() {
+            return Vec::new();
+        }
+        Catalog::companion_releases(self, kind, name, object)
+            .into_iter()
+            .map(|r| (r.version.clone(), r.channel))
+            .collect()
+    }
 }

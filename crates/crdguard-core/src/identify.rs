@@ -1,6 +1,7 @@
 //! Identification of installed bundles by content, supplied from outside the core (the catalog
 //! crate knows upstream releases; the core only knows what to do with the answer).
 
+use crate::companion::CompanionObject;
 use crate::model::{BundleMembership, Channel, Crd};
 use crate::plan::{Code, Reason};
 use crate::version::BundleVersion;
@@ -31,6 +32,39 @@ pub trait Identifier: Sync {
         _channel: Channel,
     ) -> Option<(crate::version::KubeVersion, String)> {
         None
+    }
+
+    /// Upstream's companion objects (SPEC §1) of `version` of `bundle` in `channel`, when the
+    /// catalog knows that release; empty otherwise.
+    fn companions(
+        &self,
+        _bundle: &str,
+        _version: &BundleVersion,
+        _channel: Channel,
+    ) -> Vec<CompanionObject> {
+        Vec::new()
+    }
+
+    /// The oldest Kubernetes that serves the companions of that release, if they need one.
+    fn companions_minimum_kubernetes(
+        &self,
+        _bundle: &str,
+        _version: &BundleVersion,
+        _channel: Channel,
+    ) -> Option<crate::version::KubeVersion> {
+        None
+    }
+
+    /// The releases whose companion of this kind and name has exactly the content of
+    /// `object` (an installed copy), by digest. Empty: not upstream's content.
+    fn companion_releases(
+        &self,
+        _bundle: &str,
+        _kind: &str,
+        _name: &str,
+        _object: &serde_json::Value,
+    ) -> Vec<(BundleVersion, Channel)> {
+        Vec::new()
     }
 }
 

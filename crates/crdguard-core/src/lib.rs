@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod bundle;
+pub mod companion;
 pub mod error;
 pub mod identify;
 pub mod load;
@@ -25,5 +26,5 @@ pub use error::InputError;
 pub use model::{BundleMembership, Channel, Class, Crd, CrdVersion, Origin};
 pub use plan::{Code, Reason};
 pub use policy::Policy;
-pub use state::{ClusterSource, DesiredState, NonCrdDocuments, ObservedState};
+pub use state::{ClusterSource, DesiredState, ObservedState};
 pub use version::{BundleVersion, KubeVersion};

@@ -1,4 +1,5 @@
-//! The Helm post-renderer's job (SPEC §6): drop CustomResourceDefinition documents from a
+//! The Helm post-renderer's job (SPEC §6): drop CustomResourceDefinition documents and known
+//! bundles' companion objects (Gateway API's safe-upgrades policy and binding) from a
 //! rendered manifest stream and leave every other byte as it was (comments, order, separators),
 //! so CRDs never go through Helm (nor into its release Secret).
 
@@ -71,7 +72,20 @@ fn parse_segment(segment: &str) -> Option<Value> {
 /// What the post-renderer drops: every CRD, whether a template, a subchart's template or a
 /// hook rendered it (Helm 4 post-renders hooks too).
 fn removed_by_post_render(value: &Value) -> bool {
-    is_crd(value)
+    is_crd(value) || is_companion(value)
+}
+
+/// A known bundle's companion object (SPEC §1, §6): phase 1 owns it like the bundle's CRDs, so
+/// Helm must neither create it nor, later, delete it.
+fn is_companion(value: &Value) -> bool {
+    let text = |key: &str| {
+        value
+            .pointer(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    crate::companion::bundle_of(text("/apiVersion"), text("/kind"), text("/metadata/name"))
+        .is_some()
 }
 
 /// Removes CRD documents. A document that does not parse is kept as it is: judging it is

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::companion;
 use crate::error::InputError;
 use crate::load::{Loaded, OtherObject};
 use crate::model::Crd;
@@ -22,54 +23,58 @@ pub struct InputWarning {
 #[derive(Debug, Clone, Default)]
 pub struct DesiredState {
     pub crds: Vec<Crd>,
+    /// Companion objects the sources carry (SPEC §1). They tell which companions a source
+    /// expects; what crdguard writes is upstream's content from the catalog, never these.
+    pub companions: Vec<OtherObject>,
     pub warnings: Vec<InputWarning>,
 }
 
-/// What to do with documents that are not CRDs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NonCrdDocuments {
-    /// Explicit CRD files: a stray object is a mistake worth stopping for.
-    Reject,
-    /// Chart `crds/` directories and rendered templates: skipped with a warning (SPEC §3).
-    SkipWithWarning,
-}
-
-/// Removes the non-CRD documents of `loaded`: an error for [`NonCrdDocuments::Reject`],
-/// warnings for [`NonCrdDocuments::SkipWithWarning`].
-pub fn take_non_crds(
-    loaded: &mut Loaded,
-    non_crd: NonCrdDocuments,
-) -> Result<Vec<InputWarning>, InputError> {
+/// Removes the documents of `loaded` that are neither CRDs nor companion objects (SPEC §1: in
+/// every command and source kind they are skipped, never an error) and returns one warning that
+/// counts them by kind, attributed to `source`. Companions stay in `loaded.others`.
+pub fn skip_non_crds(loaded: &mut Loaded, source: &str) -> Option<InputWarning> {
     let others = std::mem::take(&mut loaded.others);
-    match (non_crd, others.first()) {
-        (NonCrdDocuments::Reject, Some(other)) => Err(InputError::at_origin(
-            &other.origin,
-            format!(
-                "{} is not a CustomResourceDefinition (apiVersion {:?}); pass only CRD files, \
-                 a directory, or a chart",
-                other.describe(),
-                other.api_version
-            ),
-        )
-        .field("kind")),
-        _ => Ok(others
-            .into_iter()
-            .map(|other| InputWarning {
-                origin: other.origin.to_string(),
-                message: format!(
-                    "skipped {}: not a CustomResourceDefinition",
-                    other.describe()
-                ),
-            })
-            .collect()),
+    let (companions, skipped): (Vec<OtherObject>, Vec<OtherObject>) = others
+        .into_iter()
+        .partition(|o| companion::bundle_of(&o.api_version, &o.kind, &o.name).is_some());
+    loaded.others = companions;
+    if skipped.is_empty() {
+        return None;
     }
+    let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for other in &skipped {
+        let kind = if other.kind.is_empty() {
+            "object without kind"
+        } else {
+            other.kind.as_str()
+        };
+        *by_kind.entry(kind).or_default() += 1;
+    }
+    let counts: Vec<String> = by_kind
+        .iter()
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect();
+    Some(InputWarning {
+        origin: source.to_string(),
+        message: format!(
+            "skipped {} object(s) that are neither CRDs nor bundle companions: {} (first: {} at {})",
+            skipped.len(),
+            counts.join(", "),
+            skipped[0].describe(),
+            skipped[0].origin
+        ),
+    })
 }
 
 impl DesiredState {
     /// Builds the desired state. Two CRDs of the same name are fine when equal, an error
     /// naming both places when they differ.
-    pub fn from_loaded(mut loaded: Loaded, non_crd: NonCrdDocuments) -> Result<Self, InputError> {
-        let warnings = take_non_crds(&mut loaded, non_crd)?;
+    /// Non-CRD documents other than companions must have been skipped ([`skip_non_crds`]);
+    /// any left are skipped here with a warning.
+    pub fn from_loaded(mut loaded: Loaded) -> Result<Self, InputError> {
+        let warnings: Vec<InputWarning> =
+            skip_non_crds(&mut loaded, "sources").into_iter().collect();
+        let companions = std::mem::take(&mut loaded.others);
         let mut by_name: BTreeMap<String, Crd> = BTreeMap::new();
         for crd in loaded.crds {
             match by_name.get(&crd.name) {
@@ -92,6 +97,7 @@ impl DesiredState {
         }
         Ok(DesiredState {
             crds: by_name.into_values().collect(),
+            companions,
             warnings,
         })
     }
@@ -130,6 +136,9 @@ pub struct ObservedState {
     pub crds: BTreeMap<String, Crd>,
     /// ValidatingAdmissionPolicies and their bindings.
     pub admission: Vec<OtherObject>,
+    /// Whether the server serves admissionregistration.k8s.io/v1 ValidatingAdmissionPolicies:
+    /// known for a live server (discovery), `None` for a snapshot.
+    pub admission_served: Option<bool>,
     pub warnings: Vec<InputWarning>,
 }
 
@@ -141,6 +150,7 @@ impl ObservedState {
             server_version_text: None,
             crds: BTreeMap::new(),
             admission: Vec::new(),
+            admission_served: None,
             warnings: Vec::new(),
         }
     }

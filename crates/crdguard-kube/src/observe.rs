@@ -151,6 +151,9 @@ impl Cluster {
                 .await
             {
                 Ok(objects) => {
+                    if path == VAP_PATH {
+                        state.admission_served = Some(true);
+                    }
                     for (index, object) in objects.into_iter().enumerate() {
                         let name = object
                             .pointer("/metadata/name")
@@ -172,6 +175,9 @@ impl Cluster {
                 }
                 // Servers without the API (older than 1.30, or the bare CRD server) are fine.
                 Err(e) if matches!(e.code(), Some(404 | 403 | 500 | 503)) => {
+                    if path == VAP_PATH && e.code() == Some(404) {
+                        state.admission_served = Some(false);
+                    }
                     tracing::debug!(error = %e, "admission policies not available");
                 }
                 Err(e) => return Err(e),

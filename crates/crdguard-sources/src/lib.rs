@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crdguard_core::load::{Loaded, load_text};
-use crdguard_core::state::{InputWarning, take_non_crds};
+use crdguard_core::state::{InputWarning, skip_non_crds};
 use crdguard_core::yaml::Limits;
-use crdguard_core::{DesiredState, InputError, NonCrdDocuments, ObservedState, Policy};
+use crdguard_core::{DesiredState, InputError, ObservedState, Policy};
 
 pub use chart::{Chart, POLICY_FILE};
 pub use error::SourceError;
@@ -83,7 +83,7 @@ impl Gathered {
         described: &str,
         allow_empty: bool,
     ) -> Result<Desired, SourceError> {
-        let mut state = DesiredState::from_loaded(self.loaded, NonCrdDocuments::Reject)?;
+        let mut state = DesiredState::from_loaded(self.loaded)?;
         state.warnings.extend(self.warnings);
         if state.crds.is_empty() && !allow_empty {
             // What was skipped (members leaving an archive, links, non-CRD documents) is often
@@ -184,13 +184,15 @@ fn describe(source: &Source) -> String {
 /// at a chart root, and warnings.
 type SourceLoad = (Loaded, Option<Policy>, Vec<InputWarning>);
 
+/// Skips the documents that are neither CRDs nor companions, with one counted warning per
+/// source (SPEC §1): whole install manifests are what users have.
 fn screened(
     mut loaded: Loaded,
-    non_crd: NonCrdDocuments,
+    source: &str,
     policy: Option<Policy>,
     mut warnings: Vec<InputWarning>,
 ) -> Result<SourceLoad, SourceError> {
-    warnings.extend(take_non_crds(&mut loaded, non_crd)?);
+    warnings.extend(skip_non_crds(&mut loaded, source));
     Ok((loaded, policy, warnings))
 }
 
@@ -199,7 +201,7 @@ fn load_source(source: &Source, options: Options) -> Result<SourceLoad, SourceEr
         Source::Stdin => {
             let text = read::stdin(options.read)?;
             let loaded = load_text("<stdin>", &text, options.parse)?;
-            screened(loaded, NonCrdDocuments::Reject, None, Vec::new())
+            screened(loaded, "<stdin>", None, Vec::new())
         }
         Source::Chart(path) => load_chart(path, options),
         Source::Path(path) => {
@@ -210,13 +212,13 @@ fn load_source(source: &Source, options: Options) -> Result<SourceLoad, SourceEr
                 } else {
                     let files = read::yaml_files_under(path)?;
                     let loaded = load_files(&files, options)?;
-                    screened(loaded, NonCrdDocuments::SkipWithWarning, None, Vec::new())
+                    screened(loaded, &path.display().to_string(), None, Vec::new())
                 }
             } else if chart::is_archive(path) {
                 load_chart(path, options)
             } else {
                 let loaded = load_files(std::slice::from_ref(path), options)?;
-                screened(loaded, NonCrdDocuments::Reject, None, Vec::new())
+                screened(loaded, &path.display().to_string(), None, Vec::new())
             }
         }
     }
@@ -237,12 +239,7 @@ fn load_chart(path: &Path, options: Options) -> Result<SourceLoad, SourceError> 
         Some(file) => Some(Policy::from_yaml(&file.name, &file.text)?),
         None => None,
     };
-    screened(
-        loaded,
-        NonCrdDocuments::SkipWithWarning,
-        policy,
-        chart.warnings,
-    )
+    screened(loaded, &path.display().to_string(), policy, chart.warnings)
 }
 
 /// Reads and loads files in parallel.

@@ -6,11 +6,13 @@ mod common;
 
 use common::*;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use serde::Deserialize;
 use serde_json::Value;
 
 fn example(relative: &str) -> String {
@@ -490,23 +492,37 @@ fn huge_document_is_refused_before_parsing() {
     );
 }
 
+/// Whole install manifests are what users have (SPEC §1): objects that are neither CRDs nor
+/// companions are skipped in a named file too, with one warning that counts them by kind.
 #[test]
-fn non_crd_document_in_a_named_file_is_refused() {
+fn non_crd_documents_in_a_named_file_are_skipped_with_one_counted_warning() {
     let temp = Temp::new("noncrd");
     let file = temp.write(
         "mixed.yaml",
-        &format!("{CRD}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x}}\n"),
+        &format!(
+            "{CRD}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: a}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: b}}\n"
+        ),
     );
     let snap = empty_snapshot(&temp);
-    assert_bad_input(
-        &crdguard(&["plan", &file, "--snapshot", &snap]),
-        &[
-            "mixed.yaml",
-            "document 2",
-            "ConfigMap x",
-            "not a CustomResourceDefinition",
-        ],
+    let out = crdguard(&["plan", &file, "--snapshot", &snap, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = plan["warnings"].as_array().unwrap();
+    let skipped: Vec<&Value> = warnings
+        .iter()
+        .filter(|w| w["message"].as_str().unwrap().contains("skipped"))
+        .collect();
+    assert_eq!(skipped.len(), 1, "{plan}");
+    let message = skipped[0]["message"].as_str().unwrap();
+    assert!(message.contains("skipped 3 object(s)"), "{message}");
+    assert!(message.contains("1 ConfigMap, 2 Service"), "{message}");
+    assert!(
+        skipped[0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("mixed.yaml")
     );
+    assert_eq!(plan["summary"]["create"], 1);
 }
 
 #[test]
@@ -946,8 +962,17 @@ fn catalog_references_are_fetched_verified_and_cached() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plan["summary"]["create"], 13);
+    // 13 CRDs and the release's two companions (the fetched file's own copies are not what is
+    // written: the catalog's are).
+    assert_eq!(plan["summary"]["create"], 15);
     assert_eq!(plan["bundles"][0]["desired"]["version"], "v1.6.1");
+    assert_eq!(
+        plan["bundles"][0]["companions"],
+        serde_json::json!([
+            "ValidatingAdmissionPolicy/safe-upgrades.gateway.networking.k8s.io",
+            "ValidatingAdmissionPolicyBinding/safe-upgrades.gateway.networking.k8s.io"
+        ])
+    );
     // The server served one request and is gone: the cache answers, offline.
     let out = run(&[
         "plan",
@@ -1277,4 +1302,226 @@ fn catalog_minimum_kubernetes_blocks_too_old_servers() {
     );
     let (code, plan) = plan_on("v1.31.0");
     assert_eq!(code, Some(0), "{plan}");
+}
+
+/// The Gateway API releases whose published install files carry companions (SPEC §1).
+const AS_RELEASED: [&str; 4] = ["v1.5.0", "v1.5.1", "v1.6.0", "v1.6.1"];
+
+fn as_released(release: &str, channel: &str) -> String {
+    corpus(&format!(
+        "gateway-api/{release}/as-released/{channel}-install.yaml"
+    ))
+}
+
+/// The companions' `spec`s of a release file, by kind, read straight from the corpus: the
+/// test's own notion of "same content", independent of crdguard's digests.
+fn companion_specs(path: &str) -> BTreeMap<String, Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .filter_map(|d| Value::deserialize(d).ok())
+        .filter(|d| {
+            matches!(
+                d["kind"].as_str(),
+                Some("ValidatingAdmissionPolicy" | "ValidatingAdmissionPolicyBinding")
+            )
+        })
+        .map(|d| (d["kind"].as_str().unwrap().to_string(), d["spec"].clone()))
+        .collect()
+}
+
+fn companion_items(plan: &Value) -> BTreeMap<String, Value> {
+    plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] != "CustomResourceDefinition")
+        .map(|i| (i["kind"].as_str().unwrap().to_string(), i.clone()))
+        .collect()
+}
+
+fn snapshot_of(temp: &Temp, name: &str, files: &[String], server: &str) -> String {
+    let mut text = format!(
+        "apiVersion: v1\nkind: List\nmetadata:\n  annotations:\n    crdguard.dev/server-version: {server}\nitems: []\n"
+    );
+    for file in files {
+        text.push_str("---\n");
+        text.push_str(&std::fs::read_to_string(file).unwrap());
+        text.push('\n');
+    }
+    temp.write(name, &text)
+}
+
+/// What users download (SPEC §1): the release's own install file, CRDs plus the safe-upgrades
+/// policy and binding, against an empty, an older and a newer cluster of the same channel.
+/// Companions are created with the bundle, upgraded with it, and never lowered.
+#[test]
+fn published_install_files_plan_their_companions_with_the_bundle() {
+    let temp = Temp::new("asreleased");
+    let empty = snapshot_of(&temp, "empty.yaml", &[], "v1.33.0");
+    for channel in ["standard", "experimental"] {
+        let oldest = as_released(AS_RELEASED[0], channel);
+        let newest = as_released(AS_RELEASED[3], channel);
+        let older = snapshot_of(
+            &temp,
+            &format!("older-{channel}.yaml"),
+            std::slice::from_ref(&oldest),
+            "v1.33.0",
+        );
+        let newer = snapshot_of(
+            &temp,
+            &format!("newer-{channel}.yaml"),
+            std::slice::from_ref(&newest),
+            "v1.33.0",
+        );
+        for release in AS_RELEASED {
+            let file = as_released(release, channel);
+            let label = format!("{release}/{channel}");
+            let specs = companion_specs(&file);
+            assert_eq!(specs.len(), 2, "{label}: the file carries both companions");
+
+            let out = crdguard(&["plan", &file, "--snapshot", &empty, "-o", "json"]);
+            assert_eq!(out.status.code(), Some(0), "{label}: {}", stderr(&out));
+            let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert!(
+                !plan["warnings"].to_string().contains("skipped"),
+                "{label}: nothing in a release file is skipped: {}",
+                plan["warnings"]
+            );
+            let companions = companion_items(&plan);
+            assert_eq!(companions.len(), 2, "{label}");
+            for item in companions.values() {
+                assert_eq!(item["action"], "create", "{label}: {item}");
+                assert_eq!(item["desired"]["version"], release, "{label}");
+                assert_eq!(item["desired"]["channel"], channel, "{label}");
+            }
+
+            // Older cluster: written when the content differs, never otherwise.
+            let out = crdguard(&["plan", &file, "--snapshot", &older, "-o", "json"]);
+            let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let installed = companion_specs(&oldest);
+            for (kind, item) in companion_items(&plan) {
+                let expected = if installed[&kind] == specs[&kind] {
+                    "unchanged"
+                } else {
+                    "upgrade"
+                };
+                assert_eq!(
+                    item["action"], expected,
+                    "{label} over {}: {item}",
+                    AS_RELEASED[0]
+                );
+            }
+
+            // Newer cluster: the bundle stays at the newer release, and so does its companion
+            // (planned against that release, never lowered to the file's copy).
+            let out = crdguard(&["plan", &file, "--snapshot", &newer, "-o", "json"]);
+            let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let companions = companion_items(&plan);
+            assert_eq!(companions.len(), 2, "{label}");
+            for item in companions.values() {
+                assert_eq!(
+                    item["action"], "unchanged",
+                    "{label} under {}: {item}",
+                    AS_RELEASED[3]
+                );
+                assert_eq!(item["desired"]["version"], AS_RELEASED[3], "{label}");
+            }
+        }
+    }
+}
+
+/// A cluster too old for ValidatingAdmissionPolicy v1 (1.30): the CRDs are planned, the
+/// companions are not, and a warning says why.
+#[test]
+fn companions_are_not_planned_on_a_server_without_the_admission_api() {
+    let temp = Temp::new("oldadmission");
+    // v1.5.0 needs 1.31 for its CRDs; v1.4.1 CRDs with a 1.29 server would not carry
+    // companions at all, so check the companions' own minimum with a forced server version.
+    let snapshot = snapshot_of(&temp, "old.yaml", &[], "v1.29.4");
+    let out = crdguard(&[
+        "plan",
+        &as_released("v1.6.1", "standard"),
+        "--snapshot",
+        &snapshot,
+        "-o",
+        "json",
+    ]);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(companion_items(&plan).is_empty(), "{plan}");
+    let warnings = plan["warnings"].to_string();
+    assert!(
+        warnings.contains("ValidatingAdmissionPolicy/safe-upgrades.gateway.networking.k8s.io")
+            && warnings.contains("1.30"),
+        "{warnings}"
+    );
+}
+
+/// A product's modified copy installed under upstream's name is left alone and named.
+#[test]
+fn a_modified_companion_is_kept_and_named() {
+    let temp = Temp::new("modifiedvap");
+    let upstream =
+        std::fs::read_to_string(corpus("gateway-api/v1.6.1/extras-standard.yaml")).unwrap();
+    let modified = upstream.replacen("failurePolicy: Fail", "failurePolicy: Ignore", 1);
+    assert_ne!(modified, upstream);
+    let extras = temp.write("modified-extras.yaml", &modified);
+    let snapshot = snapshot_of(&temp, "cluster.yaml", &[extras], "v1.33.0");
+    let out = crdguard(&[
+        "plan",
+        &as_released("v1.6.1", "standard"),
+        "--snapshot",
+        &snapshot,
+        "-o",
+        "json",
+    ]);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let companions = companion_items(&plan);
+    let policy = &companions["ValidatingAdmissionPolicy"];
+    assert_eq!(policy["action"], "keep", "{policy}");
+    assert_eq!(
+        policy["reasons"][0]["code"], "companion-modified",
+        "{policy}"
+    );
+    assert_eq!(
+        companions["ValidatingAdmissionPolicyBinding"]["action"],
+        "unchanged"
+    );
+}
+
+/// Whole install manifests (CRDs of a release, its companions, and a product's ordinary
+/// objects) are read by `plan` and `diff` alike; the ordinary objects are counted, not errors.
+#[test]
+fn whole_install_manifests_are_planned_and_diffed() {
+    let temp = Temp::new("wholeinstall");
+    let mut text = std::fs::read_to_string(as_released("v1.6.1", "standard")).unwrap();
+    text.push_str("\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: gateway-system}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: controller, namespace: gateway-system}\nspec:\n  selector: {matchLabels: {app: c}}\n  template:\n    metadata: {labels: {app: c}}\n    spec: {containers: [{name: c, image: example.com/c:1}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: controller, namespace: gateway-system}\n");
+    let manifest = temp.write("install.yaml", &text);
+    let empty = empty_snapshot(&temp);
+    let out = crdguard(&["plan", &manifest, "--snapshot", &empty, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = plan["warnings"].to_string();
+    assert!(
+        warnings.contains("skipped 3 object(s)")
+            && warnings.contains("1 Deployment, 1 Namespace, 1 Service"),
+        "{warnings}"
+    );
+    assert_eq!(companion_items(&plan).len(), 2);
+
+    let old = std::fs::read_to_string(as_released("v1.5.1", "standard")).unwrap()
+        + "\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: gateway-system}\n";
+    let old = temp.write("old-install.yaml", &old);
+    let out = crdguard(&["diff", &old, &manifest, "-o", "json"]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "diff reads install manifests: {}",
+        stderr(&out)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report
+            .to_string()
+            .contains("httproutes.gateway.networking.k8s.io"),
+        "{report}"
+    );
 }

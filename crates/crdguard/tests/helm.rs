@@ -128,13 +128,9 @@ fn gateway_crds_helm_charts_yield_what_helm_renders() {
                         String::from_utf8_lossy(&out.stderr)
                     );
                     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-                    let found: BTreeSet<String> = plan["items"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|i| i["crd"].as_str().unwrap().to_string())
-                        .collect();
+                    let found = crd_items(&plan);
                     assert_eq!(found, expected, "{label}");
+                    assert_companions_follow_the_bundle(&plan, &label);
                     if gw_enabled {
                         let bundle = plan["bundles"]
                             .as_array()
@@ -208,13 +204,9 @@ fn gateway_helm_chart_crds_follow_the_subchart_condition() {
             String::from_utf8_lossy(&out.stderr)
         );
         let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let found: BTreeSet<String> = plan["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["crd"].as_str().unwrap().to_string())
-            .collect();
+        let found = crd_items(&plan);
         assert_eq!(found, expected, "{tag}");
+        assert_companions_follow_the_bundle(&plan, tag);
         assert_eq!(plan["bundles"][0]["desired"]["version"], gateway_api);
         let off = crdguard(
             &[
@@ -237,10 +229,68 @@ fn gateway_helm_chart_crds_follow_the_subchart_condition() {
     }
 }
 
+/// The names of a plan's CRD items (companion items have their own kind).
+fn crd_items(plan: &Value) -> BTreeSet<String> {
+    plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "CustomResourceDefinition")
+        .map(|i| i["crd"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A Gateway API bundle the plan creates gets its release's companions (v1.5+), as items of
+/// the bundle with upstream's content; older releases have none.
+fn assert_companions_follow_the_bundle(plan: &Value, label: &str) {
+    let Some(bundle) = plan["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "gateway-api")
+    else {
+        return;
+    };
+    let version: semver::Version = bundle["desired"]["version"].as_str().unwrap()[1..]
+        .parse()
+        .unwrap();
+    let companions: Vec<&Value> = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] != "CustomResourceDefinition")
+        .collect();
+    let expected = if version >= semver::Version::new(1, 5, 0) {
+        2
+    } else {
+        0
+    };
+    assert_eq!(companions.len(), expected, "{label}: {companions:?}");
+    assert_eq!(
+        bundle["companions"].as_array().unwrap().len(),
+        expected,
+        "{label}"
+    );
+    for item in companions {
+        assert_eq!(item["bundle"], "gateway-api", "{label}");
+        assert_eq!(item["action"], "create", "{label}");
+        assert_eq!(item["desired"], bundle["desired"], "{label}");
+    }
+}
+
+/// Gateway API's companions, by kind, as post-render recognizes them.
+fn is_gateway_companion(document: &Value) -> bool {
+    matches!(
+        document["kind"].as_str(),
+        Some("ValidatingAdmissionPolicy" | "ValidatingAdmissionPolicyBinding")
+    ) && document["metadata"]["name"] == "safe-upgrades.gateway.networking.k8s.io"
+}
+
 /// `crdguard post-render` on helm's output of the v1.9.0 chart (templates and CRDs) removes
-/// exactly the CRD documents and leaves every other document as it was.
+/// exactly the CRD documents and Gateway API's companions (which phase 1 owns), and leaves
+/// every other document as it was.
 #[test]
-fn post_render_removes_exactly_the_crds() {
+fn post_render_removes_exactly_the_crds_and_companions() {
     let chart = corpus("envoy-gateway/v1.9.0/charts/gateway-helm");
     let rendered = helm_template(&chart, &[]);
     let before = documents(&rendered);
@@ -255,15 +305,21 @@ fn post_render_removes_exactly_the_crds() {
     let after = documents(&text);
     let expected: Vec<&Value> = before
         .iter()
-        .filter(|d| d["kind"] != "CustomResourceDefinition")
+        .filter(|d| d["kind"] != "CustomResourceDefinition" && !is_gateway_companion(d))
         .collect();
     assert!(before.len() - expected.len() > 20, "the chart renders CRDs");
+    assert_eq!(
+        before.iter().filter(|d| is_gateway_companion(d)).count(),
+        2,
+        "the chart renders the safe-upgrades policy and binding"
+    );
     assert_eq!(after.iter().collect::<Vec<_>>(), expected);
     // Byte-faithful: every kept document's text appears unchanged in the output.
-    for segment in rendered
-        .split("\n---\n")
-        .filter(|s| !s.contains("kind: CustomResourceDefinition"))
-    {
+    for segment in rendered.split("\n---\n").filter(|s| {
+        !s.contains("kind: CustomResourceDefinition")
+            && !s.contains("name: \"safe-upgrades.gateway.networking.k8s.io\"")
+            && !s.contains("name: safe-upgrades.gateway.networking.k8s.io")
+    }) {
         assert!(
             text.contains(segment.trim_start_matches("---\n")),
             "changed: {}",

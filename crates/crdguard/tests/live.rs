@@ -87,6 +87,10 @@ fn main() {
             fresh_install_then_noop,
         ),
         (
+            "published_install_file_applies_its_crds_where_the_admission_api_is_absent",
+            published_install_file_without_admission_api,
+        ),
+        (
             "older_desired_bundle_is_kept_and_nothing_is_written",
             older_desired_is_kept,
         ),
@@ -431,6 +435,45 @@ fn fresh_install_then_noop(ctx: &Ctx) -> Result<(), Failed> {
         ctx.versions() == before,
         "resourceVersions changed: something was written",
     )?;
+    Ok(())
+}
+
+/// Gateway API's own `standard-install.yaml` (CRDs + safe-upgrades policy and binding) on a
+/// server that does not serve admissionregistration.k8s.io/v1 (the bare CRD server): the CRDs
+/// are applied and established, the companions are not created and a warning says why; a
+/// second run writes nothing.
+fn published_install_file_without_admission_api(ctx: &Ctx) -> Result<(), Failed> {
+    let source = corpus("gateway-api/v1.6.1/as-released/standard-install.yaml");
+    let (code, report) = ctx.json(&["apply", &source, "-o", "json"]);
+    check(code == 0, format!("apply exit {code}: {report}"))?;
+    let applied: Vec<&str> = report["apply"]["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    check(
+        applied.len() == ctx.crds().len() && applied.iter().all(|a| a.ends_with(".k8s.io")),
+        format!("applied {applied:?}"),
+    )?;
+    check(
+        !applied.iter().any(|a| a.contains('/')),
+        format!("a companion was reported applied: {applied:?}"),
+    )?;
+    let warnings = report["warnings"].to_string();
+    check(
+        warnings.contains("ValidatingAdmissionPolicy/safe-upgrades.gateway.networking.k8s.io")
+            && warnings.contains("does not serve"),
+        format!("no warning about the companion: {warnings}"),
+    )?;
+    let before = ctx.versions();
+    let (code, report) = ctx.json(&["apply", &source, "-o", "json"]);
+    check(code == 0, format!("second apply exit {code}"))?;
+    check(
+        all_actions(&report, "unchanged"),
+        format!("second apply: {:?}", actions(&report)),
+    )?;
+    check(ctx.versions() == before, "second apply wrote")?;
     Ok(())
 }
 

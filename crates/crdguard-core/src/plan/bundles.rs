@@ -25,6 +25,9 @@ pub(crate) struct BundleInputs<'a> {
 pub(crate) struct BundleAssessment {
     pub plan: BundlePlan,
     pub checks: Vec<PreflightCheck>,
+    /// The release and channel the bundle will be at after the plan (its newest version and
+    /// widest channel), when the sources carry the bundle: its companions follow it.
+    pub settled: Option<(BundleVersion, Channel)>,
 }
 
 /// One CRD of a bundle as it will be after the plan.
@@ -304,6 +307,12 @@ fn assess(inputs: &BundleInputs, name: &str) -> BundleAssessment {
         }
     }
 
+    let settled = if items.is_empty() {
+        None
+    } else {
+        let channel = projected.values().filter_map(|p| p.channel).max();
+        highest.cloned().zip(channel)
+    };
     let decision = if !blocking.is_empty() {
         Action::Blocked
     } else {
@@ -320,8 +329,10 @@ fn assess(inputs: &BundleInputs, name: &str) -> BundleAssessment {
             desired: state_of(items.iter().map(|d| &d.desired_bundle)),
             decision,
             reasons,
+            companions: Vec::new(),
         },
         checks,
+        settled,
     }
 }
 

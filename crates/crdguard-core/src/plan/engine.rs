@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use crdguard_schema::{Finding, SchemaAnalysis};
 
 use super::bundles::{BundleInputs, plan_bundles};
+use super::companions;
 use super::preflight::product_checks;
 use super::report::*;
 use super::rules::{self, ItemContext};
@@ -127,11 +128,38 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
     let assessments = plan_bundles(&bundle_inputs);
     let mut preflight = product_checks(inputs.policy, inputs.observed, inputs.admission.is_some());
     let mut bundles = Vec::with_capacity(assessments.len());
+    let mut items: Vec<ItemPlan> = decided.into_iter().map(|d| d.item).collect();
+    let mut companion_warnings = Vec::new();
     for assessment in assessments {
         preflight.extend(assessment.checks);
-        bundles.push(assessment.plan);
+        let mut bundle = assessment.plan;
+        // Companions go with a bundle the plan writes, or that the sources ship them with (a
+        // release's own install file); a bundle the sources leave as it is keeps what it has.
+        let writes_bundle = items
+            .iter()
+            .any(|i| i.bundle.as_deref() == Some(bundle.name.as_str()) && i.action.writes());
+        let carried = inputs.desired.companions.iter().any(|c| {
+            crate::companion::bundle_of(&c.api_version, &c.kind, &c.name)
+                == Some(bundle.name.as_str())
+        });
+        if let Some((version, channel)) = assessment
+            .settled
+            .as_ref()
+            .filter(|_| writes_bundle || carried)
+        {
+            let planned = companions::plan_companions(&companions::CompanionInputs {
+                bundle: &bundle.name,
+                version,
+                channel: *channel,
+                observed: inputs.observed,
+                identifier: inputs.identifier,
+            });
+            bundle.companions = planned.items.iter().map(|i| i.crd.clone()).collect();
+            items.extend(planned.items);
+            companion_warnings.extend(planned.warnings);
+        }
+        bundles.push(bundle);
     }
-    let items: Vec<ItemPlan> = decided.into_iter().map(|d| d.item).collect();
     let summary = Summary::of(&items);
     let blocked = items.iter().any(|i| i.action.stops())
         || bundles.iter().any(|b| b.decision.stops())
@@ -145,6 +173,7 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
             source: w.origin.clone(),
             message: w.message.clone(),
         })
+        .chain(companion_warnings)
         .collect();
     warnings.sort_by(|a, b| (&a.source, &a.message).cmp(&(&b.source, &b.message)));
     Plan {
@@ -322,6 +351,7 @@ fn decide_item(
     }
     ItemPlan {
         crd: desired.name.clone(),
+        kind: CRD_KIND.to_string(),
         bundle: desired_bundle.bundle.clone(),
         class: desired_bundle.class.as_str(),
         action: decision.action,
@@ -348,5 +378,6 @@ fn decide_item(
         } else {
             Vec::new()
         },
+        companion: None,
     }
 }

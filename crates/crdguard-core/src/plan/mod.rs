@@ -2,6 +2,7 @@
 
 mod bundles;
 pub mod channel;
+mod companions;
 mod engine;
 mod preflight;
 mod report;

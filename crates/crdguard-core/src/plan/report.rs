@@ -84,6 +84,8 @@ pub enum Code {
     IdentifiedByDigest,
     /// The CRD's annotations contradict its content; the content wins.
     AnnotationMismatch,
+    /// An installed companion object is not upstream's content for any release.
+    CompanionModified,
 }
 
 impl Code {
@@ -158,6 +160,8 @@ pub struct BundlePlan {
     pub desired: Option<BundleState>,
     pub decision: Action,
     pub reasons: Vec<Reason>,
+    /// The companion objects planned with the bundle, as `Kind/name` (SPEC §3 v2).
+    pub companions: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -171,7 +175,10 @@ pub struct InstalledState {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ItemPlan {
+    /// The CRD's name, or `Kind/name` for a companion object.
     pub crd: String,
+    /// `CustomResourceDefinition`, or the companion's kind.
+    pub kind: String,
     pub bundle: Option<String>,
     pub class: &'static str,
     pub action: Action,
@@ -179,7 +186,19 @@ pub struct ItemPlan {
     pub desired: BundleState,
     pub reasons: Vec<Reason>,
     pub findings: Vec<Finding>,
+    /// For a companion item that writes: upstream's object that `apply` sends.
+    #[serde(skip)]
+    pub companion: Option<crate::companion::CompanionObject>,
 }
+
+impl ItemPlan {
+    pub fn is_companion(&self) -> bool {
+        self.kind != CRD_KIND
+    }
+}
+
+/// The `kind` of CRD items.
+pub const CRD_KIND: &str = "CustomResourceDefinition";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {

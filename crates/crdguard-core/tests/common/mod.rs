@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crdguard_core::load::{Loaded, load_text};
 use crdguard_core::plan::{Action, Code, ItemPlan, Plan, PlanInputs, PlanOptions, plan};
-use crdguard_core::state::{ClusterSource, DesiredState, NonCrdDocuments, ObservedState};
+use crdguard_core::state::{ClusterSource, DesiredState, ObservedState};
 use crdguard_core::yaml::Limits;
 use crdguard_core::{Crd, Policy};
 
@@ -50,7 +50,7 @@ pub fn gateway(tag: &str, channel: &str) -> Loaded {
 }
 
 pub fn desired(loaded: Loaded) -> DesiredState {
-    DesiredState::from_loaded(loaded, NonCrdDocuments::SkipWithWarning).unwrap()
+    DesiredState::from_loaded(loaded).unwrap()
 }
 
 /// An observed state where each CRD is installed as given, with `status.storedVersions` set to

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use crdguard_core::companion::CompanionObject;
 use crdguard_core::owner::Identity;
 use crdguard_core::plan::{
     Action, ApplyFailure, ApplyResult, Code, Plan, PlanInputs, PlanOptions, Reason, Summary,
@@ -259,6 +260,17 @@ pub async fn apply(
         result.not_established = waited.pending.into_iter().collect();
     }
 
+    if result.failed.is_empty() && result.not_established.is_empty() && interrupted.is_none() {
+        apply_companions(
+            cluster,
+            &mut plan,
+            &mut result,
+            apply_options(false),
+            progress,
+        )
+        .await;
+    }
+
     plan.summary = Summary::of(&plan.items);
     let exit = if !result.failed.is_empty() {
         result.stopped = Some(format!("{} write(s) failed", result.failed.len()));
@@ -281,6 +293,83 @@ pub async fn apply(
     }
     plan.apply = Some(result);
     Ok((plan, exit))
+}
+
+/// Writes the companion objects the plan creates or upgrades (SPEC §1), after the bundle's CRDs
+/// are established, one at a time in the release's order (the policy before its binding).
+async fn apply_companions(
+    cluster: &Cluster,
+    plan: &mut Plan,
+    result: &mut ApplyResult,
+    options: ApplyOptions,
+    progress: &TerminalProgress,
+) {
+    let companions: Vec<CompanionObject> = plan
+        .items
+        .iter()
+        .filter(|i| i.action.writes())
+        .filter_map(|i| i.companion.clone())
+        .collect();
+    for companion in companions {
+        let reference = companion.reference();
+        let Some(kind) = crdguard_core::companion::kind_named(&companion.kind) else {
+            continue;
+        };
+        if cluster.stop_signal().requested().is_some() {
+            result.not_sent.push(reference);
+            continue;
+        }
+        match cluster
+            .apply_object(
+                kind.collection,
+                &companion.name,
+                &companion.apply_body(),
+                options,
+            )
+            .await
+        {
+            Ok(_) => {
+                progress.message(&format!("applied {reference}"));
+                result.applied.push(reference);
+            }
+            Err(e) if e.code() == Some(409) => {
+                let message = e.to_string();
+                mark(
+                    plan,
+                    &reference,
+                    Action::Conflict,
+                    Code::OwnedByOther,
+                    &message,
+                );
+                result.conflicts.push(ApplyFailure {
+                    crd: reference,
+                    message,
+                });
+            }
+            // The server does not serve the API after all (the bare CRD server, a cluster
+            // with the API disabled): the bundle's CRDs stand; say so, do not fail.
+            Err(e) if e.code() == Some(404) => {
+                plan.warnings.push(crdguard_core::plan::PlanWarning {
+                    source: reference.clone(),
+                    message: format!(
+                        "not created: the server does not serve {} ({e})",
+                        kind.api_version
+                    ),
+                });
+                mark(
+                    plan,
+                    &reference,
+                    Action::Keep,
+                    Code::Absent,
+                    "the server does not serve this API; not created",
+                );
+            }
+            Err(e) => result.failed.push(ApplyFailure {
+                crd: reference,
+                message: e.to_string(),
+            }),
+        }
+    }
 }
 
 /// Records what the server said about an item the plan expected to write.

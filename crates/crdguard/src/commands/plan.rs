@@ -5,7 +5,7 @@ use std::path::Path;
 use std::collections::BTreeSet;
 
 use crdguard_core::plan::channel;
-use crdguard_core::state::{InputWarning, NonCrdDocuments};
+use crdguard_core::state::InputWarning;
 use crdguard_helm::{ChartArgs, Helm, KubeArgs};
 use crdguard_sources::{Gathered, Source};
 
@@ -109,7 +109,7 @@ pub fn preserve_channel(
     let reference = format!("gateway-api@{version}/experimental");
     match fetch_catalog_reference(&reference, render, super::input_options()?) {
         Ok(gathered) => {
-            let experimental = DesiredState::from_loaded(gathered.loaded, NonCrdDocuments::Reject)?;
+            let experimental = DesiredState::from_loaded(gathered.loaded)?;
             Ok(channel::substitute_experimental(
                 desired,
                 observed,

@@ -23,6 +23,12 @@ fn documents(args: &RbacArgs) -> Result<Vec<Value>, CliError> {
         json!({ "apiGroups": ["admissionregistration.k8s.io"],
                 "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
                 "verbs": ["get", "list"] }),
+        // Bundles' companion objects (Gateway API's safe-upgrades policy and binding), written
+        // with server-side apply by name: a PATCH names its object, so the rule can too.
+        json!({ "apiGroups": ["admissionregistration.k8s.io"],
+                "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
+                "verbs": ["patch"],
+                "resourceNames": [crdguard_core::companion::GATEWAY_SAFE_UPGRADES] }),
     ];
     if !args.migrate_crds.is_empty() {
         rules.push(json!({ "apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions/status"],
