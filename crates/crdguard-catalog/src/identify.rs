@@ -376,9 +376,25 @@ impl crdguard_core::identify::Identifier for Catalog {
         Some(crdguard_core::identify::Identified {
             version: identification.best.version.clone(),
             channel: identification.best.channel,
+            range: None,
             code,
             message: check.to_string(),
         })
+    }
+
+    fn identify_installed(
+        &self,
+        bundle: &str,
+        crds: &[&crdguard_core::Crd],
+    ) -> Vec<Option<crdguard_core::identify::Identified>> {
+        if bundle != self.bundle() {
+            return crds.iter().map(|_| None).collect();
+        }
+        let identifications: Vec<Option<Identification>> = crds
+            .iter()
+            .map(|crd| Catalog::identify(self, &crd.object))
+            .collect();
+        reconcile(&identifications)
     }
 
     fn minimum_kubernetes(
@@ -440,5 +456,138 @@ impl crdguard_core::identify::Identifier for Catalog {
             .into_iter()
             .map(|r| (r.version.clone(), r.channel))
             .collect()
+    }
+}
+
+/// Reconciles per-CRD candidate sets across an installed bundle (SPEC §1). The tagged releases
+/// holding *every* identified CRD's content are the bundle's candidates; where no release holds
+/// them all (a skewed install), each CRD keeps its own. Within the candidates, the channel is
+/// the annotated one when it fits, else the narrowest; the version is the newest of the
+/// content-identical range, so a plan against it never lowers what is installed.
+fn reconcile(
+    identifications: &[Option<Identification>],
+) -> Vec<Option<crdguard_core::identify::Identified>> {
+    let tagged = |i: &Identification<'_>| -> Vec<*const Release> {
+        i.matches
+            .iter()
+            .filter(|r| r.kind == ReleaseKind::Release)
+            .map(|r| *r as *const Release)
+            .collect()
+    };
+    let known: Vec<&Identification> = identifications.iter().flatten().collect();
+    let common: Vec<*const Release> = match known.split_first() {
+        Some((first, rest)) => tagged(first)
+            .into_iter()
+            .filter(|r| rest.iter().all(|i| tagged(i).contains(r)))
+            .collect(),
+        None => Vec::new(),
+    };
+    identifications
+        .iter()
+        .map(|identification| {
+            let identification = identification.as_ref()?;
+            let check = identification.annotation_check();
+            match check {
+                AnnotationCheck::Agrees => return None,
+                // Upstream's own label (v0.8.1 says v0.8.0): the content is one release.
+                AnnotationCheck::UpstreamLabel { .. }
+                    if identification.best.kind == ReleaseKind::Release =>
+                {
+                    return Some(identified(identification.best, None, &check));
+                }
+                // A monthly build's label (v0.0.0-dev, or the last release) places nothing:
+                // the tagged releases with the same content do, if there are any.
+                _ => {}
+            }
+            let own = tagged(identification);
+            let pool: Vec<&Release> = identification
+                .matches
+                .iter()
+                .copied()
+                .filter(|r| {
+                    let r = *r as *const Release;
+                    if common.is_empty() {
+                        own.contains(&r)
+                    } else {
+                        common.contains(&r)
+                    }
+                })
+                .collect();
+            // Only monthly builds hold this content: a development build, whose position
+            // among releases is unknown (SPEC §1); the CRD stays unversioned.
+            if pool.is_empty() {
+                return None;
+            }
+            let annotated_channel = identification
+                .annotated
+                .channel
+                .as_deref()
+                .and_then(Channel::parse)
+                .filter(|c| pool.iter().any(|r| r.channel == *c));
+            let channel = annotated_channel
+                .or_else(|| pool.iter().map(|r| r.channel).min())
+                .unwrap_or(Channel::Standard);
+            let in_channel: Vec<&Release> =
+                pool.into_iter().filter(|r| r.channel == channel).collect();
+            let oldest = in_channel.iter().min_by_key(|r| &r.version)?;
+            let newest = in_channel.iter().max_by_key(|r| &r.version)?;
+            let mut result = identified(
+                newest,
+                (oldest.version != newest.version)
+                    .then(|| (oldest.version.clone(), newest.version.clone())),
+                &check,
+            );
+            // Annotations that contradict the content: whichever says newer wins, so neither
+            // a wrong label nor old content leads to a write that lowers the bundle.
+            if let AnnotationCheck::Mismatch { annotated, .. } = &check
+                && let Some(Ok(label)) = annotated
+                    .version
+                    .as_deref()
+                    .map(str::parse::<BundleVersion>)
+                && label > result.version
+                && !crdguard_core::identify::is_development_build(&label)
+            {
+                result.message.push_str(&format!(
+                    "; the plan reasons with the annotated {label}, the newer of the two"
+                ));
+                result.version = label;
+                result.range = None;
+            }
+            Some(result)
+        })
+        .collect()
+}
+
+fn identified(
+    release: &Release,
+    range: Option<(BundleVersion, BundleVersion)>,
+    check: &AnnotationCheck,
+) -> crdguard_core::identify::Identified {
+    let code = match check {
+        AnnotationCheck::Mismatch { .. } => crdguard_core::Code::AnnotationMismatch,
+        _ => crdguard_core::Code::IdentifiedByDigest,
+    };
+    let what = match &range {
+        Some((from, to)) => format!("Gateway API {from}..{to} ({})", release.channel),
+        None => format!("Gateway API {}", ReleaseRef::from(release)),
+    };
+    let message = match check {
+        AnnotationCheck::Missing { missing, .. } => format!(
+            "content identified by digest as {what}; annotation {} is missing",
+            missing.join(" and ")
+        ),
+        AnnotationCheck::Mismatch { annotated, .. } => format!(
+            "annotations say {}/{} but the content is {what}",
+            annotated.version.as_deref().unwrap_or("(no version)"),
+            annotated.channel.as_deref().unwrap_or("(no channel)"),
+        ),
+        other => other.to_string(),
+    };
+    crdguard_core::identify::Identified {
+        version: release.version.clone(),
+        channel: release.channel,
+        range,
+        code,
+        message,
     }
 }

@@ -45,6 +45,7 @@ impl<'p> Classifier<'p> {
             class: Class::Extension,
             version: None,
             channel: None,
+            range: None,
             warnings: Vec::new(),
         }
     }
@@ -90,6 +91,7 @@ fn annotated(
         class,
         version,
         channel,
+        range: None,
         warnings,
     }
 }

@@ -178,6 +178,8 @@ pub struct BundleMembership {
     pub class: Class,
     pub version: Option<BundleVersion>,
     pub channel: Option<Channel>,
+    /// When identified by content: releases from `.0` through `.1` hold it (`version` is `.1`).
+    pub range: Option<(BundleVersion, BundleVersion)>,
     /// Problems with the markers (bad annotation values): reported, never fatal.
     pub warnings: Vec<crate::Reason>,
 }

@@ -30,6 +30,27 @@ pub fn semantically_equal(installed: &Crd, desired: &Crd) -> bool {
         && canonical_spec(&installed.object) == canonical_spec(&desired.object)
 }
 
+/// `semantically_equal`, except that bundle markers (version and channel annotations) the
+/// installed copy lacks are not counted as a difference.
+pub fn same_content_but_markers(installed: &Crd, desired: &Crd) -> bool {
+    let markers = [
+        crate::bundle::GATEWAY_VERSION_ANNOTATION,
+        crate::bundle::GATEWAY_CHANNEL_ANNOTATION,
+    ];
+    desired
+        .annotations
+        .iter()
+        .filter(|(k, _)| !is_metadata_noise(k))
+        .filter(|(k, _)| !markers.contains(&k.as_str()) || installed.annotations.contains_key(*k))
+        .all(|(k, v)| installed.annotations.get(k) == Some(v))
+        && desired
+            .labels
+            .iter()
+            .filter(|(k, _)| !is_metadata_noise(k))
+            .all(|(k, v)| installed.labels.get(k) == Some(v))
+        && canonical_spec(&installed.object) == canonical_spec(&desired.object)
+}
+
 /// `spec` with the server's defaults filled in and empty/omitted values removed.
 pub fn canonical_spec(crd: &Value) -> Value {
     let Some(Value::Object(spec)) = crd.get("spec") else {

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::bundle::Classifier;
-use crate::identify::{Identifier, apply_identification};
+use crate::identify::{Identifier, identify_installed};
 use crate::owner;
-use crate::plan::{ClusterInfo, PLAN_API_VERSION};
+use crate::plan::{ClusterInfo, PLAN_API_VERSION, VersionRange};
 use crate::policy::Policy;
 use crate::state::ObservedState;
 
@@ -33,6 +33,11 @@ pub struct BundleStatus {
     pub crds: usize,
     pub skew: bool,
     pub owners: Vec<String>,
+    /// When every CRD's content matches the same run of releases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_range: Option<VersionRange>,
+    /// `digest` when any CRD was identified by its content, else `annotation`.
+    pub identified_by: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -43,6 +48,12 @@ pub struct CrdStatus {
     pub class: &'static str,
     pub version: Option<String>,
     pub channel: Option<String>,
+    /// When the content matches several releases: `version` is the newest of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_range: Option<VersionRange>,
+    /// `annotation` or `digest` (SPEC §3); absent for CRDs outside any bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identified_by: Option<&'static str>,
     pub served_versions: Vec<String>,
     pub storage_version: Option<String>,
     pub stored_versions: Vec<String>,
@@ -54,6 +65,17 @@ pub struct CrdStatus {
     pub notes: Vec<crate::Reason>,
 }
 
+fn identified_by(membership: &crate::BundleMembership) -> Option<&'static str> {
+    membership.bundle.as_ref()?;
+    let by_content = membership.warnings.iter().any(|w| {
+        matches!(
+            w.code,
+            crate::Code::IdentifiedByDigest | crate::Code::AnnotationMismatch
+        )
+    });
+    Some(if by_content { "digest" } else { "annotation" })
+}
+
 pub fn status(
     observed: &ObservedState,
     policy: &Policy,
@@ -62,9 +84,11 @@ pub fn status(
     let classifier = Classifier::new(policy);
     let mut crds = Vec::with_capacity(observed.crds.len());
     let mut bundles: BTreeMap<String, (BundleStatus, BTreeSet<Option<String>>)> = BTreeMap::new();
-    for crd in observed.crds.values() {
-        let mut membership = classifier.classify(crd);
-        apply_identification(&mut membership, crd, identifier);
+    for (crd, membership) in identify_installed(
+        observed.crds.values(),
+        |crd| classifier.classify(crd),
+        identifier,
+    ) {
         let owner = owner::primary_owner(crd).map(|o| o.to_string());
         let served: Vec<String> = crd.served_versions().map(str::to_string).collect();
         let status = CrdStatus {
@@ -73,6 +97,8 @@ pub fn status(
             class: membership.class.as_str(),
             version: membership.version.as_ref().map(ToString::to_string),
             channel: membership.channel.map(|c| c.to_string()),
+            version_range: membership.range.as_ref().map(VersionRange::from),
+            identified_by: identified_by(&membership),
             unserved_stored_versions: crd
                 .stored_versions
                 .iter()
@@ -96,11 +122,19 @@ pub fn status(
                         crds: 0,
                         skew: false,
                         owners: Vec::new(),
+                        version_range: status.version_range.clone(),
+                        identified_by: "annotation",
                     },
                     BTreeSet::new(),
                 )
             });
             entry.crds += 1;
+            if entry.version_range != status.version_range {
+                entry.version_range = None;
+            }
+            if status.identified_by == Some("digest") {
+                entry.identified_by = "digest";
+            }
             versions.insert(status.version.clone());
             if let Some(channel) = &status.channel
                 && !entry.channels.contains(channel)

@@ -882,14 +882,21 @@ fn stripped_annotations_are_identified_by_content() {
     let snapshot = temp.write("lying.yaml", &lying);
     let out = crdguard(&["status", "--snapshot", &snapshot, "-o", "json"]);
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    // v1.6.0 and v1.6.1 have identical content: the content proves v1.6.0 (the lowest release
-    // holding it) for CRDs that changed in v1.6, and agrees with v1.5.1 for the others.
+    // v1.6.0 and v1.6.1 have identical content: for CRDs that changed in v1.6 the content
+    // proves the range v1.6.0..v1.6.1, reported as its newest member (never lower than the
+    // truth); it agrees with v1.5.1 for the others.
     let crds = status["crds"].as_array().unwrap();
     let http = crds
         .iter()
         .find(|c| c["name"] == "httproutes.gateway.networking.k8s.io")
         .unwrap();
-    assert_eq!(http["version"], "v1.6.0", "{http}");
+    assert_eq!(http["version"], "v1.6.1", "{http}");
+    assert_eq!(
+        http["versionRange"],
+        serde_json::json!({"from": "v1.6.0", "to": "v1.6.1"}),
+        "{http}"
+    );
+    assert_eq!(http["identifiedBy"], "digest");
     assert!(
         http["notes"].to_string().contains("annotation-mismatch"),
         "{http}"
@@ -898,7 +905,7 @@ fn stripped_annotations_are_identified_by_content() {
         status["bundles"][0]["versions"]
             .as_array()
             .unwrap()
-            .contains(&serde_json::json!("v1.6.0"))
+            .contains(&serde_json::json!("v1.6.1"))
     );
 }
 

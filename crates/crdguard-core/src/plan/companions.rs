@@ -188,6 +188,7 @@ fn item(
         installed: installed.map(|object| InstalledState {
             version: decision.installed.as_ref().map(|(v, _)| v.to_string()),
             channel: decision.installed.as_ref().map(|(_, c)| c.to_string()),
+            version_range: None,
             stored_versions: Vec::new(),
             owner: helm_owner(object),
         }),

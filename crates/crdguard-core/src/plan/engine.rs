@@ -14,7 +14,7 @@ use super::report::*;
 use super::rules::{self, ItemContext};
 use crate::admission::{AdmissionPrediction, AdmissionPredictor};
 use crate::bundle::Classifier;
-use crate::identify::{Identifier, apply_identification};
+use crate::identify::{Identifier, identify_installed};
 use crate::model::{BundleMembership, Channel, Crd};
 use crate::normalize::semantically_equal;
 use crate::owner::{self, Identity};
@@ -61,16 +61,14 @@ pub fn plan(inputs: &PlanInputs) -> Plan {
 
 pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
     let classifier = Classifier::new(inputs.policy);
-    let installed: BTreeMap<&str, (&Crd, BundleMembership)> = inputs
-        .observed
-        .crds
-        .values()
-        .map(|crd| {
-            let mut membership = classifier.classify(crd);
-            apply_identification(&mut membership, crd, inputs.identifier);
-            (crd.name.as_str(), (crd, membership))
-        })
-        .collect();
+    let installed: BTreeMap<&str, (&Crd, BundleMembership)> = identify_installed(
+        inputs.observed.crds.values(),
+        |crd| classifier.classify(crd),
+        inputs.identifier,
+    )
+    .into_iter()
+    .map(|(crd, membership)| (crd.name.as_str(), (crd, membership)))
+    .collect();
     let installed_bundles = installed_bundle_states(installed.values().map(|(_, m)| m));
     let default_policies: BTreeMap<String, BundlePolicy> = inputs
         .desired
@@ -229,7 +227,21 @@ fn decide_item(
     schema_analysis: SchemaAnalysis,
 ) -> ItemPlan {
     let options = inputs.options;
-    let identical = installed.is_some_and(|i| semantically_equal(i, desired));
+    // A copy whose bundle markers were stripped, and whose content identification places at
+    // the desired release, is that release: adding the markers back alone is not a change
+    // the annotated cluster would see (SPEC §1).
+    let placed_by_content = installed_bundle.is_some_and(|b| {
+        b.version.is_some()
+            && b.version == desired_bundle.version
+            && b.channel == desired_bundle.channel
+            && b.warnings
+                .iter()
+                .any(|w| w.code == Code::IdentifiedByDigest)
+    });
+    let identical = installed.is_some_and(|i| {
+        semantically_equal(i, desired)
+            || (placed_by_content && crate::normalize::same_content_but_markers(i, desired))
+    });
     let removed_stored_versions: Vec<String> = installed
         .map(|i| {
             i.stored_versions
@@ -362,6 +374,9 @@ fn decide_item(
             channel: installed_bundle
                 .and_then(|b| b.channel)
                 .map(|c| c.to_string()),
+            version_range: installed_bundle
+                .and_then(|b| b.range.as_ref())
+                .map(VersionRange::from),
             stored_versions: i.stored_versions.clone(),
             owner: owner::primary_owner(i).map(|o| o.to_string()),
         }),

@@ -169,8 +169,28 @@ pub struct BundlePlan {
 pub struct InstalledState {
     pub version: Option<String>,
     pub channel: Option<String>,
+    /// When identification yields a run of content-identical releases (`version` is the
+    /// newest of them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_range: Option<VersionRange>,
     pub stored_versions: Vec<String>,
     pub owner: Option<String>,
+}
+
+/// A run of releases with the same content, oldest to newest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionRange {
+    pub from: String,
+    pub to: String,
+}
+
+impl From<&(crate::BundleVersion, crate::BundleVersion)> for VersionRange {
+    fn from((from, to): &(crate::BundleVersion, crate::BundleVersion)) -> Self {
+        VersionRange {
+            from: from.to_string(),
+            to: to.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

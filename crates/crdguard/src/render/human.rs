@@ -289,7 +289,14 @@ pub fn status(status: &Status, style: Style) -> String {
         grid.row(vec![
             b.name.clone(),
             b.class.to_string(),
-            b.versions.join(", "),
+            match &b.version_range {
+                // Content-identical releases: the newest is what crdguard reasons with.
+                Some(range) => format!("{}..{} (by content)", range.from, range.to),
+                None if b.identified_by == "digest" => {
+                    format!("{} (by content)", b.versions.join(", "))
+                }
+                None => b.versions.join(", "),
+            },
             b.channels.join(", "),
             b.crds.to_string(),
             if b.skew { "yes".into() } else { "no".into() },
