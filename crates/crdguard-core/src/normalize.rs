@@ -27,7 +27,25 @@ pub fn semantically_equal(installed: &Crd, desired: &Crd) -> bool {
         };
     metadata_covered(&desired.annotations, &installed.annotations)
         && metadata_covered(&desired.labels, &installed.labels)
-        && canonical_spec(&installed.object) == canonical_spec(&desired.object)
+        && applied_spec_equal(installed, desired)
+}
+
+/// Compares only what crdguard applies (SPEC §11): a conversion webhook's `caBundle` that the
+/// desired CRD leaves out is injected by someone else (cert-manager's cainjector) and owned by
+/// them; server-side apply never touches it, so it never makes the CRDs differ.
+fn applied_spec_equal(installed: &Crd, desired: &Crd) -> bool {
+    const CA_BUNDLE: &str = "/conversion/webhook/clientConfig";
+    let desired_spec = canonical_spec(&desired.object);
+    let mut installed_spec = canonical_spec(&installed.object);
+    if desired_spec
+        .pointer(CA_BUNDLE)
+        .and_then(|c| c.get("caBundle"))
+        .is_none()
+        && let Some(Value::Object(client)) = installed_spec.pointer_mut(CA_BUNDLE)
+    {
+        client.remove("caBundle");
+    }
+    installed_spec == desired_spec
 }
 
 /// `semantically_equal`, except that bundle markers (version and channel annotations) the
@@ -48,7 +66,7 @@ pub fn same_content_but_markers(installed: &Crd, desired: &Crd) -> bool {
             .iter()
             .filter(|(k, _)| !is_metadata_noise(k))
             .all(|(k, v)| installed.labels.get(k) == Some(v))
-        && canonical_spec(&installed.object) == canonical_spec(&desired.object)
+        && applied_spec_equal(installed, desired)
 }
 
 /// `spec` with the server's defaults filled in and empty/omitted values removed.

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use crdguard_core::Policy;
+use crdguard_core::{Crd, Policy};
 use crdguard_core::plan::{Action, Code, PlanInputs, PlanOptions, Verdict, plan_with};
 use crdguard_schema::{Finding, Severity};
 use serde_json::Value;
@@ -739,4 +739,54 @@ fn bad_bundle_annotation_is_a_warning_not_a_crash() {
         (http.action, first_code(http)),
         (Action::Conflict, Code::UnversionedInstalled)
     );
+}
+
+// SPEC §11: `unchanged` compares only what crdguard applies. A conversion webhook's caBundle
+// injected into the installed CRD by cert-manager's cainjector (the desired CRD leaves it out)
+// never makes the CRD differ; a different webhook service does.
+#[test]
+fn an_injected_ca_bundle_does_not_make_a_crd_differ() {
+    let webhook = |crd: &mut Crd, service: &str, ca: Option<&str>| {
+        let mut client = serde_json::json!({
+            "service": { "name": service, "namespace": "cert-manager", "path": "/convert" }
+        });
+        if let Some(ca) = ca {
+            client["caBundle"] = ca.into();
+        }
+        crd.object["spec"]["conversion"] = serde_json::json!({
+            "strategy": "Webhook",
+            "webhook": { "clientConfig": client, "conversionReviewVersions": ["v1"] }
+        });
+    };
+    let name = "httproutes.gateway.networking.k8s.io";
+    let mut wanted = gateway("v1.6.1", "standard");
+    for crd in &mut wanted.crds {
+        webhook(crd, "converter", None);
+    }
+    let desired = desired(wanted);
+    let injected = installed_with(gateway("v1.6.1", "standard"), |crd| {
+        webhook(
+            crd,
+            "converter",
+            Some("LS0tLS1CRUdJTi1DRVJUSUZJQ0FURS0tLS0t"),
+        )
+    });
+    let plan = run_default(&desired, &injected);
+    assert_eq!(
+        item(&plan, name).action,
+        Action::Unchanged,
+        "{:?}",
+        item(&plan, name).reasons
+    );
+    assert_eq!(plan.summary.unchanged, plan.items.len());
+
+    let moved = installed_with(gateway("v1.6.1", "standard"), |crd| {
+        webhook(
+            crd,
+            "old-converter",
+            Some("LS0tLS1CRUdJTi1DRVJUSUZJQ0FURS0tLS0t"),
+        )
+    });
+    let plan = run_default(&desired, &moved);
+    assert_ne!(item(&plan, name).action, Action::Unchanged);
 }
