@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use crdguard_core::{Crd, Policy};
 use crdguard_core::plan::{Action, Code, PlanInputs, PlanOptions, Verdict, plan_with};
+use crdguard_core::{Crd, Policy};
 use crdguard_schema::{Finding, Severity};
 use serde_json::Value;
 
@@ -789,4 +789,27 @@ fn an_injected_ca_bundle_does_not_make_a_crd_differ() {
     });
     let plan = run_default(&desired, &moved);
     assert_ne!(item(&plan, name).action, Action::Unchanged);
+}
+
+// SPEC §2: a blocked item lists every blocker, not just the first row that fired: a GRPCRoute
+// CRD owned by another Helm release that still stores v1alpha2 objects is both owned by
+// another and losing a stored version.
+#[test]
+fn a_blocked_item_lists_every_blocker() {
+    let name = "grpcroutes.gateway.networking.k8s.io";
+    let observed = installed_with(gateway("v1.1.0", "experimental"), |crd| {
+        crd.annotations
+            .insert("meta.helm.sh/release-name".into(), "other-product".into());
+        crd.annotations
+            .insert("meta.helm.sh/release-namespace".into(), "other".into());
+        if crd.name == "grpcroutes.gateway.networking.k8s.io" {
+            crd.stored_versions = vec!["v1alpha2".into(), "v1".into()];
+        }
+    });
+    let plan = run_default(&desired(gateway("v1.6.1", "experimental")), &observed);
+    let it = item(&plan, name);
+    let codes: Vec<Code> = it.reasons.iter().map(|r| r.code).collect();
+    assert!(it.action.stops(), "{:?}", it.action);
+    assert!(codes.contains(&Code::OwnedByOther), "{codes:?}");
+    assert!(codes.contains(&Code::StoredVersionRemoved), "{codes:?}");
 }

@@ -84,15 +84,33 @@ const INTENT_RULES: &[Rule] = &[
     extension_update,
 ];
 
-/// Decides one CRD. Always returns a decision: the last row catches everything.
+/// Decides one CRD. Always returns a decision: the last row catches everything. The first
+/// row decides; when it stops the plan, every later row that would stop it too adds its
+/// reason (SPEC §2: every blocker is listed, so one fix does not just reveal the next).
 pub fn decide(ctx: &ItemContext) -> Decision {
-    RULES
+    let Some((index, mut decision)) = RULES
         .iter()
-        .find_map(|(_, rule)| rule(ctx))
-        .unwrap_or_else(|| Decision {
+        .enumerate()
+        .find_map(|(index, (_, rule))| rule(ctx).map(|d| (index, d)))
+    else {
+        return Decision {
             action: Action::Keep,
             reasons: vec![],
-        })
+        };
+    };
+    if decision.action.stops() {
+        for (_, rule) in &RULES[index + 1..] {
+            let Some(also) = rule(ctx).filter(|d| d.action.stops()) else {
+                continue;
+            };
+            for reason in also.reasons {
+                if !decision.reasons.iter().any(|r| r.code == reason.code) {
+                    decision.reasons.push(reason);
+                }
+            }
+        }
+    }
+    decision
 }
 
 /// The write rows 10–14 would make, if any ("a change is needed").

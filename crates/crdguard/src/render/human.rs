@@ -72,6 +72,20 @@ fn preflight(plan: &Plan, style: Style) -> String {
     out
 }
 
+fn is_blocker(code: crdguard_core::Code) -> bool {
+    use crdguard_core::Code;
+    matches!(
+        code,
+        Code::OwnedByOther
+            | Code::StoredVersionRemoved
+            | Code::StoredVersionsUnknown
+            | Code::BreakingChange
+            | Code::AdmissionDenied
+            | Code::ChannelWidening
+            | Code::UnversionedInstalled
+    )
+}
+
 fn item_row(item: &ItemPlan) -> Vec<String> {
     let reason = item
         .reasons
@@ -79,6 +93,19 @@ fn item_row(item: &ItemPlan) -> Vec<String> {
         .map(|r| r.message.clone())
         .unwrap_or_default();
     let mut detail = reason;
+    // Every blocker of a stopped item (SPEC §2), not only the first.
+    if item.action.stops() {
+        let more: Vec<&str> = item
+            .reasons
+            .iter()
+            .skip(1)
+            .filter(|r| is_blocker(r.code))
+            .map(|r| r.message.as_str())
+            .collect();
+        if !more.is_empty() {
+            detail.push_str(&format!("; also: {}", more.join("; ")));
+        }
+    }
     let errors = item
         .findings
         .iter()
