@@ -145,6 +145,52 @@ impl Policy {
         Ok(policy)
     }
 
+    /// Checks `requiredKinds` of `bundle` against the kinds that bundle has (from the catalog
+    /// and the sources): a kind nobody defines is a typo, never a condition to wait for. The
+    /// error names the field and the nearest known kind.
+    pub fn check_required_kinds(
+        &self,
+        source: &str,
+        bundle: &str,
+        known: &std::collections::BTreeSet<String>,
+    ) -> Result<(), InputError> {
+        if known.is_empty() {
+            return Ok(());
+        }
+        let Some((index, policy)) = self
+            .spec
+            .bundles
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.name == bundle)
+        else {
+            return Ok(());
+        };
+        for (k, kind) in policy.required_kinds.iter().enumerate() {
+            if known.contains(kind) {
+                continue;
+            }
+            let nearest = known
+                .iter()
+                .map(|candidate| (strsim::jaro_winkler(kind, candidate), candidate))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .filter(|(score, _)| *score > 0.8)
+                .map(|(_, c)| format!("; did you mean {c:?}?"))
+                .unwrap_or_else(|| {
+                    format!(
+                        "; its kinds are {}",
+                        known.iter().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                });
+            return Err(InputError::new(
+                source,
+                format!("bundle {bundle} has no kind {kind:?}{nearest}"),
+            )
+            .field(format!("spec.bundles[{index}].requiredKinds[{k}]")));
+        }
+        Ok(())
+    }
+
     fn validate(&self, source: &str) -> Result<(), InputError> {
         let err = |field: String, message: String| InputError::new(source, message).field(field);
         if self.api_version != POLICY_API_VERSION {

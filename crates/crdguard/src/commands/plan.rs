@@ -85,12 +85,51 @@ pub fn load_inputs_or_empty(
         .chain(charts.iter().map(String::as_str))
         .collect();
     let desired = gathered.into_desired_or_empty(&described.join(", "), allow_empty)?;
+    let policy_source = match (policy, &desired.chart_policy) {
+        (Some(path), _) => Some(path.display().to_string()),
+        (None, Some(_)) => Some(format!("{} (crdguard.yaml)", described.join(", "))),
+        (None, None) => None,
+    };
+    let policy = explicit_policy
+        .or(desired.chart_policy)
+        .unwrap_or_else(Policy::default_policy);
+    if let Some(source) = policy_source {
+        check_required_kinds(&policy, &source, &desired.state)?;
+    }
     Ok(Inputs {
-        policy: explicit_policy
-            .or(desired.chart_policy)
-            .unwrap_or_else(Policy::default_policy),
+        policy,
         desired: desired.state,
     })
+}
+
+/// `requiredKinds` must name kinds the bundle has: the catalog's (every release) and the
+/// sources' CRDs of that bundle. A typo is bad input (exit 2), not a blocked plan.
+fn check_required_kinds(
+    policy: &Policy,
+    source: &str,
+    desired: &DesiredState,
+) -> Result<(), CliError> {
+    let classifier = crdguard_core::bundle::Classifier::new(policy);
+    let catalog = crdguard_catalog::Catalog::builtin()
+        .map_err(|e| CliError::usage(format!("the built-in catalog is broken: {e}")))?;
+    for bundle in &policy.spec.bundles {
+        let mut known: BTreeSet<String> = desired
+            .crds
+            .iter()
+            .filter(|c| classifier.classify(c).bundle.as_deref() == Some(bundle.name.as_str()))
+            .map(|c| c.kind.clone())
+            .collect();
+        if bundle.name == catalog.bundle() {
+            known.extend(
+                catalog
+                    .releases()
+                    .iter()
+                    .flat_map(|r| r.crds.iter().map(|c| c.kind.clone())),
+            );
+        }
+        policy.check_required_kinds(source, &bundle.name, &known)?;
+    }
+    Ok(())
 }
 
 /// SPEC §2 row 11 with the catalog: when the cluster runs the experimental channel and the
