@@ -63,6 +63,15 @@ pub fn bundle_of(api_version: &str, kind: &str, name: &str) -> Option<&'static s
         .map(|(bundle, _, _)| *bundle)
 }
 
+/// The companions a bundle ships (kind, name), from the registry.
+pub fn known_for(bundle: &str) -> Vec<(CompanionKind, &'static str)> {
+    KNOWN_COMPANIONS
+        .iter()
+        .filter(|(b, _, _)| *b == bundle)
+        .map(|(_, kind, name)| (*kind, *name))
+        .collect()
+}
+
 /// The kind description of a companion kind name.
 pub fn kind_named(kind: &str) -> Option<CompanionKind> {
     [

@@ -38,6 +38,23 @@ pub struct BundleStatus {
     pub version_range: Option<VersionRange>,
     /// `digest` when any CRD was identified by its content, else `annotation`.
     pub identified_by: &'static str,
+    /// The bundle's companion objects (SPEC §9 v2): upstream's, a modified copy, or absent.
+    pub companions: Vec<CompanionStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompanionStatus {
+    /// `Kind/name`.
+    pub object: String,
+    /// `upstream` (content of a known release), `modified` (same name, other content: a
+    /// product's variant or an edit), or `absent`.
+    pub state: &'static str,
+    /// For upstream content: the releases holding it (`v1.6.0/standard`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -63,6 +80,52 @@ pub struct CrdStatus {
     /// How the version was established when not from the annotations alone.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<crate::Reason>,
+}
+
+fn companion_status(
+    observed: &ObservedState,
+    bundle: &str,
+    identifier: Option<&dyn Identifier>,
+) -> Vec<CompanionStatus> {
+    crate::companion::known_for(bundle)
+        .into_iter()
+        .map(|(kind, name)| {
+            let object = crate::companion::reference(kind.kind, name);
+            let Some(installed) = observed
+                .admission
+                .iter()
+                .find(|o| o.kind == kind.kind && o.name == name)
+            else {
+                return CompanionStatus {
+                    object,
+                    state: "absent",
+                    releases: Vec::new(),
+                    owner: None,
+                };
+            };
+            let releases: Vec<String> = identifier
+                .map(|i| i.companion_releases(bundle, kind.kind, name, &installed.object))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(v, c)| format!("{v}/{c}"))
+                .collect();
+            let owner = installed
+                .object
+                .pointer("/metadata/annotations/meta.helm.sh~1release-name")
+                .and_then(serde_json::Value::as_str)
+                .map(|release| format!("helm release {release}"));
+            CompanionStatus {
+                object,
+                state: if releases.is_empty() {
+                    "modified"
+                } else {
+                    "upstream"
+                },
+                releases,
+                owner,
+            }
+        })
+        .collect()
 }
 
 fn identified_by(membership: &crate::BundleMembership) -> Option<&'static str> {
@@ -124,6 +187,7 @@ pub fn status(
                         owners: Vec::new(),
                         version_range: status.version_range.clone(),
                         identified_by: "annotation",
+                        companions: companion_status(observed, name, identifier),
                     },
                     BTreeSet::new(),
                 )

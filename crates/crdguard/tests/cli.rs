@@ -1532,3 +1532,53 @@ fn whole_install_manifests_are_planned_and_diffed() {
         "{report}"
     );
 }
+
+/// `status` reports a bundle's companions (SPEC §9 v2): upstream's content (with the releases
+/// holding it), a modified copy under upstream's name, or absent.
+#[test]
+fn status_reports_whether_companions_are_upstream_modified_or_absent() {
+    let temp = Temp::new("companionstatus");
+    let file = as_released("v1.6.1", "standard");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let modified = temp.write(
+        "modified.yaml",
+        &text.replacen("failurePolicy: Fail", "failurePolicy: Ignore", 1),
+    );
+    let crds_only = corpus("gateway-api/v1.6.1/standard-install.yaml");
+    for (snapshot, policy_state) in [
+        (file.clone(), "upstream"),
+        (modified, "modified"),
+        (crds_only, "absent"),
+    ] {
+        let out = crdguard(&["status", "--snapshot", &snapshot, "-o", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let companions = status["bundles"][0]["companions"].as_array().unwrap();
+        let state = |kind: &str| {
+            companions
+                .iter()
+                .find(|c| {
+                    c["object"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with(&format!("{kind}/"))
+                })
+                .cloned()
+                .unwrap()
+        };
+        let policy = state("ValidatingAdmissionPolicy");
+        assert_eq!(policy["state"], policy_state, "{snapshot}: {policy}");
+        if policy_state == "upstream" {
+            let releases = policy["releases"].to_string();
+            assert!(releases.contains("v1.6.1/standard"), "{releases}");
+            assert!(!releases.contains("v1.5.1"), "{releases}");
+        }
+        let binding = state("ValidatingAdmissionPolicyBinding");
+        let expected = if policy_state == "absent" {
+            "absent"
+        } else {
+            "upstream"
+        };
+        assert_eq!(binding["state"], expected, "{snapshot}: {binding}");
+    }
+}

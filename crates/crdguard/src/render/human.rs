@@ -72,6 +72,31 @@ fn preflight(plan: &Plan, style: Style) -> String {
     out
 }
 
+/// `v1.5.0..v1.6.1 (experimental, standard)` for a list of `version/channel` releases.
+fn release_span(releases: &[String]) -> String {
+    let mut versions: Vec<crdguard_core::BundleVersion> = Vec::new();
+    let mut channels: Vec<&str> = Vec::new();
+    for release in releases {
+        let (version, channel) = release.split_once('/').unwrap_or((release, ""));
+        if let Ok(v) = version.parse() {
+            versions.push(v);
+        }
+        if !channels.contains(&channel) {
+            channels.push(channel);
+        }
+    }
+    versions.sort();
+    versions.dedup();
+    channels.sort();
+    match (versions.first(), versions.last()) {
+        (Some(first), Some(last)) if first != last => {
+            format!("{first}..{last} ({})", channels.join(", "))
+        }
+        (Some(only), _) => format!("{only} ({})", channels.join(", ")),
+        _ => String::new(),
+    }
+}
+
 fn is_blocker(code: crdguard_core::Code) -> bool {
     use crdguard_core::Code;
     matches!(
@@ -334,6 +359,23 @@ pub fn status(status: &Status, style: Style) -> String {
         out.push_str("  (no known bundles installed)\n");
     } else {
         out.push_str(&grid.render(style, "  "));
+    }
+    let mut companions = Grid::new(&["BUNDLE", "COMPANION", "STATE", "RELEASES", "OWNER"]);
+    for b in &status.bundles {
+        for c in &b.companions {
+            companions.row(vec![
+                b.name.clone(),
+                c.object.clone(),
+                c.state.to_string(),
+                release_span(&c.releases),
+                c.owner.clone().unwrap_or_default(),
+            ]);
+        }
+    }
+    if !companions.is_empty() {
+        out.push('\n');
+        out.push_str(&heading(style, 2, "Companions"));
+        out.push_str(&companions.render(style, "  "));
     }
     out.push('\n');
     out.push_str(&heading(style, 2, "CRDs"));
