@@ -114,6 +114,23 @@ fn is_crd(value: &Value) -> bool {
 
 /// Splits a stream into raw segments, each starting at its `---` marker line (the first may
 /// have none). Concatenating the segments gives back the input exactly.
+/// Helm's rendered output grouped by template: (`# Source:` path, the documents rendered from
+/// it), in order. Documents before any `# Source:` comment have no path.
+pub fn by_template(text: &str) -> Vec<(Option<&str>, String)> {
+    let mut groups: Vec<(Option<&str>, String)> = Vec::new();
+    for segment in segments(text) {
+        let source = segment
+            .lines()
+            .find_map(|line| line.strip_prefix("# Source: "))
+            .map(str::trim);
+        match groups.last_mut() {
+            Some((last, body)) if *last == source => body.push_str(segment),
+            _ => groups.push((source, segment.to_string())),
+        }
+    }
+    groups
+}
+
 fn segments(text: &str) -> Vec<&str> {
     let mut starts = vec![0usize];
     let mut offset = 0usize;
@@ -175,6 +192,29 @@ mod tests {
         );
         assert_eq!(remove_crds(manifest).removed.len(), 3);
         assert!(managed_objects("").is_empty());
+    }
+
+    #[test]
+    fn rendered_output_is_grouped_by_template() {
+        let input = "---\n# Source: c/charts/sub/templates/crds.yaml\nkind: A\n---\n# Source: c/charts/sub/templates/crds.yaml\nkind: B\n---\n# Source: c/templates/x.yaml\nkind: C\n";
+        let groups = by_template(input);
+        let paths: Vec<Option<&str>> = groups.iter().map(|(p, _)| *p).collect();
+        assert_eq!(
+            paths,
+            [
+                Some("c/charts/sub/templates/crds.yaml"),
+                Some("c/templates/x.yaml")
+            ]
+        );
+        assert!(groups[0].1.contains("kind: A") && groups[0].1.contains("kind: B"));
+        assert_eq!(
+            groups.iter().map(|(_, t)| t.as_str()).collect::<String>(),
+            input
+        );
+        assert_eq!(
+            by_template("kind: D\n"),
+            vec![(None, "kind: D\n".to_string())]
+        );
     }
 
     #[test]

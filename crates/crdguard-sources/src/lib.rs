@@ -165,10 +165,20 @@ pub fn crds_from_rendered(
     text: &str,
     options: Options,
 ) -> Result<Gathered, SourceError> {
-    let mut loaded = load_text(source, text, options.parse)?;
-    loaded.others.clear();
+    // Per template (helm's `# Source:` comments), so that every message names the chart or
+    // subchart file a CRD came from, not only a document number in the whole stream.
+    let mut loaded = Loaded::default();
+    for (template, documents) in crdguard_core::post_render::by_template(text) {
+        let name = match template {
+            Some(path) => format!("{source}: {path}"),
+            None => source.to_string(),
+        };
+        loaded.extend(load_text(&name, &documents, options.parse)?);
+    }
+    let warnings = skip_non_crds(&mut loaded, source).into_iter().collect();
     Ok(Gathered {
         loaded,
+        warnings,
         ..Gathered::default()
     })
 }

@@ -65,6 +65,7 @@ fn temp_file(name: &str, text: &str) -> String {
     let dir = std::env::temp_dir().join(format!("crdguard-helm-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
 }
@@ -377,4 +378,37 @@ fn missing_chart_broken_chart_and_missing_helm_are_bad_input() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Two different copies of one CRD in a rendered chart: the error names both templates,
+/// subchart included (helm's `# Source:` comments), not only document numbers.
+#[test]
+fn duplicate_crds_in_a_rendered_chart_name_the_subchart_templates() {
+    let crd = |size_type: &str| {
+        format!(
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  names: {{kind: Widget, plural: widgets}}\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          size: {{type: {size_type}}}\n"
+        )
+    };
+    temp_file(
+        "dupchart/Chart.yaml",
+        "apiVersion: v2\nname: dupchart\nversion: 0.1.0\n",
+    );
+    temp_file("dupchart/templates/widgets.yaml", &crd("integer"));
+    temp_file(
+        "dupchart/charts/sub/Chart.yaml",
+        "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+    );
+    temp_file("dupchart/charts/sub/templates/widgets.yaml", &crd("string"));
+    let chart = temp_file("dupchart/values.yaml", "{}\n");
+    let chart = chart.trim_end_matches("/values.yaml");
+    let empty = temp_file("empty-dup.yaml", EMPTY_SNAPSHOT);
+    let out = crdguard(&["plan", "--chart", chart, "--snapshot", &empty], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("defined twice"), "{err}");
+    assert!(
+        err.contains("dupchart/charts/sub/templates/widgets.yaml"),
+        "{err}"
+    );
+    assert!(err.contains("dupchart/templates/widgets.yaml"), "{err}");
 }
