@@ -429,6 +429,18 @@ impl crdguard_core::identify::Identifier for Catalog {
             .unwrap_or_default()
     }
 
+    fn newest_known(&self, bundle: &str) -> Option<crdguard_core::BundleVersion> {
+        (bundle == self.bundle())
+            .then(|| {
+                self.releases()
+                    .iter()
+                    .filter(|r| r.kind == ReleaseKind::Release)
+                    .map(|r| r.version.clone())
+                    .max()
+            })
+            .flatten()
+    }
+
     fn companions_minimum_kubernetes(
         &self,
         bundle: &str,

@@ -295,3 +295,53 @@ fn development_builds_are_placed_by_content_or_not_at_all() {
         }
     }
 }
+
+/// SPEC §8: a release newer than the catalog (v1.6.1 content labelled v9.0.0, as a newer
+/// upstream would be) is newer than everything known: never downgraded, and the plan says the
+/// catalog is stale.
+#[test]
+fn a_release_newer_than_the_catalog_is_kept_and_reported_stale() {
+    let (path, text) = release_file("v1.6.1", "standard");
+    let relabelled = text.replace(
+        &format!("{GATEWAY_VERSION_ANNOTATION}: v1.6.1"),
+        &format!("{GATEWAY_VERSION_ANNOTATION}: v9.0.0"),
+    );
+    let mut loaded = load_text(&path, &relabelled, Limits::default()).unwrap();
+    let mut observed = ObservedState::from_snapshot(
+        load_text(
+            "s",
+            "apiVersion: v1\nkind: List\nitems: []\n",
+            Limits::default(),
+        )
+        .unwrap(),
+        Some("v1.35.0"),
+        "s",
+    )
+    .unwrap();
+    for mut crd in std::mem::take(&mut loaded.crds) {
+        crd.stored_versions = vec![crd.storage_version().unwrap().to_string()];
+        crd.stored_versions_known = true;
+        observed.crds.insert(crd.name.clone(), crd);
+    }
+    let plan = plan_of(&desired("v1.6.1", "standard"), &observed);
+    assert!(
+        plan.items
+            .iter()
+            .all(|i| !i.action.writes() || i.is_companion()),
+        "{:?}",
+        plan.items
+            .iter()
+            .map(|i| (&i.crd, i.action))
+            .collect::<Vec<_>>()
+    );
+    let bundle = &plan.bundles[0];
+    assert!(
+        bundle
+            .reasons
+            .iter()
+            .any(|r| r.code == crdguard_core::Code::CatalogStale),
+        "{:?}",
+        bundle.reasons
+    );
+    assert!(plan.preflight.iter().any(|c| c.check == "catalog-stale"));
+}

@@ -44,6 +44,11 @@ pub trait Identifier: Sync {
         None
     }
 
+    /// The newest release of `bundle` the identifier knows, if it knows the bundle at all.
+    fn newest_known(&self, _bundle: &str) -> Option<BundleVersion> {
+        None
+    }
+
     /// Upstream's companion objects (SPEC §1) of `version` of `bundle` in `channel`, when the
     /// catalog knows that release; empty otherwise.
     fn companions(

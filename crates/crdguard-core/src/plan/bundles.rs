@@ -307,6 +307,17 @@ fn assess(inputs: &BundleInputs, name: &str) -> BundleAssessment {
         }
     }
 
+    // SPEC §8: a release newer than the catalog is newer than everything known; the plan
+    // says what crdguard cannot check for it.
+    if let Some(newest) = inputs.identifier.and_then(|i| i.newest_known(name))
+        && let Some(high) = highest.filter(|h| **h > newest)
+    {
+        let message = format!(
+            "{high} is newer than every release crdguard's catalog knows (newest {newest}): it              is never downgraded, but its Kubernetes minimum and companions are unknown; update              crdguard to check them"
+        );
+        warnings.push(Reason::new(Code::CatalogStale, message.clone()));
+        check(&mut checks, "catalog-stale", CheckStatus::Warn, message);
+    }
     let settled = if items.is_empty() {
         None
     } else {

@@ -86,6 +86,9 @@ pub enum Code {
     AnnotationMismatch,
     /// An installed companion object is not upstream's content for any release.
     CompanionModified,
+    /// A bundle version newer than every release the catalog knows: newer than everything,
+    /// never downgraded, but its facts (Kubernetes minimum, companions) are unknown.
+    CatalogStale,
 }
 
 impl Code {
