@@ -12,6 +12,10 @@ use crate::version::KubeVersion;
 /// The annotation `crdguard snapshot` writes on its List to record the server version.
 pub const SERVER_VERSION_ANNOTATION: &str = "crdguard.dev/server-version";
 
+/// The annotation `crdguard snapshot` writes when it knows whether the server serves
+/// admissionregistration.k8s.io/v1 ValidatingAdmissionPolicies (`"true"`/`"false"`).
+pub const ADMISSION_API_ANNOTATION: &str = "crdguard.dev/admission-api";
+
 /// A warning about input that was accepted (skipped documents, odd annotations).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputWarning {
@@ -208,6 +212,22 @@ impl ObservedState {
             state.server_version = Some(parsed);
             state.server_version_text = Some(text.to_string());
         }
+        state.admission_served = match loaded
+            .list_annotations
+            .get(ADMISSION_API_ANNOTATION)
+            .map(String::as_str)
+        {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(other) => {
+                return Err(InputError::new(
+                    source_name,
+                    format!("{other:?} is neither \"true\" nor \"false\""),
+                )
+                .field(format!("metadata.annotations.{ADMISSION_API_ANNOTATION}")));
+            }
+            None => None,
+        };
         for other in loaded.others {
             if other
                 .api_version
@@ -258,6 +278,9 @@ pub fn snapshot_document(observed: &ObservedState) -> serde_json::Value {
     let mut annotations = serde_json::Map::new();
     if let Some(version) = &observed.server_version_text {
         annotations.insert(SERVER_VERSION_ANNOTATION.into(), version.clone().into());
+    }
+    if let Some(served) = observed.admission_served {
+        annotations.insert(ADMISSION_API_ANNOTATION.into(), served.to_string().into());
     }
     let items: Vec<serde_json::Value> = observed
         .crds

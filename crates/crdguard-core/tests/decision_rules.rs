@@ -460,10 +460,12 @@ fn channel_widening_follows_the_policy_channel() {
 #[test]
 fn widening_to_v1_6_experimental_is_breaking_because_of_the_header_value_pattern() {
     // From v1.5.0 the experimental channel adds a `pattern` to HTTP header values: a tightening
-    // that SPEC §5 counts as breaking, so the widening needs --allow-breaking.
+    // that SPEC §5 counts as breaking, so the widening (which a policy asks for) needs
+    // --allow-breaking.
     let wanted = desired(gateway("v1.6.1", "experimental"));
     let observed = installed(gateway("v1.5.1", "standard"));
-    let plan = run_default(&wanted, &observed);
+    let widening = gateway_policy("channel: experimental");
+    let plan = run(&wanted, &observed, &widening, &PlanOptions::default());
     let http = item(&plan, "httproutes.gateway.networking.k8s.io");
     assert_eq!(
         (http.action, first_code(http)),
@@ -480,7 +482,7 @@ fn widening_to_v1_6_experimental_is_breaking_because_of_the_header_value_pattern
         allow_breaking: true,
         ..PlanOptions::default()
     };
-    let plan = run(&wanted, &observed, &Policy::default_policy(), &allow);
+    let plan = run(&wanted, &observed, &widening, &allow);
     let http = item(&plan, "httproutes.gateway.networking.k8s.io");
     assert_eq!(
         (http.action, first_code(http)),
@@ -812,4 +814,52 @@ fn a_blocked_item_lists_every_blocker() {
     assert!(it.action.stops(), "{:?}", it.action);
     assert!(codes.contains(&Code::OwnedByOther), "{codes:?}");
     assert!(codes.contains(&Code::StoredVersionRemoved), "{codes:?}");
+}
+
+// SPEC §2 v2: without a policy that widens, a chart vendoring the experimental channel over a
+// standard install keeps standard, says which setting would widen, and does not add the
+// experimental-only kinds; a policy with `channel: experimental` widens.
+#[test]
+fn experimental_sources_do_not_widen_a_standard_install_without_a_policy() {
+    let observed = installed(gateway("v1.6.1", "standard"));
+    let wanted = desired(gateway("v1.6.1", "experimental"));
+    let plan = run_default(&wanted, &observed);
+    for it in &plan.items {
+        assert!(
+            !it.action.writes(),
+            "{}: {:?} {:?}",
+            it.crd,
+            it.action,
+            it.reasons
+        );
+    }
+    let xbackends = item(&plan, "xbackendtrafficpolicies.gateway.networking.x-k8s.io");
+    assert!(
+        xbackends
+            .reasons
+            .iter()
+            .any(|r| r.code == Code::ChannelMismatch && r.message.contains("channel: experimental")),
+        "{:?}",
+        xbackends.reasons
+    );
+    let widening = gateway_policy("channel: experimental");
+    let plan = run(
+        &wanted,
+        &observed,
+        &widening,
+        &PlanOptions {
+            allow_breaking: true,
+            ..PlanOptions::default()
+        },
+    );
+    assert!(
+        plan.items
+            .iter()
+            .any(|i| i.action.writes() && first_code(i) == Code::ChannelWidening),
+        "{:?}",
+        plan.items
+            .iter()
+            .map(|i| (&i.crd, i.action))
+            .collect::<Vec<_>>()
+    );
 }

@@ -134,8 +134,14 @@ fn readme_main_job_keeps_the_newer_bundle_and_creates_extension_crds() {
     );
 }
 
+/// A policy whose Gateway API channel is experimental: the only thing that widens a standard
+/// install (SPEC §2 v2).
+const WIDENING_POLICY: &str = "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: widen}\nspec:\n  bundles:\n  - name: gateway-api\n    channel: experimental\n";
+
 #[test]
 fn plan_json_follows_the_spec_contract() {
+    let temp = Temp::new("contract");
+    let policy = temp.write("policy.yaml", WIDENING_POLICY);
     let out = crdguard(&[
         "plan",
         &corpus("gateway-api/v1.2.1/experimental-install.yaml"),
@@ -143,6 +149,8 @@ fn plan_json_follows_the_spec_contract() {
         &corpus("gateway-api/v1.2.0/standard-install.yaml"),
         "--server-version",
         "v1.33.1",
+        "--policy",
+        &policy,
         "-o",
         "json",
     ]);
@@ -1019,11 +1027,14 @@ fn plan_predicts_denials_of_the_clusters_admission_policies() {
         &std::fs::read_to_string(corpus("gateway-api/v1.5.0/extras-standard.yaml")).unwrap(),
     );
     let snapshot = temp.write("snapshot.yaml", &snapshot);
+    let policy = temp.write("policy.yaml", WIDENING_POLICY);
     let out = crdguard(&[
         "plan",
         &corpus("gateway-api/v1.5.1/experimental-install.yaml"),
         "--snapshot",
         &snapshot,
+        "--policy",
+        &policy,
         "--allow-breaking",
         "-o",
         "json",
@@ -1581,4 +1592,103 @@ fn status_reports_whether_companions_are_upstream_modified_or_absent() {
         };
         assert_eq!(binding["state"], expected, "{snapshot}: {binding}");
     }
+}
+
+/// SPEC §2 row 10 v2: a chart vendoring a newer experimental release over a standard install
+/// upgrades it to that release's *standard* channel from the catalog (`channel-preserved`);
+/// the experimental-only kinds are not added. Offline, the installed release is kept and a
+/// warning says why.
+#[test]
+fn newer_experimental_sources_upgrade_a_standard_install_to_the_standard_release() {
+    let temp = Temp::new("preservestd");
+    let installed = snapshot_of(
+        &temp,
+        "std.yaml",
+        &[corpus("gateway-api/v1.5.1/standard-install.yaml")],
+        "v1.33.0",
+    );
+    let url = serve_corpus(1);
+    let run = |args: &[&str]| {
+        Command::cargo_bin("crdguard")
+            .unwrap()
+            .args(args)
+            .env("XDG_CACHE_HOME", temp.path("cache"))
+            .env_remove("CRDGUARD_CATALOG_URL")
+            .output()
+            .unwrap()
+    };
+    let source = corpus("gateway-api/v1.6.1/experimental-install.yaml");
+    let out = run(&[
+        "plan",
+        &source,
+        "--snapshot",
+        &installed,
+        "--catalog-url",
+        &url,
+        "--allow-breaking",
+        "-o",
+        "json",
+    ]);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let crds: Vec<&Value> = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "CustomResourceDefinition")
+        .collect();
+    let standard_kinds =
+        std::fs::read_to_string(corpus("gateway-api/v1.6.1/standard-install.yaml"))
+            .unwrap()
+            .matches("kind: CustomResourceDefinition")
+            .count();
+    assert_eq!(
+        crds.len(),
+        standard_kinds,
+        "{:?}",
+        crds.iter().map(|i| &i["crd"]).collect::<Vec<_>>()
+    );
+    for item in &crds {
+        assert_eq!(item["desired"]["channel"], "standard", "{item}");
+        assert_eq!(item["desired"]["version"], "v1.6.1", "{item}");
+        assert!(
+            !item["crd"].as_str().unwrap().ends_with("x-k8s.io"),
+            "{item}"
+        );
+    }
+    assert!(
+        crds.iter()
+            .any(|i| i["action"] == "upgrade" && i["reasons"][0]["code"] == "channel-preserved"),
+        "{crds:?}"
+    );
+
+    // Offline with nothing cached for v1.6.1 standard: kept, with the reason.
+    let out = Command::cargo_bin("crdguard")
+        .unwrap()
+        .args([
+            "plan",
+            &source,
+            "--snapshot",
+            &installed,
+            "--offline",
+            "-o",
+            "json",
+        ])
+        .env("XDG_CACHE_HOME", temp.path("empty-cache"))
+        .env_remove("CRDGUARD_CATALOG_URL")
+        .output()
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        plan["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["action"] != "upgrade"),
+        "{plan}"
+    );
+    assert!(
+        plan["warnings"].to_string().contains("no policy widens"),
+        "{}",
+        plan["warnings"]
+    );
 }

@@ -1,4 +1,4 @@
-//! SPEC §2 row 11 with a catalog: the cluster runs a bundle's experimental channel and the
+//! SPEC §2 rows 10–11 with a catalog. Row 11: the cluster runs a bundle's experimental channel and the
 //! sources carry the standard channel of a newer version. Rather than keeping the old version
 //! (never narrowing), crdguard installs the experimental release of the newer version. The
 //! adapters fetch that release; this module decides when it is needed and swaps it in, so that
@@ -65,5 +65,67 @@ pub fn substitute_experimental(
         swapped.insert(crd.name.clone());
     }
     desired.crds.sort_by(|a, b| a.name.cmp(&b.name));
+    swapped
+}
+
+/// SPEC §2 row 10 v2: the version whose *standard* release is needed, if the Gateway API bundle
+/// is installed in the standard channel only, the sources carry the experimental channel of a
+/// newer version, and the policy does not ask for the experimental channel (only a policy
+/// widens). Upgrading to the standard release of that version keeps the installed channel.
+pub fn standard_release_needed(
+    desired: &DesiredState,
+    observed: &ObservedState,
+    policy: &Policy,
+) -> Option<BundleVersion> {
+    if policy.bundle(GATEWAY_API).and_then(|b| b.channel) == Some(Channel::Experimental) {
+        return None;
+    }
+    let classifier = Classifier::new(policy);
+    let installed: Vec<_> = observed
+        .crds
+        .values()
+        .map(|c| classifier.classify(c))
+        .filter(|m| m.bundle.as_deref() == Some(GATEWAY_API))
+        .collect();
+    if installed.is_empty()
+        || installed
+            .iter()
+            .any(|m| m.channel != Some(Channel::Standard))
+    {
+        return None;
+    }
+    let installed_newest = installed.iter().filter_map(|m| m.version.as_ref()).max()?;
+    let wanted: BTreeSet<(BundleVersion, Channel)> = desired
+        .crds
+        .iter()
+        .map(|c| classifier.classify(c))
+        .filter(|m| m.bundle.as_deref() == Some(GATEWAY_API))
+        .filter_map(|m| Some((m.version?, m.channel?)))
+        .collect();
+    match wanted.iter().collect::<Vec<_>>().as_slice() {
+        [(version, Channel::Experimental)] if version > installed_newest => Some(version.clone()),
+        _ => None,
+    }
+}
+
+/// Replaces the desired experimental CRDs of the bundle by their standard counterparts and
+/// drops the experimental-only kinds (absent kinds are created only in the bundle's channel).
+/// Returns the names of the CRDs that now come from the standard release.
+pub fn substitute_standard(
+    desired: &mut DesiredState,
+    standard: &DesiredState,
+) -> BTreeSet<String> {
+    let mut swapped = BTreeSet::new();
+    let gateway =
+        |crd: &crate::model::Crd| crate::bundle::GATEWAY_GROUPS.contains(&crd.group.as_str());
+    desired
+        .crds
+        .retain(|crd| !gateway(crd) || standard.crds.iter().any(|s| s.name == crd.name));
+    for crd in desired.crds.iter_mut().filter(|c| gateway(c)) {
+        if let Some(replacement) = standard.crds.iter().find(|s| s.name == crd.name) {
+            *crd = replacement.clone();
+            swapped.insert(crd.name.clone());
+        }
+    }
     swapped
 }

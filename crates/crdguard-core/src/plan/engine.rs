@@ -313,7 +313,8 @@ fn decide_item(
             Reason::new(
                 Code::ChannelPreserved,
                 format!(
-                    "the sources carry the standard channel; writing the experimental release of {} to keep the installed channel",
+                    "the sources carry the other channel; writing the {} release of {} to keep the installed channel",
+                    desired_bundle.channel.map_or_else(|| "matching".to_string(), |c| c.to_string()),
                     desired_bundle.version.as_ref().map_or_else(|| "that version".to_string(), ToString::to_string)
                 ),
             ),

@@ -407,21 +407,29 @@ fn channel_widening(ctx: &ItemContext) -> Option<Decision> {
     {
         return None;
     }
-    // No channel in the policy: the product's own CRDs say which channel it needs.
-    if ctx.policy.channel.unwrap_or(Channel::Experimental) == Channel::Experimental {
+    // SPEC §2 v2: only a policy (or `--for`) whose channel is experimental widens. Charts
+    // vendor the experimental channel as the superset; that alone is no reason to widen a
+    // standard install that other products share.
+    if ctx.policy.channel == Some(Channel::Experimental) {
         Decision::new(
             Action::Upgrade,
             Code::ChannelWidening,
             format!("widening {} to {}", installed_text(ctx), desired_text(ctx)),
         )
     } else {
+        let why = match ctx.policy.channel {
+            Some(_) => "the policy's channel is standard".to_string(),
+            None => "no policy asks for the experimental channel".to_string(),
+        };
         Decision::new(
             Action::Keep,
             Code::ChannelMismatch,
             format!(
-                "desired {} is experimental but the policy's channel is standard; keeping {}",
+                "desired {} is experimental but {why}; keeping {} (set `channel: experimental` \
+                 for {} in the policy's spec.bundles to widen)",
                 desired_text(ctx),
-                installed_text(ctx)
+                installed_text(ctx),
+                ctx.desired_bundle.bundle.as_deref().unwrap_or("the bundle"),
             ),
         )
     }

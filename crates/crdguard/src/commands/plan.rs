@@ -142,6 +142,26 @@ pub fn preserve_channel(
     policy: &Policy,
     render: &SourceArgs,
 ) -> Result<BTreeSet<String>, CliError> {
+    if let Some(version) = channel::standard_release_needed(desired, observed, policy) {
+        let reference = format!("gateway-api@{version}/standard");
+        return match fetch_catalog_reference(&reference, render, super::input_options()?) {
+            Ok(gathered) => {
+                let standard = DesiredState::from_loaded(gathered.loaded)?;
+                Ok(channel::substitute_standard(desired, &standard))
+            }
+            Err(e) => {
+                desired.warnings.push(InputWarning {
+                    origin: reference,
+                    message: format!(
+                        "the cluster runs the standard channel and no policy widens it; the \
+                         standard release of {version} could not be had ({e}), so the installed \
+                         release is kept"
+                    ),
+                });
+                Ok(BTreeSet::new())
+            }
+        };
+    }
     let Some(version) = channel::experimental_release_needed(desired, observed, policy) else {
         return Ok(BTreeSet::new());
     };
