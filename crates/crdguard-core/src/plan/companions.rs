@@ -112,11 +112,16 @@ fn decide_installed(
     let reference = wanted.reference();
     let releases =
         identifier.companion_releases(inputs.bundle, &wanted.kind, &wanted.name, installed);
-    // The newest release (widest channel within it) holding the installed content.
-    let newest = releases
-        .iter()
-        .max_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)))
-        .cloned();
+    // The newest release holding the installed content; within it, the bundle's channel when
+    // the content is that channel's too (the same policy often ships in both), else the
+    // narrowest.
+    let newest_version = releases.iter().map(|(v, _)| v).max();
+    let newest = newest_version.and_then(|version| {
+        let at = || releases.iter().filter(|(v, _)| v == version);
+        at().find(|(_, c)| *c == inputs.channel)
+            .or_else(|| at().min_by_key(|(_, c)| *c))
+            .cloned()
+    });
     let same_content =
         companion::canonical_content(installed) == companion::canonical_content(&wanted.object);
     let mut decision = match &newest {

@@ -1,0 +1,479 @@
+//! Trials against a real, current Kubernetes control plane: upstream kube-apiserver and
+//! kube-controller-manager v1.36.3 started by `scripts/test-cluster/start.sh` (built once from
+//! Go modules and cached under ~/.cache). Unlike the CRD-only server of `live.rs`, this one
+//! serves admission policies, so Gateway API's safe-upgrades companions are really created
+//! and really enforced. Checks use real kubectl (from `../shared/tools/install-helm.sh`).
+//!
+//! Trials share cluster-scoped names and run one at a time; each starts from a cluster without
+//! Gateway API CRDs and companions.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected input
+
+mod common;
+
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
+
+const SAFE_UPGRADES: &str = "safe-upgrades.gateway.networking.k8s.io";
+
+/// The control plane, stopped when dropped.
+struct Cluster {
+    kubeconfig: PathBuf,
+    kubectl: String,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let script = repo().join("scripts/test-cluster/start.sh");
+        let out = Command::new(&script)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(out.status.success(), "{} failed", script.display());
+        let kubeconfig = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+        assert!(
+            kubeconfig.is_file(),
+            "start.sh printed {}",
+            kubeconfig.display()
+        );
+        let helm = helm_bin();
+        let kubectl = Path::new(&helm)
+            .with_file_name("kubectl")
+            .display()
+            .to_string();
+        Cluster {
+            kubeconfig,
+            kubectl,
+        }
+    }
+
+    fn kubeconfig(&self) -> String {
+        self.kubeconfig.display().to_string()
+    }
+
+    fn crdguard(&self, args: &[&str]) -> Output {
+        let mut full: Vec<&str> = args.to_vec();
+        let kubeconfig = self.kubeconfig();
+        full.extend(["--kubeconfig", &kubeconfig]);
+        Command::new(env!("CARGO_BIN_EXE_crdguard"))
+            .args(&full)
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> (i32, Value) {
+        let out = self.crdguard(args);
+        let code = out.status.code().unwrap_or(-1);
+        let value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}), exit {code}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (code, value)
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new(&self.kubectl)
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .output()
+            .unwrap()
+    }
+
+    /// `kubectl get <what> -o json`, `None` when it does not exist.
+    fn get(&self, what: &[&str]) -> Option<Value> {
+        let mut args = vec!["get"];
+        args.extend(what);
+        args.extend(["-o", "json"]);
+        let out = self.kubectl(&args);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).unwrap())
+    }
+
+    /// Deletes every Gateway API CRD and the safe-upgrades companions (the binding first: with
+    /// the policy bound, nothing would stop a delete, but order keeps the server's view simple).
+    fn reset(&self) {
+        let mut deleted = false;
+        for kind in [
+            "validatingadmissionpolicybinding",
+            "validatingadmissionpolicy",
+        ] {
+            let out = self.kubectl(&[
+                "delete",
+                kind,
+                SAFE_UPGRADES,
+                "--ignore-not-found",
+                "--wait",
+            ]);
+            deleted |= String::from_utf8_lossy(&out.stdout).contains("deleted");
+        }
+        // Observed on 1.36: while the policy is still in the admission plugin's cache, the CRD
+        // finalizer's own updates during a CRD's deletion are held up for minutes. The cache
+        // follows the delete within a moment; give it that moment before deleting the CRDs.
+        if deleted {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+        let crds = self.get(&["crd"]).unwrap();
+        let names: Vec<String> = crds["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["metadata"]["name"].as_str().unwrap().to_string())
+            .filter(|n| n.contains(".gateway.networking."))
+            .collect();
+        if !names.is_empty() {
+            let mut args = vec!["delete", "crd", "--wait"];
+            args.extend(names.iter().map(String::as_str));
+            let out = self.kubectl(&args);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    /// resourceVersions of the Gateway API CRDs and the companions: equal before and after
+    /// proves nothing was written.
+    fn versions(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for what in [
+            vec!["crd"],
+            vec!["validatingadmissionpolicy"],
+            vec!["validatingadmissionpolicybinding"],
+        ] {
+            for item in self.get(&what).unwrap()["items"].as_array().unwrap() {
+                out.push((
+                    item["metadata"]["name"].as_str().unwrap().to_string(),
+                    item["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                ));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/test-cluster/stop.sh"))
+            .arg(&self.kubeconfig)
+            .output();
+    }
+}
+
+fn check(condition: bool, message: impl Into<String>) -> Result<(), Failed> {
+    if condition {
+        Ok(())
+    } else {
+        Err(message.into().into())
+    }
+}
+
+fn as_released(release: &str, channel: &str) -> String {
+    corpus(&format!(
+        "gateway-api/{release}/as-released/{channel}-install.yaml"
+    ))
+}
+
+fn temp_file(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("crdguard-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// The companion items of a plan, by kind.
+fn companions(plan: &Value) -> Vec<(String, String)> {
+    plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] != "CustomResourceDefinition")
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap().to_string(),
+                i["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The items that stop a plan, with their reasons, for failure messages.
+fn stopping_items(plan: &Value) -> Vec<String> {
+    plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["action"] == "blocked" || i["action"] == "conflict")
+        .map(|i| format!("{}: {}", i["crd"], i["reasons"]))
+        .collect()
+}
+
+type TestFn = fn(&Cluster) -> Result<(), Failed>;
+
+fn main() {
+    let mut args = Arguments::from_args();
+    args.test_threads = Some(1);
+    let tests: Vec<(&str, TestFn)> = vec![
+        (
+            "published_install_file_creates_its_companions_and_a_rerun_writes_nothing",
+            published_install_file_creates_its_companions,
+        ),
+        (
+            "companions_are_upgraded_with_the_bundle_and_status_says_whose_they_are",
+            companions_follow_the_bundle,
+        ),
+        (
+            "safe_upgrades_denial_is_predicted_as_the_server_enforces_it",
+            safe_upgrades_denial_is_predicted,
+        ),
+    ];
+    if args.list {
+        let trials = tests
+            .iter()
+            .map(|(name, _)| Trial::test(*name, || Ok(())))
+            .collect();
+        libtest_mimic::run(&args, trials).exit();
+    }
+    let cluster = std::sync::Arc::new(Cluster::start());
+    let trials = tests
+        .into_iter()
+        .map(|(name, test)| {
+            let cluster = cluster.clone();
+            Trial::test(name, move || {
+                cluster.reset();
+                test(&cluster)
+            })
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(cluster);
+    conclusion.exit();
+}
+
+// ---------------------------------------------------------------- trials
+
+/// Gateway API's own v1.6.1 `standard-install.yaml` on Kubernetes 1.36: every CRD created and
+/// Established, the safe-upgrades policy and binding created with upstream's content after
+/// them; the same command again writes nothing.
+fn published_install_file_creates_its_companions(cluster: &Cluster) -> Result<(), Failed> {
+    let source = as_released("v1.6.1", "standard");
+    let (code, report) = cluster.json(&["apply", &source, "-o", "json"]);
+    check(code == 0, format!("apply exit {code}: {}", report["apply"]))?;
+    let applied = report["apply"]["applied"].to_string();
+    for kind in [
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ] {
+        check(
+            applied.contains(&format!("{kind}/{SAFE_UPGRADES}")),
+            format!("{kind} not applied: {applied}"),
+        )?;
+    }
+    let policy = cluster
+        .get(&[
+            "validatingadmissionpolicy",
+            SAFE_UPGRADES,
+            "--show-managed-fields",
+        ])
+        .ok_or("the policy is not on the server")?;
+    let upstream = std::fs::read_to_string(corpus("gateway-api/v1.6.1/extras-standard.yaml"))?;
+    let expression = policy["spec"]["validations"][0]["expression"]
+        .as_str()
+        .unwrap_or_default();
+    check(
+        !expression.is_empty() && upstream.contains(&expression[..expression.len().min(40)]),
+        "the server's policy is not upstream's",
+    )?;
+    let managers = policy["metadata"]["managedFields"].to_string();
+    check(
+        managers.contains("crdguard"),
+        format!("managers: {managers}"),
+    )?;
+    check(
+        cluster
+            .get(&["validatingadmissionpolicybinding", SAFE_UPGRADES])
+            .is_some(),
+        "the binding is not on the server",
+    )?;
+
+    let before = cluster.versions();
+    let (code, report) = cluster.json(&["apply", &source, "-o", "json"]);
+    check(code == 0, format!("second apply exit {code}"))?;
+    check(
+        report["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["action"] == "unchanged"),
+        format!("second apply: {}", report["summary"]),
+    )?;
+    check(cluster.versions() == before, "the second apply wrote")?;
+    Ok(())
+}
+
+/// v1.5.1 as released, then v1.6.1 as released: the CRDs and the policy are upgraded (v1.6
+/// changed the policy's rules), the binding, identical in both, is left as it is; `status`
+/// reports the companions as upstream's for v1.6.1. A product's modified copy is reported as
+/// such and left alone.
+fn companions_follow_the_bundle(cluster: &Cluster) -> Result<(), Failed> {
+    let (code, _) = cluster.json(&["apply", &as_released("v1.5.1", "standard"), "-o", "json"]);
+    check(code == 0, format!("v1.5.1 apply exit {code}"))?;
+    // v1.6.1 makes ReferenceGrant's `spec` required (a breaking finding), hence --allow-breaking.
+    let (code, report) = cluster.json(&[
+        "apply",
+        &as_released("v1.6.1", "standard"),
+        "--allow-breaking",
+        "-o",
+        "json",
+    ]);
+    check(
+        code == 0,
+        format!(
+            "v1.6.1 apply exit {code}: {} {:?} {}",
+            report["apply"],
+            stopping_items(&report),
+            report["preflight"]
+        ),
+    )?;
+    let planned = companions(&report);
+    check(
+        planned.contains(&("ValidatingAdmissionPolicy".into(), "upgrade".into()))
+            && planned.contains(&(
+                "ValidatingAdmissionPolicyBinding".into(),
+                "unchanged".into(),
+            )),
+        format!("companions: {planned:?}"),
+    )?;
+    let (code, status) = cluster.json(&["status", "-o", "json"]);
+    check(code == 0, "status")?;
+    let bundle = &status["bundles"][0];
+    let listed = bundle["companions"].to_string();
+    check(
+        bundle["companions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["state"] == "upstream"),
+        format!("companions: {listed}"),
+    )?;
+    check(
+        listed.contains("v1.6.1/standard"),
+        format!("companions: {listed}"),
+    )?;
+
+    // A modified copy (failurePolicy Ignore) under upstream's name: kept and named.
+    let out = cluster.kubectl(&[
+        "patch",
+        "validatingadmissionpolicy",
+        SAFE_UPGRADES,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"failurePolicy":"Ignore"}}"#,
+    ]);
+    check(
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )?;
+    let (_, status) = cluster.json(&["status", "-o", "json"]);
+    check(
+        status["bundles"][0]["companions"]
+            .to_string()
+            .contains("modified"),
+        format!("{}", status["bundles"][0]["companions"]),
+    )?;
+    let (code, plan) = cluster.json(&["plan", &as_released("v1.6.1", "standard"), "-o", "json"]);
+    check(code == 0, format!("plan exit {code}"))?;
+    check(
+        plan["items"].as_array().unwrap().iter().any(|i| {
+            i["kind"] == "ValidatingAdmissionPolicy"
+                && i["action"] == "keep"
+                && i["reasons"][0]["code"] == "companion-modified"
+        }),
+        format!("{}", plan["items"]),
+    )?;
+    Ok(())
+}
+
+/// With upstream's safe-upgrades policy bound, writing experimental CRDs over the standard
+/// channel is denied by the server; crdguard's plan (with a policy that asks for the
+/// experimental channel) predicts exactly that, and a server-side dry run of the same CRD is
+/// denied with the policy's message. Writing the standard CRDs again is allowed by both.
+fn safe_upgrades_denial_is_predicted(cluster: &Cluster) -> Result<(), Failed> {
+    let (code, _) = cluster.json(&["apply", &as_released("v1.6.1", "standard"), "-o", "json"]);
+    check(code == 0, format!("setup exit {code}"))?;
+    let widening = temp_file(
+        "widening.yaml",
+        "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: widen}\nspec:\n  bundles:\n  - name: gateway-api\n    channel: experimental\n",
+    );
+    let experimental = corpus("gateway-api/v1.6.1/experimental-install.yaml");
+    let (code, plan) = cluster.json(&[
+        "plan",
+        &experimental,
+        "--policy",
+        &widening,
+        "--allow-breaking",
+        "-o",
+        "json",
+    ]);
+    let http = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["crd"] == "httproutes.gateway.networking.k8s.io")
+        .cloned()
+        .ok_or("no httproutes item")?;
+    check(
+        code == 1
+            && http["action"] == "blocked"
+            && http["reasons"][0]["code"] == "admission-denied",
+        format!("predicted: exit {code}, {http}"),
+    )?;
+
+    // The server's own answer for the same object.
+    let text = std::fs::read_to_string(&experimental)?;
+    let http_crd = text
+        .split("\n---\n")
+        .find(|doc| doc.contains("name: httproutes.gateway.networking.k8s.io"))
+        .ok_or("httproutes not in the experimental file")?;
+    let file = temp_file("httproutes-experimental.yaml", http_crd);
+    let out = cluster.kubectl(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--dry-run=server",
+        "-f",
+        &file,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    check(
+        !out.status.success(),
+        "the server allowed the experimental CRD",
+    )?;
+    check(
+        err.contains(SAFE_UPGRADES),
+        format!("denied, but not by the safe-upgrades policy: {err}"),
+    )?;
+
+    // The standard CRD again: allowed by the server and not predicted as denied.
+    let (code, plan) = cluster.json(&["plan", &as_released("v1.6.1", "standard"), "-o", "json"]);
+    check(
+        code == 0 && !plan.to_string().contains("admission-denied"),
+        format!("standard plan: exit {code}"),
+    )?;
+    Ok(())
+}
