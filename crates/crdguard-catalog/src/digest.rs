@@ -20,26 +20,19 @@ pub const DIGEST_PREFIX: &str = "sha256:";
 
 /// `sha256:<hex>` of the canonical form of `crd` (see the module documentation).
 pub fn digest(crd: &Value) -> String {
-    let mut canonical = String::new();
-    write_canonical(&canonical_content(crd), &mut canonical);
-    let hash = Sha256::digest(canonical.as_bytes());
-    let mut out = String::with_capacity(DIGEST_PREFIX.len() + hash.len() * 2);
-    out.push_str(DIGEST_PREFIX);
-    for byte in hash {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
+    sha256_of(&canonical_content(crd))
 }
 
 /// `sha256:<hex>` of a companion object's canonical content (kind and spec without server
 /// defaults; metadata left out for the same reasons as for CRDs).
 pub fn companion_digest(object: &Value) -> String {
+    sha256_of(&crdguard_core::companion::canonical_content(object))
+}
+
+/// `sha256:<hex>` of `content` in canonical JSON (keys sorted).
+fn sha256_of(content: &Value) -> String {
     let mut canonical = String::new();
-    write_canonical(
-        &crdguard_core::companion::canonical_content(object),
-        &mut canonical,
-    );
+    write_canonical(content, &mut canonical);
     let hash = Sha256::digest(canonical.as_bytes());
     let mut out = String::with_capacity(DIGEST_PREFIX.len() + hash.len() * 2);
     out.push_str(DIGEST_PREFIX);

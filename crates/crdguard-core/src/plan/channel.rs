@@ -19,29 +19,53 @@ pub fn experimental_release_needed(
     observed: &ObservedState,
     policy: &Policy,
 ) -> Option<BundleVersion> {
-    let classifier = Classifier::new(policy);
-    let installed: Vec<_> = observed
-        .crds
-        .values()
-        .map(|c| classifier.classify(c))
-        .filter(|m| m.bundle.as_deref() == Some(GATEWAY_API))
-        .collect();
+    let (installed, wanted) = gateway_sides(desired, observed, policy);
     if !installed
         .iter()
         .any(|m| m.channel == Some(Channel::Experimental))
     {
         return None;
     }
-    let installed_newest = installed.iter().filter_map(|m| m.version.as_ref()).max()?;
-    let wanted: BTreeSet<(BundleVersion, Channel)> = desired
+    newer_single_release(&installed, &wanted, Channel::Standard)
+}
+
+/// The Gateway API memberships of the installed CRDs, and the (version, channel) pairs the
+/// desired CRDs carry.
+fn gateway_sides(
+    desired: &DesiredState,
+    observed: &ObservedState,
+    policy: &Policy,
+) -> (
+    Vec<crate::model::BundleMembership>,
+    BTreeSet<(BundleVersion, Channel)>,
+) {
+    let classifier = Classifier::new(policy);
+    let installed = observed
+        .crds
+        .values()
+        .map(|c| classifier.classify(c))
+        .filter(|m| m.bundle.as_deref() == Some(GATEWAY_API))
+        .collect();
+    let wanted = desired
         .crds
         .iter()
         .map(|c| classifier.classify(c))
         .filter(|m| m.bundle.as_deref() == Some(GATEWAY_API))
         .filter_map(|m| Some((m.version?, m.channel?)))
         .collect();
+    (installed, wanted)
+}
+
+/// The desired version, when the sources carry exactly one release, in `channel`, newer than
+/// every installed CRD.
+fn newer_single_release(
+    installed: &[crate::model::BundleMembership],
+    wanted: &BTreeSet<(BundleVersion, Channel)>,
+    channel: Channel,
+) -> Option<BundleVersion> {
+    let installed_newest = installed.iter().filter_map(|m| m.version.as_ref()).max()?;
     match wanted.iter().collect::<Vec<_>>().as_slice() {
-        [(version, Channel::Standard)] if version > installed_newest => Some(version.clone()),
+        [(version, c)] if *c == channel && version > installed_newest => Some(version.clone()),
         _ => None,
     }
 }
@@ -80,13 +104,7 @@ pub fn standard_release_needed(
     if policy.bundle(GATEWAY_API).and_then(|b| b.channel) == Some(Channel::Experimental) {
         return None;
     }
-    let classifier = Classifier::new(policy);
-    let installed: Vec<_> = observed
-        .crds
-        .values()
-        .map(|c| classifier.classify(c))
-        .filter(|m| m.bundle.as_deref() == Some(GATEWAY_API))
-        .collect();
+    let (installed, wanted) = gateway_sides(desired, observed, policy);
     if installed.is_empty()
         || installed
             .iter()
@@ -94,18 +112,7 @@ pub fn standard_release_needed(
     {
         return None;
     }
-    let installed_newest = installed.iter().filter_map(|m| m.version.as_ref()).max()?;
-    let wanted: BTreeSet<(BundleVersion, Channel)> = desired
-        .crds
-        .iter()
-        .map(|c| classifier.classify(c))
-        .filter(|m| m.bundle.as_deref() == Some(GATEWAY_API))
-        .filter_map(|m| Some((m.version?, m.channel?)))
-        .collect();
-    match wanted.iter().collect::<Vec<_>>().as_slice() {
-        [(version, Channel::Experimental)] if version > installed_newest => Some(version.clone()),
-        _ => None,
-    }
+    newer_single_release(&installed, &wanted, Channel::Experimental)
 }
 
 /// Replaces the desired experimental CRDs of the bundle by their standard counterparts and
