@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crdguard_core::companion::{VALIDATING_ADMISSION_POLICY, VALIDATING_ADMISSION_POLICY_BINDING};
 use crdguard_core::load::{OtherObject, crd_from_value};
 use crdguard_core::state::{ClusterSource, ObservedState};
 use crdguard_core::{InputError, Origin};
@@ -10,9 +11,9 @@ use crdguard_core::{InputError, Origin};
 use crate::{CRD_PATH, Cluster, ClusterError};
 
 const PAGE_SIZE: usize = 250;
-const VAP_PATH: &str = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies";
-const VAP_BINDING_PATH: &str =
-    "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings";
+/// The admission-policy collections, from the one table of companion kinds in the core.
+const VAP_PATH: &str = VALIDATING_ADMISSION_POLICY.collection;
+const VAP_BINDING_PATH: &str = VALIDATING_ADMISSION_POLICY_BINDING.collection;
 
 impl Cluster {
     /// GETs a path and parses the JSON answer.
@@ -138,8 +139,8 @@ impl Cluster {
             state.crds.insert(crd.name.clone(), crd);
         }
         for (path, kind) in [
-            (VAP_PATH, "ValidatingAdmissionPolicy"),
-            (VAP_BINDING_PATH, "ValidatingAdmissionPolicyBinding"),
+            (VAP_PATH, VALIDATING_ADMISSION_POLICY.kind),
+            (VAP_BINDING_PATH, VALIDATING_ADMISSION_POLICY_BINDING.kind),
         ] {
             match self
                 .list_all(
