@@ -1,6 +1,11 @@
 //! Server-side apply of CRDs with field manager `crdguard`, bounded concurrency, optional
 //! server-side dry run. Conflicts with other field managers are reported, never forced unless
 //! asked.
+//!
+//! Every write the plan makes is conditioned on the object crdguard decided on (SPEC §11): an
+//! upgrade carries the resourceVersion it read, a create is a POST that fails if the object
+//! appeared meanwhile. Without this, two writers that each planned on what they saw can lower a
+//! version the other just raised.
 
 use futures::StreamExt;
 use serde_json::{Map, Value};
@@ -12,6 +17,9 @@ use crate::{CRD_PATH, Cluster, ClusterError};
 
 /// Re-sends of an apply that met a concurrent write (not a field-manager conflict).
 const OPTIMISTIC_CONFLICT_RETRIES: u64 = 3;
+
+/// Attempts at handing a created object's fields to crdguard's server-side apply entry.
+const OWNERSHIP_ATTEMPTS: usize = 5;
 
 /// A 409 that says "the object has been modified": someone wrote between the server's read and
 /// write. Re-applying is safe (server-side apply is idempotent) and is what kubectl does. A 409
@@ -34,9 +42,74 @@ pub struct ApplyOptions {
     pub concurrency: usize,
 }
 
+/// What a write expects to find on the server.
+#[derive(Debug, Clone)]
+pub enum Precondition {
+    /// Write over whatever is there (crdguard's own follow-up writes, guard policies).
+    Unconditional,
+    /// The object must not exist: sent as a create (POST), which the server refuses with 409
+    /// AlreadyExists if another writer created it after crdguard looked. Server-side apply is an
+    /// upsert and cannot say this.
+    Absent,
+    /// The object must still be the one crdguard read (its `metadata`): the write carries that
+    /// resourceVersion. When only the server's own bookkeeping moved it on (status conditions:
+    /// same uid, generation, labels and annotations), the write is re-sent on the new version;
+    /// anything else is [`ClusterError::Stale`].
+    Seen(Value),
+}
+
+impl Precondition {
+    /// The precondition for writing over `installed` (or creating it when there is none).
+    pub fn for_object(installed: Option<&Value>) -> Self {
+        match installed.and_then(|o| o.get("metadata")) {
+            Some(metadata) if metadata.get("resourceVersion").is_some() => {
+                Precondition::Seen(metadata.clone())
+            }
+            Some(_) => Precondition::Unconditional,
+            None => Precondition::Absent,
+        }
+    }
+}
+
+/// Fields of `metadata` whose change means another writer changed the object (status-only
+/// changes by controllers leave all of them alone).
+fn same_object(seen: &Value, now: &Value) -> bool {
+    [
+        "uid",
+        "generation",
+        "labels",
+        "annotations",
+        "deletionTimestamp",
+    ]
+    .iter()
+    .all(|key| seen.get(*key) == now.get(*key))
+}
+
+/// In words, what changed between what crdguard read and what is there now.
+fn describe_change(seen: &Value, now: &Value) -> String {
+    let field = |v: &Value, key: &str| v.get(key).map(Value::to_string).unwrap_or("none".into());
+    if seen.get("uid") != now.get("uid") {
+        return "it was deleted and created again".into();
+    }
+    if now.get("deletionTimestamp").is_some() {
+        return "it is being deleted".into();
+    }
+    if seen.get("generation") != now.get("generation") {
+        return format!(
+            "its spec was changed (generation {} -> {})",
+            field(seen, "generation"),
+            field(now, "generation")
+        );
+    }
+    "its labels or annotations were changed".into()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteResult {
     Applied,
+    /// The object changed after crdguard read it (or appeared, for a create): nothing was
+    /// written; the caller observes again and decides again.
+    Stale(String),
     /// Another field manager owns fields we would change (409).
     Conflict(String),
     Failed(String),
@@ -50,6 +123,13 @@ pub enum WriteResult {
 pub struct WriteOutcome {
     pub crd: String,
     pub result: WriteResult,
+}
+
+/// One write of a plan: the CRD to send and what it must find on the server.
+#[derive(Debug, Clone)]
+pub struct PlannedWrite<'a> {
+    pub crd: &'a Crd,
+    pub precondition: Precondition,
 }
 
 /// What crdguard sends: the CRD without status and without server-managed metadata.
@@ -82,18 +162,64 @@ impl Cluster {
         name: &str,
         body: &Value,
         options: ApplyOptions,
+        precondition: &Precondition,
     ) -> Result<Value, ClusterError> {
-        self.apply_object(CRD_PATH, name, body, options).await
+        self.apply_object(CRD_PATH, name, body, options, precondition)
+            .await
     }
 
-    /// Applies one object of the collection at `collection` (e.g.
-    /// `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies`).
+    /// Writes one object of the collection at `collection` (e.g.
+    /// `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies`) under
+    /// `precondition`: server-side apply, or a create when it must be absent.
     pub async fn apply_object(
         &self,
         collection: &str,
         name: &str,
         body: &Value,
         options: ApplyOptions,
+        precondition: &Precondition,
+    ) -> Result<Value, ClusterError> {
+        match precondition {
+            Precondition::Absent => self.create_object(collection, name, body, options).await,
+            Precondition::Unconditional => {
+                self.server_side_apply(collection, name, body, options, None)
+                    .await
+            }
+            Precondition::Seen(seen) => {
+                let mut seen = seen.clone();
+                for _ in 0..OPTIMISTIC_CONFLICT_RETRIES {
+                    match self
+                        .server_side_apply(collection, name, body, options, Some(&seen))
+                        .await
+                    {
+                        Err(e) if is_optimistic_conflict(&e) => {
+                            seen = current_metadata_matches(self, collection, name, &seen).await?;
+                            tracing::debug!(
+                                name,
+                                "only status moved on; re-sending on the new resourceVersion"
+                            );
+                        }
+                        other => return other,
+                    }
+                }
+                Err(ClusterError::Stale {
+                    operation: format!("apply {name}"),
+                    message: format!(
+                        "its resourceVersion kept changing ({OPTIMISTIC_CONFLICT_RETRIES} attempts)"
+                    ),
+                })
+            }
+        }
+    }
+
+    /// One server-side apply; with `seen`, conditioned on its resourceVersion.
+    async fn server_side_apply(
+        &self,
+        collection: &str,
+        name: &str,
+        body: &Value,
+        options: ApplyOptions,
+        seen: Option<&Value>,
     ) -> Result<Value, ClusterError> {
         let mut url = format!("{collection}/{name}?fieldManager={FIELD_MANAGER}");
         if options.force {
@@ -102,6 +228,14 @@ impl Cluster {
         if options.dry_run {
             url.push_str("&dryRun=All");
         }
+        let conditioned;
+        let body = match seen.and_then(|m| m.get("resourceVersion")) {
+            Some(version) => {
+                conditioned = with_resource_version(body, version);
+                &conditioned
+            }
+            None => body,
+        };
         let mut conflicts = 0;
         loop {
             let result = self
@@ -114,7 +248,13 @@ impl Cluster {
                 )
                 .await;
             match result {
-                Err(e) if is_optimistic_conflict(&e) && conflicts < OPTIMISTIC_CONFLICT_RETRIES => {
+                // Unconditioned, a concurrent write is retried: server-side apply is
+                // idempotent and this is what kubectl does. Conditioned, the caller decides.
+                Err(e)
+                    if seen.is_none()
+                        && is_optimistic_conflict(&e)
+                        && conflicts < OPTIMISTIC_CONFLICT_RETRIES =>
+                {
                     conflicts += 1;
                     tracing::debug!(name, conflicts, "object modified concurrently, re-applying");
                     tokio::time::sleep(std::time::Duration::from_millis(100 * conflicts)).await;
@@ -124,28 +264,184 @@ impl Cluster {
         }
     }
 
+    /// Creates the object (POST, 409 if it exists), then hands its fields from the create's
+    /// `Update` entry to crdguard's `Apply` entry, as `kubectl` does when it moves an object to
+    /// server-side apply: otherwise crdguard's own later applies would conflict with the
+    /// create.
+    async fn create_object(
+        &self,
+        collection: &str,
+        name: &str,
+        body: &Value,
+        options: ApplyOptions,
+    ) -> Result<Value, ClusterError> {
+        let mut url = format!("{collection}?fieldManager={FIELD_MANAGER}");
+        if options.dry_run {
+            url.push_str("&dryRun=All");
+        }
+        let created = match self
+            .send(
+                &format!("create {name}"),
+                http::Method::POST,
+                &url,
+                "application/json",
+                Some(body),
+            )
+            .await
+        {
+            Err(e) if e.code() == Some(409) => {
+                return Err(ClusterError::Stale {
+                    operation: format!("create {name}"),
+                    message: "another writer created it after crdguard looked".into(),
+                });
+            }
+            other => other?,
+        };
+        if options.dry_run {
+            return Ok(created);
+        }
+        // The server's controllers write status right after a create (a CRD's NamesAccepted
+        // and Established), so the hand-over may meet a newer resourceVersion: read again and
+        // retry while it is still the object crdguard created.
+        let created_metadata = created.get("metadata").cloned().unwrap_or_default();
+        let mut current = created.clone();
+        for _ in 0..OWNERSHIP_ATTEMPTS {
+            match self.take_apply_ownership(collection, name, &current).await {
+                Ok(Some(updated)) => return Ok(updated),
+                Ok(None) => return Ok(current),
+                Err(e) if matches!(e.code(), Some(409 | 422)) => {
+                    let now = self.get_object(collection, name).await?;
+                    let same = now
+                        .as_ref()
+                        .and_then(|o| o.get("metadata"))
+                        .is_some_and(|m| same_object(&created_metadata, m));
+                    match now {
+                        Some(now) if same => current = now,
+                        // Another writer changed it already: its ownership is theirs to decide.
+                        _ => return Ok(created),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(name, error = %e, "created, but its field ownership was not moved to server-side apply");
+                    return Ok(created);
+                }
+            }
+        }
+        tracing::warn!(
+            name,
+            "created, but its field ownership kept moving; left as the create made it"
+        );
+        Ok(created)
+    }
+
+    /// Rewrites the `managedFields` entry the create left (`crdguard`, `Update`) as `Apply`,
+    /// conditioned on the created resourceVersion (a JSON patch `test`).
+    async fn take_apply_ownership(
+        &self,
+        collection: &str,
+        name: &str,
+        created: &Value,
+    ) -> Result<Option<Value>, ClusterError> {
+        let Some(Value::Array(entries)) = created.pointer("/metadata/managedFields") else {
+            return Ok(None);
+        };
+        let Some(version) = created.pointer("/metadata/resourceVersion") else {
+            return Ok(None);
+        };
+        let mut changed = false;
+        let entries: Vec<Value> = entries
+            .iter()
+            .map(|entry| {
+                let ours = entry.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER)
+                    && entry.get("operation").and_then(Value::as_str) == Some("Update")
+                    && entry.get("subresource").is_none();
+                let mut entry = entry.clone();
+                if ours && let Some(map) = entry.as_object_mut() {
+                    map.insert("operation".into(), "Apply".into());
+                    changed = true;
+                }
+                entry
+            })
+            .collect();
+        if !changed {
+            return Ok(None);
+        }
+        let patch = serde_json::json!([
+            { "op": "test", "path": "/metadata/resourceVersion", "value": version },
+            { "op": "replace", "path": "/metadata/managedFields", "value": entries },
+        ]);
+        self.send(
+            &format!("take server-side apply ownership of {name}"),
+            http::Method::PATCH,
+            &format!("{collection}/{name}?fieldManager={FIELD_MANAGER}"),
+            "application/json-patch+json",
+            Some(&patch),
+        )
+        .await
+        .map(Some)
+    }
+
+    /// The object's `metadata` as it is now, `None` when it is gone.
+    async fn current_metadata(
+        &self,
+        collection: &str,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError> {
+        Ok(self
+            .get_object(collection, name)
+            .await?
+            .and_then(|o| o.get("metadata").cloned()))
+    }
+
+    /// The object as it is now, `None` when it is gone.
+    async fn get_object(
+        &self,
+        collection: &str,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError> {
+        match self
+            .send(
+                &format!("read {name}"),
+                http::Method::GET,
+                &format!("{collection}/{name}"),
+                "application/json",
+                None,
+            )
+            .await
+        {
+            Ok(object) => Ok(Some(object)),
+            Err(e) if e.code() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Applies CRDs concurrently. Returns one outcome per CRD, in input order; an error only
     /// when the cluster itself fails (unreachable, 5xx after retries), so callers can stop.
     pub async fn apply_crds(
         &self,
-        crds: &[&Crd],
+        writes: &[PlannedWrite<'_>],
         options: ApplyOptions,
         mut on_done: impl FnMut(&WriteOutcome),
     ) -> Vec<WriteOutcome> {
-        let mut results: Vec<Option<WriteOutcome>> = vec![None; crds.len()];
+        let mut results: Vec<Option<WriteOutcome>> = vec![None; writes.len()];
         // Once the cluster is unreachable (after the retries of one write), the others are not
         // sent: retrying hundreds of writes against a dead server only delays the report.
         let unreachable = std::sync::Mutex::new(None::<String>);
         let unreachable = &unreachable;
         let mut stream =
-            futures::stream::iter(crds.iter().enumerate().map(|(index, crd)| async move {
+            futures::stream::iter(writes.iter().enumerate().map(|(index, write)| async move {
+                let crd = write.crd;
                 let stopped = unreachable.lock().ok().and_then(|g| g.clone());
                 let result = match (self.stop.requested(), stopped) {
                     (Some(reason), _) => WriteResult::Interrupted(reason),
                     (None, Some(reason)) => WriteResult::NotAttempted(reason),
                     (None, None) => {
-                        match self.apply_one(&crd.name, &apply_body(crd), options).await {
+                        match self
+                            .apply_one(&crd.name, &apply_body(crd), options, &write.precondition)
+                            .await
+                        {
                             Ok(_) => WriteResult::Applied,
+                            Err(ClusterError::Stale { message, .. }) => WriteResult::Stale(message),
                             Err(e) if e.code() == Some(409) => WriteResult::Conflict(e.to_string()),
                             Err(e) => {
                                 if matches!(e, ClusterError::Unreachable { .. })
@@ -172,5 +468,86 @@ impl Cluster {
             results[index] = Some(outcome);
         }
         results.into_iter().flatten().collect()
+    }
+}
+
+/// The object's current `metadata`, if it is still the object of `seen` (only the server's
+/// bookkeeping moved on); [`ClusterError::Stale`] otherwise.
+pub(crate) async fn current_metadata_matches(
+    cluster: &Cluster,
+    collection: &str,
+    name: &str,
+    seen: &Value,
+) -> Result<Value, ClusterError> {
+    let stale = |message: String| ClusterError::Stale {
+        operation: format!("write {name}"),
+        message,
+    };
+    match cluster.current_metadata(collection, name).await? {
+        None => Err(stale("it was deleted after crdguard read it".into())),
+        Some(now) if same_object(seen, &now) => Ok(now),
+        Some(now) => Err(stale(format!(
+            "{} after crdguard read it",
+            describe_change(seen, &now)
+        ))),
+    }
+}
+
+/// `body` with `metadata.resourceVersion` set: the server refuses the write (409) if the object
+/// has moved on since.
+fn with_resource_version(body: &Value, version: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.insert("resourceVersion".into(), version.clone());
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_only_changes_keep_the_object_the_same() {
+        let seen = json!({"uid": "u1", "generation": 3, "resourceVersion": "10",
+                          "annotations": {"a": "1"}});
+        let status_moved = json!({"uid": "u1", "generation": 3, "resourceVersion": "11",
+                                  "annotations": {"a": "1"}});
+        assert!(same_object(&seen, &status_moved));
+        let spec_changed = json!({"uid": "u1", "generation": 4, "resourceVersion": "12",
+                                  "annotations": {"a": "1"}});
+        assert!(!same_object(&seen, &spec_changed));
+        assert!(describe_change(&seen, &spec_changed).contains("generation 3 -> 4"));
+        let recreated = json!({"uid": "u2", "generation": 1, "annotations": {"a": "1"}});
+        assert_eq!(
+            describe_change(&seen, &recreated),
+            "it was deleted and created again"
+        );
+        let relabelled = json!({"uid": "u1", "generation": 3, "annotations": {"a": "2"}});
+        assert!(!same_object(&seen, &relabelled));
+    }
+
+    #[test]
+    fn preconditions_follow_what_was_read() {
+        assert!(matches!(
+            Precondition::for_object(None),
+            Precondition::Absent
+        ));
+        let read = json!({"metadata": {"name": "x", "resourceVersion": "5"}});
+        let Precondition::Seen(metadata) = Precondition::for_object(Some(&read)) else {
+            panic!("a read object is a Seen precondition");
+        };
+        let body = with_resource_version(
+            &json!({"metadata": {"name": "x"}}),
+            &metadata["resourceVersion"],
+        );
+        assert_eq!(body["metadata"]["resourceVersion"], "5");
+        // A snapshot object without a resourceVersion cannot be conditioned on.
+        let bare = json!({"metadata": {"name": "x"}});
+        assert!(matches!(
+            Precondition::for_object(Some(&bare)),
+            Precondition::Unconditional
+        ));
     }
 }

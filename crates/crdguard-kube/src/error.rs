@@ -22,6 +22,10 @@ pub enum ClusterError {
     },
     #[error("{operation}: {message}")]
     Other { operation: String, message: String },
+    /// The object changed after crdguard read it (or appeared, for a create); nothing was
+    /// written. The caller observes again and decides again.
+    #[error("{operation}: not written: {message}")]
+    Stale { operation: String, message: String },
     #[error("timed out after {seconds}s waiting for {what}")]
     Timeout { what: String, seconds: u64 },
     /// Stopped on request (a signal) between two writes; nothing is half-done.

@@ -15,11 +15,11 @@ mod retry;
 mod stop;
 mod wait;
 
-pub use apply::{ApplyOptions, WriteOutcome, WriteResult, apply_body};
+pub use apply::{ApplyOptions, PlannedWrite, Precondition, WriteOutcome, WriteResult, apply_body};
 pub use connect::{Cluster, ConnectOptions};
 pub use error::ClusterError;
 pub use keep::{KEEP, KeepOutcome, RESOURCE_POLICY};
-pub use migrate::{MigrationReport, Progress};
+pub use migrate::{Migrated, MigrationReport, Progress};
 pub use request::{ATTEMPT_HEADER, REQUEST_ID_HEADER};
 pub use stop::StopSignal;
 pub use wait::WaitOutcome;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crdguard_core::Crd;
 
-use crate::apply::{ApplyOptions, apply_body};
+use crate::apply::{ApplyOptions, Precondition, apply_body, current_metadata_matches};
 use crate::{CRD_PATH, Cluster, ClusterError};
 
 const CONFLICT_RETRIES: usize = 5;
@@ -26,6 +26,14 @@ pub trait Progress: Send + Sync {
 }
 
 pub use crdguard_core::plan::MigrationResult as MigrationReport;
+
+/// A finished migration and the CRD's `metadata` after crdguard's last write to it, so the
+/// write that follows is conditioned on that and not on what was read before the migration.
+#[derive(Debug, Clone)]
+pub struct Migrated {
+    pub report: MigrationReport,
+    pub metadata: Option<Value>,
+}
 
 impl Cluster {
     /// Migrates the objects of `installed` off the stored versions in `dropped`, into the storage
@@ -38,7 +46,7 @@ impl Cluster {
         options: ApplyOptions,
         timeout: Duration,
         progress: &dyn Progress,
-    ) -> Result<MigrationReport, ClusterError> {
+    ) -> Result<Migrated, ClusterError> {
         let target = desired
             .storage_version()
             .ok_or_else(|| ClusterError::Other {
@@ -53,8 +61,9 @@ impl Cluster {
             removed_stored_versions: dropped.clone(),
             ..MigrationReport::default()
         };
+        let mut metadata = installed.object.get("metadata").cloned();
         if dropped.is_empty() {
-            return Ok(report);
+            return Ok(Migrated { report, metadata });
         }
         // Step 1: the bridge CRD, so objects can be read in every version and written in target.
         let storage_ok = installed.storage_version() == Some(target.as_str())
@@ -66,7 +75,11 @@ impl Cluster {
                 dropped.join(", ")
             ));
             let bridge = bridge_body(installed, desired);
-            self.apply_one(&desired.name, &bridge, options).await?;
+            let precondition = Precondition::for_object(Some(&installed.object));
+            let written = self
+                .apply_one(&desired.name, &bridge, options, &precondition)
+                .await?;
+            metadata = written.get("metadata").cloned();
             let names = std::iter::once(desired.name.clone()).collect();
             let waited = self.wait_established(&names, timeout, |_| {}).await?;
             if !waited.pending.is_empty() {
@@ -149,14 +162,23 @@ impl Cluster {
                     }
                     acc
                 });
-            self.patch_stored_versions(&desired.name, &kept).await?;
+            // Conditioned on the CRD crdguard last wrote: had another writer changed its
+            // storage version meanwhile, objects may be stored in a version this list drops.
+            if let Some(seen) = &metadata {
+                metadata =
+                    Some(current_metadata_matches(self, CRD_PATH, &desired.name, seen).await?);
+            }
+            let patched = self
+                .patch_stored_versions(&desired.name, &kept, metadata.as_ref())
+                .await?;
+            metadata = patched.get("metadata").cloned().or(metadata);
             progress.message(&format!(
                 "{}: status.storedVersions is now [{}]",
                 desired.name,
                 kept.join(", ")
             ));
         }
-        Ok(report)
+        Ok(Migrated { report, metadata })
     }
 
     /// One no-op update: the server re-encodes the object in the current storage version.
@@ -210,9 +232,13 @@ impl Cluster {
         &self,
         name: &str,
         versions: &[String],
-    ) -> Result<(), ClusterError> {
+        seen: Option<&Value>,
+    ) -> Result<Value, ClusterError> {
         let path = format!("{CRD_PATH}/{name}/status");
-        let body = json!({ "status": { "storedVersions": versions } });
+        let mut body = json!({ "status": { "storedVersions": versions } });
+        if let Some(version) = seen.and_then(|m| m.get("resourceVersion")) {
+            body["metadata"] = json!({ "resourceVersion": version });
+        }
         self.send(
             &format!("patch {name} status.storedVersions"),
             http::Method::PATCH,
@@ -221,7 +247,17 @@ impl Cluster {
             Some(&body),
         )
         .await
-        .map(|_| ())
+        .map_err(|e| match e {
+            ClusterError::Api {
+                code: 409,
+                operation,
+                ..
+            } => ClusterError::Stale {
+                operation,
+                message: "the CRD changed while its objects were being migrated".into(),
+            },
+            other => other,
+        })
     }
 }
 

@@ -42,6 +42,8 @@ impl CliError {
             CliError::Input(_) | CliError::Source(_) | CliError::Usage { .. } => Exit::BadInput,
             // A stop on request between two writes is a safe stop, not a failure.
             CliError::Cluster(crdguard_kube::ClusterError::Interrupted { .. }) => Exit::Blocked,
+            // The object changed between crdguard's read and its write: nothing was written.
+            CliError::Cluster(crdguard_kube::ClusterError::Stale { .. }) => Exit::Blocked,
             CliError::Cluster(_) => Exit::Cluster,
             // helm not found, or helm refusing the chart or values: bad input.
             CliError::Helm(_) => Exit::BadInput,

@@ -241,6 +241,14 @@ fn main() {
             "safe_upgrades_denial_is_predicted_as_the_server_enforces_it",
             safe_upgrades_denial_is_predicted,
         ),
+        (
+            "eight_concurrent_writers_never_lower_a_version_and_end_at_the_newest",
+            concurrent_writers_never_lower_a_version,
+        ),
+        (
+            "crdguard_racing_an_older_kubectl_apply_never_writes_the_lower_version",
+            crdguard_racing_kubectl_never_writes_lower,
+        ),
     ];
     if args.list {
         let trials = tests
@@ -482,5 +490,263 @@ fn safe_upgrades_denial_is_predicted(cluster: &Cluster) -> Result<(), Failed> {
         code == 0 && !plan.to_string().contains("admission-denied"),
         format!("standard plan: exit {code}"),
     )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- concurrent writers (SPEC §11)
+
+const BUNDLE_VERSION: &str = "gateway.networking.k8s.io/bundle-version";
+
+/// The published install file of a release: as released where the corpus has it (with its
+/// companions), else the CRD-only copy.
+fn install_file(release: &str) -> String {
+    let released = as_released(release, "standard");
+    if Path::new(&released).is_file() {
+        released
+    } else {
+        corpus(&format!("gateway-api/{release}/standard-install.yaml"))
+    }
+}
+
+fn release_key(version: &str) -> Vec<u64> {
+    version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|part| part.parse().unwrap_or(0))
+        .collect()
+}
+
+/// `kubectl get crd --watch`, recording every version each CRD takes.
+struct VersionWatch {
+    child: std::process::Child,
+    path: PathBuf,
+}
+
+impl VersionWatch {
+    fn start(cluster: &Cluster, name: &str) -> VersionWatch {
+        let path = PathBuf::from(temp_file(name, ""));
+        let child = Command::new(&cluster.kubectl)
+            .args([
+                "get",
+                "crd",
+                "--watch",
+                "--output-watch-events",
+                "-o",
+                "json",
+            ])
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .stdout(std::fs::File::create(&path).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The watch lists what is there first: wait until it has.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) == 0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        VersionWatch { child, path }
+    }
+
+    /// Stops the watch; every (CRD, from, to) where the bundle version went down, and the last
+    /// version of each CRD.
+    fn finish(
+        mut self,
+    ) -> (
+        Vec<(String, String, String)>,
+        std::collections::BTreeMap<String, String>,
+    ) {
+        // Let the last writes reach the watch before stopping it.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let text = std::fs::read_to_string(&self.path).unwrap();
+        let mut last: std::collections::BTreeMap<String, String> =
+            std::collections::BTreeMap::new();
+        let mut drops = Vec::new();
+        for event in serde_json::Deserializer::from_str(&text).into_iter::<Value>() {
+            let Ok(event) = event else { break }; // the kill may cut the last one
+            let object = &event["object"];
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if !name.contains(".gateway.networking.") {
+                continue;
+            }
+            if event["type"] == "DELETED" {
+                last.remove(&name);
+                continue;
+            }
+            let version = object["metadata"]["annotations"][BUNDLE_VERSION]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if let Some(previous) = last.get(&name)
+                && release_key(&version) < release_key(previous)
+            {
+                drops.push((name.clone(), previous.clone(), version.clone()));
+            }
+            last.insert(name, version);
+        }
+        (drops, last)
+    }
+}
+
+/// Starts `crdguard apply` of each release at once; waits for all; (release, exit, report).
+fn apply_concurrently(cluster: &Cluster, releases: &[&str]) -> Vec<(String, i32, Value)> {
+    let kubeconfig = cluster.kubeconfig();
+    let children: Vec<_> = releases
+        .iter()
+        .map(|release| {
+            let child = Command::new(env!("CARGO_BIN_EXE_crdguard"))
+                .args(["apply", &install_file(release), "-o", "json"])
+                // v1.2 -> v1.6 adds required fields the schema gate stops on (issue 17); the
+                // race, not the gate, is under test here.
+                .arg("--allow-breaking")
+                .args(["--kubeconfig", &kubeconfig])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (release.to_string(), child)
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|(release, child)| {
+            let out = child.wait_with_output().unwrap();
+            let code = out.status.code().unwrap_or(-1);
+            let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                Value::String(format!(
+                    "not JSON ({e}); stderr: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            });
+            (release, code, report)
+        })
+        .collect()
+}
+
+/// Entries crdguard holds in the CRDs' managedFields other than `Apply`: a create that was not
+/// handed to server-side apply would make crdguard conflict with itself later.
+fn crdguard_update_entries(cluster: &Cluster) -> Vec<String> {
+    let crds = cluster.get(&["crd", "--show-managed-fields"]).unwrap();
+    let mut found = Vec::new();
+    for crd in crds["items"].as_array().unwrap() {
+        for entry in crd["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if entry["manager"] == "crdguard"
+                && entry["operation"] != "Apply"
+                && entry.get("subresource").is_none()
+            {
+                found.push(crd["metadata"]["name"].to_string());
+            }
+        }
+    }
+    found
+}
+
+/// SPEC §11 and issue 15: eight `crdguard apply` processes started together over a v1.2.1
+/// bundle, each with another release (v1.2.1 ... v1.6.1), four rounds, each on a fresh server,
+/// a watch recording every version each CRD takes. No CRD ever goes down; every CRD ends at
+/// v1.6.1 with its companions; every process exits 0 or 1 with a report; creates leave only
+/// crdguard's `Apply` ownership.
+fn concurrent_writers_never_lower_a_version(_shared: &Cluster) -> Result<(), Failed> {
+    let releases = [
+        "v1.2.1", "v1.3.0", "v1.4.0", "v1.4.1", "v1.5.0", "v1.5.1", "v1.6.0", "v1.6.1",
+    ];
+    let mut decided_again = 0;
+    for round in 1..=4 {
+        let cluster = Cluster::start();
+        let (code, _) = cluster.json(&["apply", &install_file("v1.2.1"), "-o", "json"]);
+        check(
+            code == 0,
+            format!("round {round}: the v1.2.1 base apply exit {code}"),
+        )?;
+        let watch = VersionWatch::start(&cluster, &format!("watch-{round}.json"));
+        let results = apply_concurrently(&cluster, &releases);
+        let (drops, last) = watch.finish();
+        check(
+            drops.is_empty(),
+            format!("round {round}: versions went down: {drops:?}"),
+        )?;
+        for (release, code, report) in &results {
+            check(
+                matches!(code, 0 | 1) && report.is_object(),
+                format!("round {round}: {release} exit {code}: {report}"),
+            )?;
+            decided_again += report["apply"]["decidedAgain"]
+                .as_array()
+                .map_or(0, Vec::len);
+        }
+        check(
+            last.len() >= 10 && last.values().all(|v| v == "v1.6.1"),
+            format!("round {round}: not every CRD ended at v1.6.1: {last:?}"),
+        )?;
+        let status = cluster.crdguard(&["status", "-o", "json"]);
+        let status: Value = serde_json::from_slice(&status.stdout)?;
+        let companions = status.to_string();
+        check(
+            companions.contains(SAFE_UPGRADES),
+            format!("round {round}: the safe-upgrades companions are missing: {companions}"),
+        )?;
+        let updates = crdguard_update_entries(&cluster);
+        check(
+            updates.is_empty(),
+            format!("round {round}: crdguard Update ownership left on {updates:?}"),
+        )?;
+    }
+    eprintln!("  concurrent writers: {decided_again} item(s) decided again over 4 rounds");
+    Ok(())
+}
+
+/// Four crdguard writers (v1.4.0 ... v1.6.1) racing a `kubectl apply --server-side
+/// --force-conflicts` of v1.2.1: kubectl's lower version is not crdguard's to stop (the guard
+/// is), but crdguard itself never writes a version lower than the one it replaces: every drop
+/// the watch sees is to kubectl's v1.2.1.
+fn crdguard_racing_kubectl_never_writes_lower(cluster: &Cluster) -> Result<(), Failed> {
+    let (code, _) = cluster.json(&["apply", &install_file("v1.3.0"), "-o", "json"]);
+    check(code == 0, format!("the v1.3.0 base apply exit {code}"))?;
+    let watch = VersionWatch::start(cluster, "watch-kubectl.json");
+    let older = install_file("v1.2.1");
+    let kubectl = Command::new(&cluster.kubectl)
+        .args([
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager",
+            "other-installer",
+            "-f",
+            &older,
+        ])
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let results = apply_concurrently(cluster, &["v1.4.0", "v1.5.0", "v1.5.1", "v1.6.1"]);
+    let kubectl = kubectl.wait_with_output()?;
+    check(
+        kubectl.status.success(),
+        format!("kubectl: {}", String::from_utf8_lossy(&kubectl.stderr)),
+    )?;
+    let (drops, _) = watch.finish();
+    let by_crdguard: Vec<_> = drops.iter().filter(|(_, _, to)| to != "v1.2.1").collect();
+    check(
+        by_crdguard.is_empty(),
+        format!("crdguard lowered versions: {by_crdguard:?}"),
+    )?;
+    for (release, code, report) in &results {
+        check(
+            matches!(code, 0 | 1) && report.is_object(),
+            format!("{release} exit {code}: {report}"),
+        )?;
+    }
     Ok(())
 }

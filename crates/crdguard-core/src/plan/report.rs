@@ -89,6 +89,11 @@ pub enum Code {
     /// A bundle version newer than every release the catalog knows: newer than everything,
     /// never downgraded, but its facts (Kubernetes minimum, companions) are unknown.
     CatalogStale,
+    /// The object changed between crdguard reading it and writing it (another writer); the
+    /// item was decided again on what is there now, or left alone when it kept changing.
+    PlanStale,
+    /// The server refused the write in the server-side dry run sent before any real write.
+    DryRunRefused,
 }
 
 impl Code {
@@ -348,6 +353,9 @@ pub struct ApplyResult {
     /// Writes not sent because apply was asked to stop (SIGINT, SIGTERM) before them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_sent: Vec<String>,
+    /// Items decided again because their object changed after crdguard read it (SPEC §11).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decided_again: Vec<String>,
     /// Set when apply stopped before writing everything (why, in words).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,

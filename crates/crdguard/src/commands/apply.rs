@@ -1,16 +1,16 @@
 //! `crdguard apply`: plan live, then migrate, server-side apply and wait for Established.
 //! Nothing is written when the plan is blocked or a preflight check fails.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crdguard_core::companion::CompanionObject;
 use crdguard_core::owner::Identity;
 use crdguard_core::plan::{
-    Action, ApplyFailure, ApplyResult, Code, Plan, PlanInputs, PlanOptions, Reason, Summary,
-    Verdict, plan,
+    Action, ApplyFailure, ApplyResult, Code, ItemPlan, Plan, PlanInputs, PlanOptions, Reason,
+    Summary, Verdict, plan,
 };
-use crdguard_core::{Crd, ObservedState};
-use crdguard_kube::{ApplyOptions, Cluster, Progress, WriteResult};
+use crdguard_core::{DesiredState, ObservedState};
+use crdguard_kube::{ApplyOptions, Cluster, PlannedWrite, Precondition, Progress, WriteResult};
 
 use crate::cli::{ApplyArgs, LiveArgs, SourceArgs, WriteArgs};
 use crate::exit::{CliError, Exit};
@@ -83,17 +83,21 @@ pub async fn apply(
         super::plan::preserve_channel(&mut desired, observed, &inputs.policy, args.render)?;
     let desired = &desired;
     let evaluator = super::admission_predictor(observed);
-    let mut plan = plan(&PlanInputs {
-        desired,
-        observed,
-        policy: &inputs.policy,
-        options: &options,
-        identifier: Some(super::catalog_identifier()?),
-        admission: evaluator
-            .as_ref()
-            .map(|e| e as &dyn crdguard_core::admission::AdmissionPredictor),
-        preserved_channel: Some(&preserved),
-    });
+    let identifier = super::catalog_identifier()?;
+    let planner = |observed: &ObservedState| {
+        plan(&PlanInputs {
+            desired,
+            observed,
+            policy: &inputs.policy,
+            options: &options,
+            identifier: Some(identifier),
+            admission: evaluator
+                .as_ref()
+                .map(|e| e as &dyn crdguard_core::admission::AdmissionPredictor),
+            preserved_channel: Some(&preserved),
+        })
+    };
+    let mut plan = planner(observed);
     let mut result = ApplyResult {
         dry_run,
         ..ApplyResult::default()
@@ -111,59 +115,85 @@ pub async fn apply(
         plan.apply = Some(result);
         return Ok((plan, Exit::Blocked));
     }
-    let writes: Vec<(&Crd, bool)> = plan
-        .items
-        .iter()
-        .filter(|i| i.action.writes())
-        .filter_map(|i| {
-            let force = i.reasons.iter().any(|r| r.code == Code::OwnershipTaken);
-            desired.get(&i.crd).map(|crd| (crd, force))
-        })
-        .collect();
     let apply_options = |force| ApplyOptions {
         dry_run,
         force,
         concurrency: usize::from(args.write.concurrency),
     };
+    // Every write is conditioned on the object as it was read (SPEC §11).
+    let mut preconditions: BTreeMap<String, Precondition> = plan
+        .items
+        .iter()
+        .filter(|i| i.action.writes())
+        .map(|i| (i.crd.clone(), precondition_for(observed, i)))
+        .collect();
+
+    // A server-side dry run of every write before the first real one: a webhook, quota or
+    // validation error then stops the whole plan, not half of a bundle.
+    if !dry_run
+        && let Some(exit) = rehearse(
+            cluster,
+            &mut plan,
+            &mut result,
+            desired,
+            &preconditions,
+            &apply_options,
+            progress,
+        )
+        .await
+    {
+        plan.apply = Some(result);
+        plan.verdict = Verdict::Blocked;
+        return Ok((plan, exit));
+    }
 
     // Storage migrations first: the new CRDs cannot drop a version that still holds objects.
-    for item in plan
+    let migrating: Vec<String> = plan
         .items
         .iter()
         .filter(|i| i.action.writes() && i.reasons.iter().any(|r| r.code == Code::MigrationPlanned))
-    {
-        let (Some(installed), Some(desired)) =
-            (observed.crds.get(&item.crd), desired.get(&item.crd))
+        .map(|i| i.crd.clone())
+        .collect();
+    let mut stale_migrations = Vec::new();
+    for name in migrating {
+        let (Some(installed), Some(desired_crd)) = (observed.crds.get(&name), desired.get(&name))
         else {
             continue;
         };
         let dropped: Vec<String> = installed
             .stored_versions
             .iter()
-            .filter(|v| !desired.has_version(v))
+            .filter(|v| !desired_crd.has_version(v))
             .cloned()
             .collect();
         if dry_run {
             progress.message(&format!(
-                "{}: dry run, objects in {} would be migrated",
-                item.crd,
+                "{name}: dry run, objects in {} would be migrated",
                 dropped.join(", ")
             ));
             continue;
         }
-        let force = item.reasons.iter().any(|r| r.code == Code::OwnershipTaken);
-        let report = cluster
+        let force = forced(&plan, &name);
+        let migrated = cluster
             .migrate_storage(
                 installed,
-                desired,
+                desired_crd,
                 &dropped,
                 apply_options(force),
                 args.live.timeout,
                 progress,
             )
             .await;
-        match report {
-            Ok(report) => result.migrations.push(report),
+        match migrated {
+            Ok(migrated) => {
+                if let Some(metadata) = migrated.metadata {
+                    preconditions.insert(name.clone(), Precondition::Seen(metadata));
+                }
+                result.migrations.push(migrated.report);
+            }
+            Err(crdguard_kube::ClusterError::Stale { message, .. }) => {
+                stale_migrations.push((name.clone(), message));
+            }
             Err(e @ crdguard_kube::ClusterError::Interrupted { .. }) => {
                 result.stopped = Some(format!("{e}; no CRD was applied"));
                 plan.apply = Some(result);
@@ -172,11 +202,10 @@ pub async fn apply(
             }
             Err(e) => {
                 result.stopped = Some(format!(
-                    "migration of {} failed: {e}; no CRD was applied",
-                    item.crd
+                    "migration of {name} failed: {e}; no CRD was applied"
                 ));
                 result.failed.push(ApplyFailure {
-                    crd: item.crd.clone(),
+                    crd: name.clone(),
                     message: e.to_string(),
                 });
                 plan.apply = Some(result);
@@ -185,6 +214,13 @@ pub async fn apply(
         }
     }
 
+    let mut pending: Vec<String> = plan
+        .items
+        .iter()
+        .filter(|i| i.action.writes() && i.companion.is_none())
+        .filter(|i| !stale_migrations.iter().any(|(name, _)| *name == i.crd))
+        .map(|i| i.crd.clone())
+        .collect();
     progress.message(&format!(
         "{} {} CRD(s){}",
         if dry_run {
@@ -192,58 +228,102 @@ pub async fn apply(
         } else {
             "applying"
         },
-        writes.len(),
+        pending.len(),
         if dry_run {
             " (server-side dry run)"
         } else {
             ""
         }
     ));
-    let mut outcomes = Vec::new();
-    for force in [false, true] {
-        let group: Vec<&Crd> = writes
-            .iter()
-            .filter(|(_, f)| *f == force)
-            .map(|(c, _)| *c)
-            .collect();
-        if group.is_empty() {
-            continue;
-        }
-        outcomes.extend(
-            cluster
-                .apply_crds(&group, apply_options(force), |outcome| {
-                    if outcome.result == WriteResult::Applied {
-                        progress.message(&format!("applied {}", outcome.crd));
-                    }
-                })
-                .await,
-        );
-    }
-    for outcome in outcomes {
-        match outcome.result {
-            WriteResult::Applied => result.applied.push(outcome.crd),
-            WriteResult::Conflict(message) => {
-                mark(
-                    &mut plan,
-                    &outcome.crd,
-                    Action::Conflict,
-                    Code::OwnedByOther,
-                    &message,
-                );
-                result.conflicts.push(ApplyFailure {
+    let mut stale = stale_migrations;
+    for round in 0..=STALE_ROUNDS {
+        let outcomes = write_crds(
+            cluster,
+            &plan,
+            desired,
+            &pending,
+            &preconditions,
+            &apply_options,
+            progress,
+        )
+        .await;
+        for outcome in outcomes {
+            match outcome.result {
+                WriteResult::Applied => result.applied.push(outcome.crd),
+                WriteResult::Stale(message) => stale.push((outcome.crd, message)),
+                WriteResult::Conflict(message) => {
+                    mark(
+                        &mut plan,
+                        &outcome.crd,
+                        Action::Conflict,
+                        Code::OwnedByOther,
+                        &message,
+                    );
+                    result.conflicts.push(ApplyFailure {
+                        crd: outcome.crd,
+                        message,
+                    });
+                }
+                WriteResult::Failed(message) => result.failed.push(ApplyFailure {
                     crd: outcome.crd,
                     message,
-                });
+                }),
+                WriteResult::NotAttempted(reason) => result.failed.push(ApplyFailure {
+                    crd: outcome.crd,
+                    message: format!("not attempted: {reason}"),
+                }),
+                WriteResult::Interrupted(_) => result.not_sent.push(outcome.crd),
             }
-            WriteResult::Failed(message) => result.failed.push(ApplyFailure {
-                crd: outcome.crd,
-                message,
-            }),
-            WriteResult::NotAttempted(reason) => result.failed.push(ApplyFailure {
-                crd: outcome.crd,
-                message: format!("not attempted: {reason}"),
-            }),
-            WriteResult::Interrupted(_) => result.not_sent.push(outcome.crd),
+        }
+        pending.clear();
+        if stale.is_empty() {
+            break;
+        }
+        let last_round = round == STALE_ROUNDS || cluster.stop_signal().requested().is_some();
+        if last_round {
+            for (name, message) in stale.drain(..) {
+                let message = format!(
+                    "{message}; still changing after {STALE_ROUNDS} new decisions, not written"
+                );
+                mark(
+                    &mut plan,
+                    &name,
+                    Action::Conflict,
+                    Code::PlanStale,
+                    &message,
+                );
+                result.conflicts.push(ApplyFailure { crd: name, message });
+            }
+            break;
+        }
+        progress.message(&format!(
+            "{} CRD(s) changed after they were read; observing again and deciding again",
+            stale.len()
+        ));
+        back_off(round).await;
+        let fresh = cluster.observe().await?;
+        let replanned = planner(&fresh);
+        for (name, message) in stale.drain(..) {
+            let Some(mut item) = replanned.items.iter().find(|i| i.crd == name).cloned() else {
+                continue;
+            };
+            item.reasons.insert(
+                0,
+                Reason::new(
+                    Code::PlanStale,
+                    format!("{message}; decided again on what is there now"),
+                ),
+            );
+            if item.action.writes() {
+                preconditions.insert(name.clone(), precondition_for(&fresh, &item));
+                pending.push(name.clone());
+            }
+            if !result.decided_again.contains(&name) {
+                result.decided_again.push(name.clone());
+            }
+            if let Some(slot) = plan.items.iter_mut().find(|i| i.crd == name) {
+                *slot = item;
+            }
         }
     }
     result.applied.sort();
@@ -266,6 +346,8 @@ pub async fn apply(
             &mut plan,
             &mut result,
             apply_options(false),
+            &mut preconditions,
+            &planner,
             progress,
         )
         .await;
@@ -283,7 +365,10 @@ pub async fn apply(
             result.not_sent.len()
         ));
         Exit::Blocked
-    } else if !result.conflicts.is_empty() || !result.not_established.is_empty() {
+    } else if !result.conflicts.is_empty()
+        || !result.not_established.is_empty()
+        || plan.items.iter().any(|i| i.action.stops())
+    {
         Exit::Blocked
     } else {
         Exit::Ok
@@ -302,14 +387,100 @@ async fn apply_companions(
     plan: &mut Plan,
     result: &mut ApplyResult,
     options: ApplyOptions,
+    preconditions: &mut BTreeMap<String, Precondition>,
+    planner: &dyn Fn(&ObservedState) -> Plan,
     progress: &TerminalProgress,
 ) {
-    let companions: Vec<CompanionObject> = plan
+    let mut pending: Vec<CompanionObject> = plan
         .items
         .iter()
         .filter(|i| i.action.writes())
         .filter_map(|i| i.companion.clone())
         .collect();
+    for round in 0..=STALE_ROUNDS {
+        let stale = write_companions(
+            cluster,
+            plan,
+            result,
+            options,
+            preconditions,
+            &pending,
+            progress,
+        )
+        .await;
+        pending.clear();
+        if stale.is_empty() {
+            break;
+        }
+        if round == STALE_ROUNDS || cluster.stop_signal().requested().is_some() {
+            for (reference, message) in stale {
+                mark(
+                    plan,
+                    &reference,
+                    Action::Conflict,
+                    Code::PlanStale,
+                    &message,
+                );
+                result.conflicts.push(ApplyFailure {
+                    crd: reference,
+                    message,
+                });
+            }
+            break;
+        }
+        back_off(round).await;
+        let fresh = match cluster.observe().await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                for (reference, _) in stale {
+                    result.failed.push(ApplyFailure {
+                        crd: reference,
+                        message: e.to_string(),
+                    });
+                }
+                break;
+            }
+        };
+        let replanned = planner(&fresh);
+        for (reference, message) in stale {
+            let Some(mut item) = replanned.items.iter().find(|i| i.crd == reference).cloned()
+            else {
+                continue;
+            };
+            item.reasons.insert(
+                0,
+                Reason::new(
+                    Code::PlanStale,
+                    format!("{message}; decided again on what is there now"),
+                ),
+            );
+            if item.action.writes()
+                && let Some(companion) = item.companion.clone()
+            {
+                preconditions.insert(reference.clone(), precondition_for(&fresh, &item));
+                pending.push(companion);
+            }
+            if !result.decided_again.contains(&reference) {
+                result.decided_again.push(reference.clone());
+            }
+            if let Some(slot) = plan.items.iter_mut().find(|i| i.crd == reference) {
+                *slot = item;
+            }
+        }
+    }
+}
+
+/// Writes companions in order; returns those that changed after crdguard read them.
+async fn write_companions(
+    cluster: &Cluster,
+    plan: &mut Plan,
+    result: &mut ApplyResult,
+    options: ApplyOptions,
+    preconditions: &BTreeMap<String, Precondition>,
+    companions: &[CompanionObject],
+    progress: &TerminalProgress,
+) -> Vec<(String, String)> {
+    let mut stale = Vec::new();
     for companion in companions {
         let reference = companion.reference();
         let Some(kind) = crdguard_core::companion::kind_named(&companion.kind) else {
@@ -325,12 +496,19 @@ async fn apply_companions(
                 &companion.name,
                 &companion.apply_body(),
                 options,
+                preconditions
+                    .get(&reference)
+                    .unwrap_or(&Precondition::Absent),
             )
             .await
         {
             Ok(_) => {
                 progress.message(&format!("applied {reference}"));
                 result.applied.push(reference);
+            }
+            // Another writer wrote it after crdguard read it: decided again by the caller.
+            Err(crdguard_kube::ClusterError::Stale { message, .. }) => {
+                stale.push((reference, message));
             }
             Err(e) if e.code() == Some(409) => {
                 let message = e.to_string();
@@ -370,6 +548,175 @@ async fn apply_companions(
             }),
         }
     }
+    stale
+}
+
+/// Rounds of deciding again for objects that changed between read and write (SPEC §11). Each
+/// round re-observes the cluster; with N writers racing, each round settles at least one.
+const STALE_ROUNDS: usize = 5;
+
+/// A growing pause before observing again, spread by process so that writers that collided
+/// do not all read and write again at the same instant.
+async fn back_off(round: usize) {
+    let spread = u64::from(std::process::id() % 97);
+    let millis = 100 * (round as u64 + 1) + spread * (round as u64 + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+}
+
+/// The precondition of an item's write: the object as `observed` had it.
+fn precondition_for(observed: &ObservedState, item: &ItemPlan) -> Precondition {
+    match &item.companion {
+        Some(companion) => Precondition::for_object(
+            observed
+                .admission
+                .iter()
+                .find(|o| o.kind == companion.kind && o.name == companion.name)
+                .map(|o| &o.object),
+        ),
+        None => Precondition::for_object(observed.crds.get(&item.crd).map(|c| &c.object)),
+    }
+}
+
+/// Whether the plan takes this item over from another field manager.
+fn forced(plan: &Plan, name: &str) -> bool {
+    plan.items
+        .iter()
+        .find(|i| i.crd == name)
+        .is_some_and(|i| i.reasons.iter().any(|r| r.code == Code::OwnershipTaken))
+}
+
+/// Writes the named CRDs (those taking ownership in their own pass, with `force`).
+async fn write_crds(
+    cluster: &Cluster,
+    plan: &Plan,
+    desired: &DesiredState,
+    names: &[String],
+    preconditions: &BTreeMap<String, Precondition>,
+    apply_options: &dyn Fn(bool) -> ApplyOptions,
+    progress: &TerminalProgress,
+) -> Vec<crdguard_kube::WriteOutcome> {
+    let mut outcomes = Vec::new();
+    for force in [false, true] {
+        let group: Vec<PlannedWrite> = names
+            .iter()
+            .filter(|name| forced(plan, name) == force)
+            .filter_map(|name| {
+                Some(PlannedWrite {
+                    crd: desired.get(name)?,
+                    precondition: preconditions
+                        .get(name)
+                        .cloned()
+                        .unwrap_or(Precondition::Absent),
+                })
+            })
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        outcomes.extend(
+            cluster
+                .apply_crds(&group, apply_options(force), |outcome| {
+                    if outcome.result == WriteResult::Applied {
+                        progress.message(&format!("applied {}", outcome.crd));
+                    }
+                })
+                .await,
+        );
+    }
+    outcomes
+}
+
+/// The server-side dry run of every write of the plan (SPEC §11). `Some(exit)` when one was
+/// refused: nothing has been written, and the refused writes are named in the plan. Items that
+/// migrate storage are left out: their final write is only valid after the migration.
+async fn rehearse(
+    cluster: &Cluster,
+    plan: &mut Plan,
+    result: &mut ApplyResult,
+    desired: &DesiredState,
+    preconditions: &BTreeMap<String, Precondition>,
+    apply_options: &dyn Fn(bool) -> ApplyOptions,
+    progress: &TerminalProgress,
+) -> Option<Exit> {
+    let names: Vec<String> = plan
+        .items
+        .iter()
+        .filter(|i| i.action.writes() && i.companion.is_none())
+        .filter(|i| !i.reasons.iter().any(|r| r.code == Code::MigrationPlanned))
+        .map(|i| i.crd.clone())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    progress.message(&format!(
+        "checking {} write(s) with a server-side dry run",
+        names.len()
+    ));
+    let rehearsal = |force| ApplyOptions {
+        dry_run: true,
+        ..apply_options(force)
+    };
+    let outcomes = write_crds(
+        cluster,
+        plan,
+        desired,
+        &names,
+        preconditions,
+        &rehearsal,
+        progress,
+    )
+    .await;
+    let mut exit = None;
+    for outcome in outcomes {
+        match outcome.result {
+            // Applied in the rehearsal; a stale object is decided again by the real pass.
+            WriteResult::Applied | WriteResult::Stale(_) => {}
+            WriteResult::Conflict(message) => {
+                mark(
+                    plan,
+                    &outcome.crd,
+                    Action::Conflict,
+                    Code::OwnedByOther,
+                    &message,
+                );
+                result.conflicts.push(ApplyFailure {
+                    crd: outcome.crd,
+                    message,
+                });
+                exit.get_or_insert(Exit::Blocked);
+            }
+            WriteResult::Failed(message) | WriteResult::NotAttempted(message) => {
+                let unreachable = message.contains("cannot reach");
+                mark(
+                    plan,
+                    &outcome.crd,
+                    Action::Blocked,
+                    Code::DryRunRefused,
+                    &message,
+                );
+                result.failed.push(ApplyFailure {
+                    crd: outcome.crd,
+                    message,
+                });
+                if unreachable {
+                    exit = Some(Exit::Cluster);
+                } else {
+                    exit.get_or_insert(Exit::Blocked);
+                }
+            }
+            WriteResult::Interrupted(_) => {
+                result.not_sent.push(outcome.crd);
+                exit.get_or_insert(Exit::Blocked);
+            }
+        }
+    }
+    if exit.is_some() {
+        result.stopped = Some(
+            "the server refused a write in the dry run sent before any real write; nothing was written"
+                .into(),
+        );
+    }
+    exit
 }
 
 /// Records what the server said about an item the plan expected to write.

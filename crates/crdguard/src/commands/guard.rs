@@ -52,7 +52,13 @@ pub fn run(args: &GuardArgs) -> Result<Exit, CliError> {
                         _ => "validatingadmissionpolicybindings",
                     };
                     cluster
-                        .apply_object(&format!("{GROUP_VERSION}/{collection}"), name, document, options)
+                        .apply_object(
+                            &format!("{GROUP_VERSION}/{collection}"),
+                            name,
+                            document,
+                            options,
+                            &crdguard_kube::Precondition::Unconditional,
+                        )
                         .await?;
                     println!("{kind} {name} applied{}", if options.dry_run { " (server dry run)" } else { "" });
                 }

@@ -35,7 +35,8 @@ pub fn run(args: &MigrateArgs) -> Result<Exit, CliError> {
         let options = ApplyOptions { dry_run: false, force: false, concurrency: 1 };
         let report = cluster
             .migrate_storage(installed, installed, &dropped, options, args.live.timeout, &progress)
-            .await?;
+            .await?
+            .report;
         let text = match args.output {
             Output::Json => serde_json::to_string_pretty(&report).map_err(|e| CliError::usage(e.to_string()))? + "\n",
             _ => format!(

@@ -262,6 +262,12 @@ pub fn plan(plan: &Plan, style: Style) -> String {
         for failure in apply.conflicts.iter().chain(&apply.failed) {
             out.push_str(&format!("  - {}: {}\n", failure.crd, failure.message));
         }
+        if !apply.decided_again.is_empty() {
+            out.push_str(&format!(
+                "Decided again (changed by another writer after crdguard read them): {}\n",
+                apply.decided_again.join(", ")
+            ));
+        }
         if let Some(stopped) = &apply.stopped {
             out.push_str(&format!("Stopped: {stopped}\n"));
         }
