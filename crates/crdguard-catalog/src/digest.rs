@@ -30,7 +30,7 @@ pub fn companion_digest(object: &Value) -> String {
 }
 
 /// `sha256:<hex>` of `content` in canonical JSON (keys sorted).
-fn sha256_of(content: &Value) -> String {
+pub fn sha256_of(content: &Value) -> String {
     let mut canonical = String::new();
     write_canonical(content, &mut canonical);
     let hash = Sha256::digest(canonical.as_bytes());

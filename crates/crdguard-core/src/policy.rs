@@ -1,6 +1,6 @@
 //! The compatibility policy of one product (SPEC §4), and the default policy when none is given.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
 use crate::model::{Channel, Class};
@@ -11,7 +11,7 @@ pub const POLICY_KIND: &str = "Policy";
 /// The Gateway API bundle, known without any policy.
 pub const GATEWAY_API: &str = "gateway-api";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Policy {
     pub api_version: String,
@@ -21,7 +21,7 @@ pub struct Policy {
     pub spec: PolicySpec,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PolicyMetadata {
     pub name: String,
@@ -29,7 +29,7 @@ pub struct PolicyMetadata {
     pub version: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PolicySpec {
     #[serde(default)]
@@ -38,14 +38,14 @@ pub struct PolicySpec {
     pub bundles: Vec<BundlePolicy>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KubernetesPolicy {
     #[serde(default)]
     pub minimum: Option<KubeVersion>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BundlePolicy {
     pub name: String,
@@ -80,7 +80,7 @@ pub struct BundlePolicy {
     pub version_annotation: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InstallMode {
     #[default]
@@ -88,7 +88,7 @@ pub enum InstallMode {
     Never,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpgradeMode {
     Never,
@@ -99,7 +99,7 @@ pub enum UpgradeMode {
     ToRecommended,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConflictMode {
     #[default]

@@ -143,6 +143,9 @@ pub struct ObservedState {
     /// Whether the server serves admissionregistration.k8s.io/v1 ValidatingAdmissionPolicies:
     /// known for a live server (discovery), `None` for a snapshot.
     pub admission_served: Option<bool>,
+    /// Which cluster this is (SPEC §11): `uid:<kube-system namespace UID>`, or the server URL
+    /// and its CA digest where there is no core API. Live only.
+    pub cluster_id: Option<String>,
     pub warnings: Vec<InputWarning>,
 }
 
@@ -155,6 +158,7 @@ impl ObservedState {
             crds: BTreeMap::new(),
             admission: Vec::new(),
             admission_served: None,
+            cluster_id: None,
             warnings: Vec::new(),
         }
     }

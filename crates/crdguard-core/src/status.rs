@@ -236,6 +236,7 @@ pub fn status(
         cluster: ClusterInfo {
             source: observed.source.as_str(),
             server_version: observed.server_version_text.clone(),
+            id: None,
         },
         bundles,
         crds,

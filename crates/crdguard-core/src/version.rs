@@ -101,6 +101,12 @@ impl fmt::Display for KubeVersion {
     }
 }
 
+impl serde::Serialize for KubeVersion {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for KubeVersion {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         version_text(d)?.parse().map_err(serde::de::Error::custom)

@@ -33,6 +33,8 @@ pub struct Cluster {
     pub(crate) stop: crate::StopSignal,
     /// The per-request (read) timeout; watches ask the server to end them before it.
     pub(crate) request_timeout: Duration,
+    /// `sha256:<hex>` of the CA certificates the kubeconfig trusts for this server, if any.
+    pub(crate) ca_digest: Option<String>,
 }
 
 impl Cluster {
@@ -47,6 +49,19 @@ impl Cluster {
         config.default_retry = false;
         let server = config.cluster_url.to_string();
         let insecure = config.accept_invalid_certs;
+        let ca_digest = config.root_cert.as_ref().map(|certificates| {
+            use sha2::{Digest as _, Sha256};
+            let mut hasher = Sha256::new();
+            for der in certificates {
+                hasher.update(der);
+            }
+            let hex: String = hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!("sha256:{hex}")
+        });
         let client = Client::try_from(config)
             .map_err(|e| ClusterError::from_kube("create a client", &server, e))?;
         let mut cluster = Cluster {
@@ -56,6 +71,7 @@ impl Cluster {
             insecure,
             stop: options.stop.clone(),
             request_timeout: timeout,
+            ca_digest,
         };
         // Through `send`, like every other request: retries honour Retry-After.
         let info = cluster

@@ -111,9 +111,39 @@ impl Cluster {
         }
     }
 
+    /// Which cluster this is (SPEC §11): the `kube-system` namespace UID where the core API
+    /// is served and readable, else the server URL and the digest of its CA certificates.
+    pub async fn identity(&self) -> Result<String, ClusterError> {
+        match self
+            .send(
+                "read the kube-system namespace (the cluster's identity)",
+                http::Method::GET,
+                "/api/v1/namespaces/kube-system",
+                "application/json",
+                None,
+            )
+            .await
+        {
+            Ok(namespace) => {
+                if let Some(uid) = namespace.pointer("/metadata/uid").and_then(Value::as_str) {
+                    return Ok(format!("uid:{uid}"));
+                }
+            }
+            // No core API (a bare CRD server), or no permission to read it: the fallback.
+            Err(e) if matches!(e.code(), Some(401 | 403 | 404)) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(format!(
+            "server:{};ca:{}",
+            self.server,
+            self.ca_digest.as_deref().unwrap_or("none")
+        ))
+    }
+
     /// The observed state of the cluster.
     pub async fn observe(&self) -> Result<ObservedState, ClusterError> {
         let mut state = ObservedState::empty(ClusterSource::Live);
+        state.cluster_id = Some(self.identity().await?);
         state.server_version = self.server_version.parse().ok();
         state.server_version_text = Some(self.server_version.clone());
         let items = self

@@ -244,6 +244,18 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub desired: DesiredArgs,
 
+    /// Apply exactly a plan saved with `crdguard plan ... -o json > plan.json` against this
+    /// cluster: its objects, policy and options. Refused (exit 1, `plan-stale`, nothing
+    /// written) when an item's object changed since it was saved; exit 2 when the file was
+    /// edited, cut short, or made for another cluster.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sources", "chart", "policy", "take_ownership", "allow_breaking", "migrate"])]
+    pub plan: Option<PathBuf>,
+
+    /// With --plan: plan again on what the cluster holds now (with the saved objects, policy
+    /// and options) instead of refusing a stale plan.
+    #[arg(long, requires = "plan")]
+    pub replan: bool,
+
     #[command(flatten)]
     pub live: LiveArgs,
 

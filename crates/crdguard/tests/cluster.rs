@@ -249,6 +249,14 @@ fn main() {
             "crdguard_racing_an_older_kubectl_apply_never_writes_the_lower_version",
             crdguard_racing_kubectl_never_writes_lower,
         ),
+        (
+            "saved_plan_is_applied_as_reviewed_and_refused_when_stale_edited_or_foreign",
+            saved_plans,
+        ),
+        (
+            "a_write_the_server_refuses_in_the_dry_run_stops_the_plan_before_any_write",
+            dry_run_refusal_writes_nothing,
+        ),
     ];
     if args.list {
         let trials = tests
@@ -516,6 +524,11 @@ fn release_key(version: &str) -> Vec<u64> {
         .collect()
 }
 
+/// A CRD whose bundle version went down: (CRD, from, to).
+type VersionDrop = (String, String, String);
+/// The last bundle version the watch saw, by CRD.
+type LastVersions = std::collections::BTreeMap<String, String>;
+
 /// `kubectl get crd --watch`, recording every version each CRD takes.
 struct VersionWatch {
     child: std::process::Child,
@@ -552,12 +565,7 @@ impl VersionWatch {
 
     /// Stops the watch; every (CRD, from, to) where the bundle version went down, and the last
     /// version of each CRD.
-    fn finish(
-        mut self,
-    ) -> (
-        Vec<(String, String, String)>,
-        std::collections::BTreeMap<String, String>,
-    ) {
+    fn finish(mut self) -> (Vec<VersionDrop>, LastVersions) {
         // Let the last writes reach the watch before stopping it.
         std::thread::sleep(std::time::Duration::from_secs(2));
         let _ = self.child.kill();
@@ -748,5 +756,225 @@ fn crdguard_racing_kubectl_never_writes_lower(cluster: &Cluster) -> Result<(), F
             format!("{release} exit {code}: {report}"),
         )?;
     }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- saved plans (SPEC §11)
+
+fn exit_of(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// `plan -o json` saved to a file.
+fn save_plan(cluster: &Cluster, source: &str, extra: &[&str], name: &str) -> String {
+    let mut args = vec!["plan", source, "--allow-breaking", "-o", "json"];
+    args.extend(extra);
+    let out = cluster.crdguard(&args);
+    assert_eq!(exit_of(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    temp_file(name, &String::from_utf8(out.stdout).unwrap())
+}
+
+fn edited(path: &str, name: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let mut plan: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut plan);
+    temp_file(name, &plan.to_string())
+}
+
+/// A plan of v1.5.1 saved over v1.4.0 is applied as reviewed, and refused when applied again;
+/// a plan of v1.6.1 saved, then another writer changes one CRD: refused (exit 1, plan-stale naming it, nothing written) until `--replan`. Edited by
+/// hand (an action, an object), cut short, of another kind or a future format: exit 2. Made for
+/// another cluster: exit 2, nothing written there.
+fn saved_plans(cluster: &Cluster) -> Result<(), Failed> {
+    let (code, _) = cluster.json(&["apply", &install_file("v1.4.0"), "-o", "json"]);
+    check(code == 0, format!("v1.4.0 apply exit {code}"))?;
+    let saved = save_plan(
+        cluster,
+        &as_released("v1.5.1", "standard"),
+        &[],
+        "reviewed.json",
+    );
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(&saved)?)?;
+    check(
+        plan["cluster"]["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("uid:")),
+        format!("cluster.id: {}", plan["cluster"]),
+    )?;
+
+    // Bad plan files: exit 2, nothing written.
+    let before = cluster.versions();
+    let text = std::fs::read_to_string(&saved)?;
+    let bad_files = [
+        (
+            "truncated",
+            temp_file("truncated.json", &text[..text.len() / 2]),
+        ),
+        (
+            "another kind",
+            edited(&saved, "kind.json", |p| p["kind"] = "Status".into()),
+        ),
+        (
+            "a future apiVersion",
+            edited(&saved, "future.json", |p| {
+                p["apiVersion"] = "crdguard.dev/v9".into()
+            }),
+        ),
+        (
+            "an action changed by hand",
+            edited(&saved, "action.json", |p| {
+                let item = p["items"]
+                    .as_array_mut()
+                    .unwrap()
+                    .iter_mut()
+                    .find(|i| i["action"] == "upgrade")
+                    .unwrap();
+                item["action"] = "keep".into();
+            }),
+        ),
+        (
+            "a desired object changed by hand",
+            edited(&saved, "object.json", |p| {
+                p["desiredObjects"][0]["object"]["metadata"]["annotations"]["edited"] =
+                    "yes".into();
+            }),
+        ),
+    ];
+    for (what, path) in &bad_files {
+        let out = cluster.crdguard(&["apply", "--plan", path]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        check(
+            exit_of(&out) == 2 && stderr.contains(path.as_str()) && stderr.lines().count() <= 5,
+            format!("{what}: exit {}, stderr: {stderr}", exit_of(&out)),
+        )?;
+    }
+    check(cluster.versions() == before, "a bad plan file wrote")?;
+
+    // Another cluster: exit 2, nothing written there.
+    let other = Cluster::start();
+    let out = other.crdguard(&["apply", "--plan", &saved]);
+    check(
+        exit_of(&out) == 2 && String::from_utf8_lossy(&out.stderr).contains("made for cluster"),
+        format!(
+            "another cluster: exit {}: {}",
+            exit_of(&out),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )?;
+    check(
+        other.get(&["crd"]).unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "the plan for another cluster wrote there",
+    )?;
+    drop(other);
+
+    // As reviewed.
+    let (code, report) = cluster.json(&["apply", "--plan", &saved, "-o", "json"]);
+    check(
+        code == 0,
+        format!("apply --plan exit {code}: {}", report["apply"]),
+    )?;
+    let annotation = cluster
+        .get(&["crd", "httproutes.gateway.networking.k8s.io"])
+        .unwrap()["metadata"]["annotations"][BUNDLE_VERSION]
+        .clone();
+    check(
+        annotation == "v1.5.1",
+        format!("httproutes at {annotation}"),
+    )?;
+
+    // Stale: the same plan again (everything it wrote moved on), and a plan saved now that
+    // another writer overtakes.
+    let (code, report) = cluster.json(&["apply", "--plan", &saved, "-o", "json"]);
+    check(code == 1, format!("a plan already applied: exit {code}"))?;
+    check(
+        report["apply"]["stopped"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stale"),
+        format!("{}", report["apply"]),
+    )?;
+    let fresh = save_plan(
+        cluster,
+        &as_released("v1.6.1", "standard"),
+        &[],
+        "fresh.json",
+    );
+    let out = cluster.kubectl(&[
+        "annotate",
+        "crd",
+        "grpcroutes.gateway.networking.k8s.io",
+        "example.com/touched=yes",
+    ]);
+    check(out.status.success(), "kubectl annotate")?;
+    let before = cluster.versions();
+    let (code, report) = cluster.json(&["apply", "--plan", &fresh, "-o", "json"]);
+    check(code == 1, format!("stale plan: exit {code}"))?;
+    let stale: Vec<&str> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["reasons"][0]["code"] == "plan-stale")
+        .map(|i| i["crd"].as_str().unwrap())
+        .collect();
+    check(
+        stale == ["grpcroutes.gateway.networking.k8s.io"],
+        format!("stale items: {stale:?}"),
+    )?;
+    check(cluster.versions() == before, "a stale plan wrote")?;
+    let (code, report) = cluster.json(&["apply", "--plan", &fresh, "--replan", "-o", "json"]);
+    check(
+        code == 0,
+        format!("--replan exit {code}: {}", report["apply"]),
+    )?;
+    let annotation = cluster
+        .get(&["crd", "httproutes.gateway.networking.k8s.io"])
+        .unwrap()["metadata"]["annotations"][BUNDLE_VERSION]
+        .clone();
+    check(
+        annotation == "v1.6.1",
+        format!("after --replan: httproutes at {annotation}"),
+    )?;
+    Ok(())
+}
+
+/// SPEC §11: every write is sent as a server-side dry run first. Three CRDs, the third with a
+/// CEL rule that does not compile (crdguard does not compile CEL; the server does): exit 1,
+/// the third named, nothing written, not even the first two.
+fn dry_run_refusal_writes_nothing(cluster: &Cluster) -> Result<(), Failed> {
+    let crd = |plural: &str, rule: &str| {
+        format!(
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: {plural}.dryrun.example.com\nspec:\n  group: dryrun.example.com\n  scope: Namespaced\n  names: {{kind: K{plural}, plural: {plural}}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-validations:\n        - rule: \"{rule}\"\n"
+        )
+    };
+    let file = temp_file(
+        "dry-run-refused.yaml",
+        &[
+            crd("alphas", "true"),
+            crd("betas", "true"),
+            crd("gammas", "self.spec.replicas >"),
+        ]
+        .join("---\n"),
+    );
+    let (code, report) = cluster.json(&["apply", &file, "-o", "json"]);
+    let failed = report["apply"]["failed"].to_string();
+    check(code == 1, format!("exit {code}: {}", report["apply"]))?;
+    check(
+        failed.contains("gammas.dryrun.example.com") && !failed.contains("alphas"),
+        format!("failed: {failed}"),
+    )?;
+    let written: Vec<String> = cluster.get(&["crd"]).unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["metadata"]["name"].as_str())
+        .filter(|n| n.ends_with(".dryrun.example.com"))
+        .map(str::to_string)
+        .collect();
+    check(
+        written.is_empty(),
+        format!("written although the dry run was refused: {written:?}"),
+    )?;
     Ok(())
 }

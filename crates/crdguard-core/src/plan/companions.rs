@@ -203,6 +203,8 @@ fn item(
         },
         reasons: decision.reasons,
         findings: Vec::new(),
+        step: Step::None,
+        observed_resource_version: None,
         companion: decision.action.writes().then_some(companion),
     }
 }

@@ -158,6 +158,10 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
         }
         bundles.push(bundle);
     }
+    for item in &mut items {
+        item.refresh_step();
+        item.observed_resource_version = observed_resource_version(inputs.observed, item);
+    }
     let summary = Summary::of(&items);
     let blocked = items.iter().any(|i| i.action.stops())
         || bundles.iter().any(|b| b.decision.stops())
@@ -180,6 +184,7 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
         cluster: ClusterInfo {
             source: inputs.observed.source.as_str(),
             server_version: inputs.observed.server_version_text.clone(),
+            id: inputs.observed.cluster_id.clone(),
         },
         preflight,
         bundles,
@@ -197,6 +202,7 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
         },
         warnings,
         apply: None,
+        saved: None,
         install: None,
     }
 }
@@ -394,6 +400,27 @@ fn decide_item(
         } else {
             Vec::new()
         },
+        step: Step::None,
+        observed_resource_version: None,
         companion: None,
     }
+}
+
+/// The resourceVersion of the item's object in `observed`, `None` when it is absent (or the
+/// snapshot did not record one).
+fn observed_resource_version(observed: &ObservedState, item: &ItemPlan) -> Option<String> {
+    let object = if item.is_companion() {
+        let (kind, name) = item.crd.split_once('/')?;
+        &observed
+            .admission
+            .iter()
+            .find(|o| o.kind == kind && o.name == name)?
+            .object
+    } else {
+        &observed.crds.get(&item.crd)?.object
+    };
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
 }

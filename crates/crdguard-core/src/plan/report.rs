@@ -126,6 +126,9 @@ pub struct ClusterInfo {
     pub source: &'static str,
     #[serde(rename = "serverVersion")]
     pub server_version: Option<String>,
+    /// The cluster's identity (live plans): a saved plan applies only to this cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -214,6 +217,12 @@ pub struct ItemPlan {
     pub desired: BundleState,
     pub reasons: Vec<Reason>,
     pub findings: Vec<Finding>,
+    /// How `apply` writes this item (SPEC §3 v2).
+    pub step: Step,
+    /// The object's resourceVersion as observed (live or snapshot), `null` when absent: what
+    /// every write of the item is conditioned on (SPEC §11).
+    #[serde(rename = "observedResourceVersion")]
+    pub observed_resource_version: Option<String>,
     /// For a companion item that writes: upstream's object that `apply` sends.
     #[serde(skip)]
     pub companion: Option<crate::companion::CompanionObject>,
@@ -222,6 +231,41 @@ pub struct ItemPlan {
 impl ItemPlan {
     pub fn is_companion(&self) -> bool {
         self.kind != CRD_KIND
+    }
+
+    /// Sets `step` from the action and reasons; called whenever they change.
+    pub fn refresh_step(&mut self) {
+        self.step = Step::of(self.action, &self.reasons);
+    }
+}
+
+/// The write `apply` makes for an item.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// A create that fails if the object appeared meanwhile.
+    Create,
+    /// Server-side apply conditioned on the observed resourceVersion.
+    Apply,
+    /// Server-side apply taking fields over from another manager (`--take-ownership`).
+    ForceApply,
+    /// Objects migrated off a removed stored version first, then the apply.
+    MigrateThenApply,
+    /// Nothing is written.
+    #[default]
+    None,
+}
+
+impl Step {
+    pub fn of(action: Action, reasons: &[Reason]) -> Step {
+        let has = |code| reasons.iter().any(|r| r.code == code);
+        match action {
+            Action::Create => Step::Create,
+            Action::Upgrade if has(Code::MigrationPlanned) => Step::MigrateThenApply,
+            Action::Upgrade if has(Code::OwnershipTaken) => Step::ForceApply,
+            Action::Upgrade => Step::Apply,
+            _ => Step::None,
+        }
     }
 }
 
@@ -298,6 +342,29 @@ pub struct Plan {
     /// Present in the report of `install`: what each phase did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub install: Option<InstallResult>,
+    /// What `apply --plan` needs to apply exactly this plan (SPEC §11): live plans only.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<SavedPlan>,
+}
+
+/// The parts of a live plan that make it a saved plan (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedPlan {
+    /// Every desired object (CRDs, and companions the sources carry), with its digest.
+    pub desired_objects: Vec<DesiredObject>,
+    /// The policy the plan was made with.
+    pub policy: serde_json::Value,
+    /// Digest of the plan's decisions, objects, policy and cluster.
+    pub plan_digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DesiredObject {
+    pub kind: String,
+    pub name: String,
+    pub digest: String,
+    pub object: serde_json::Value,
 }
 
 /// The staged Helm install (SPEC §6).

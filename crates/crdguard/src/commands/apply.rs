@@ -18,25 +18,57 @@ use crate::render;
 
 use super::TerminalProgress;
 use super::plan::{Inputs, PLAN_RELEASE, load_inputs};
+use super::saved_plan;
 
 pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
-    let inputs = load_inputs(
-        &args.desired.sources,
-        &args.desired.chart,
-        &args.desired.render,
-        &PLAN_RELEASE,
-        args.desired.policy.as_deref(),
-    )?;
+    let saved = args.plan.as_deref().map(saved_plan::open).transpose()?;
+    let inputs = match &saved {
+        Some(saved) => Inputs {
+            desired: saved.desired.clone(),
+            policy: saved.policy.clone(),
+        },
+        None => load_inputs(
+            &args.desired.sources,
+            &args.desired.chart,
+            &args.desired.render,
+            &PLAN_RELEASE,
+            args.desired.policy.as_deref(),
+        )?,
+    };
+    // A saved plan brings its own options: it is applied as it was reviewed.
+    let write = match &saved {
+        Some(saved) => WriteArgs {
+            take_ownership: saved.take_ownership,
+            allow_breaking: saved.allow_breaking,
+            migrate: saved.migrate,
+            ..args.write.clone()
+        },
+        None => args.write.clone(),
+    };
     let connect = super::live_options(&args.live);
     let progress = TerminalProgress::new(args.output);
     super::runtime()?.block_on(async {
         let cluster = super::connect_for_writes(&connect).await?;
         let observed = cluster.observe().await?;
+        if let Some(saved) = &saved {
+            let here = observed.cluster_id.as_deref().unwrap_or("unknown");
+            if here != saved.cluster_id {
+                return Err(CliError::usage(format!(
+                    "{}: the plan was made for cluster {}, this is {here}; nothing was written",
+                    args.plan
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new("plan"))
+                        .display(),
+                    saved.cluster_id
+                )));
+            }
+        }
         let settings = ApplySettings {
-            write: &args.write,
+            write: &write,
             live: &args.live,
             render: &args.desired.render,
             preflight: Vec::new(),
+            saved: saved.as_ref().filter(|_| !args.replan).map(|s| &s.items),
         };
         let (plan, exit) = apply(
             &cluster,
@@ -60,6 +92,9 @@ pub struct ApplySettings<'a> {
     /// Checks the calling action made itself (install: `helm-would-delete`); one that fails
     /// blocks the plan like any other preflight failure, before anything is written.
     pub preflight: Vec<crdguard_core::plan::PreflightCheck>,
+    /// `apply --plan` (without `--replan`): the saved plan's items; the plan made now must
+    /// match them, object for object and decision for decision, or nothing is written.
+    pub saved: Option<&'a BTreeMap<String, saved_plan::SavedItem>>,
 }
 
 /// Plans against the observed cluster and carries the plan out.
@@ -110,6 +145,34 @@ pub async fn apply(
     {
         plan.verdict = Verdict::Blocked;
     }
+    if let Some(saved) = args.saved {
+        let differences = saved_plan::differences(saved, &plan);
+        if !differences.is_empty() {
+            for (name, why) in &differences {
+                mark(&mut plan, name, Action::Conflict, Code::PlanStale, why);
+                if !plan.items.iter().any(|i| &i.crd == name) {
+                    plan.warnings.push(crdguard_core::plan::PlanWarning {
+                        source: name.clone(),
+                        message: format!("plan-stale: {why}"),
+                    });
+                }
+            }
+            plan.summary = Summary::of(&plan.items);
+            plan.verdict = Verdict::Blocked;
+            result.stopped = Some(format!(
+                "the saved plan is stale: {} item(s) differ from the cluster now ({}); nothing \
+                 was written. Plan again, or apply with --replan",
+                differences.len(),
+                differences
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            plan.apply = Some(result);
+            return Ok((plan, Exit::Blocked));
+        }
+    }
     if plan.verdict == Verdict::Blocked {
         result.stopped = Some("the plan is blocked; nothing was written".into());
         plan.apply = Some(result);
@@ -142,6 +205,7 @@ pub async fn apply(
         )
         .await
     {
+        plan.summary = Summary::of(&plan.items);
         plan.apply = Some(result);
         plan.verdict = Verdict::Blocked;
         return Ok((plan, exit));
@@ -307,6 +371,13 @@ pub async fn apply(
             let Some(mut item) = replanned.items.iter().find(|i| i.crd == name).cloned() else {
                 continue;
             };
+            // What crdguard meant to write is there: its own write landed although the answer
+            // was lost (a broken connection, then a retry that met the new version), or another
+            // writer wrote the same. Either way the item is done.
+            if item.action == Action::Unchanged {
+                result.applied.push(name);
+                continue;
+            }
             item.reasons.insert(
                 0,
                 Reason::new(
@@ -447,6 +518,10 @@ async fn apply_companions(
             else {
                 continue;
             };
+            if item.action == Action::Unchanged {
+                result.applied.push(reference);
+                continue;
+            }
             item.reasons.insert(
                 0,
                 Reason::new(
@@ -724,5 +799,6 @@ fn mark(plan: &mut Plan, crd: &str, action: Action, code: Code, message: &str) {
     if let Some(item) = plan.items.iter_mut().find(|i| i.crd == crd) {
         item.action = action;
         item.reasons.insert(0, Reason::new(code, message));
+        item.refresh_step();
     }
 }

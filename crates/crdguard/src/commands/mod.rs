@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod plan;
 pub mod post_render;
 pub mod rbac;
+pub mod saved_plan;
 pub mod snapshot;
 pub mod status;
 

@@ -313,7 +313,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
         &inputs.policy,
         &args.desired.render,
     )?;
-    let plan = plan(&crdguard_core::plan::PlanInputs {
+    let mut plan = plan(&crdguard_core::plan::PlanInputs {
         desired: &inputs.desired,
         observed: &observed,
         policy: &inputs.policy,
@@ -324,6 +324,8 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
             .map(|e| e as &dyn crdguard_core::admission::AdmissionPredictor),
         preserved_channel: Some(&preserved),
     });
+    // A live plan is also a saved plan: `apply --plan` applies exactly it (SPEC §11).
+    super::saved_plan::seal(&mut plan, &inputs.desired, &inputs.policy)?;
     render::plan(&plan, args.output)?;
     Ok(match plan.verdict {
         Verdict::Ok => Exit::Ok,

@@ -59,6 +59,7 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
             live: &args.live,
             render: &args.render,
             preflight: vec![protection.preflight()],
+            saved: None,
         };
         let observed = cluster.observe().await?;
         let (plan, mut exit) =
