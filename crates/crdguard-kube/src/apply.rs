@@ -279,23 +279,34 @@ impl Cluster {
         if options.dry_run {
             url.push_str("&dryRun=All");
         }
-        let created = match self
-            .send(
-                &format!("create {name}"),
-                http::Method::POST,
-                &url,
-                "application/json",
-                Some(body),
-            )
-            .await
-        {
-            Err(e) if e.code() == Some(409) => {
-                return Err(ClusterError::Stale {
-                    operation: format!("create {name}"),
-                    message: "another writer created it after crdguard looked".into(),
-                });
+        let mut attempts = 0;
+        let created = loop {
+            match self
+                .send(
+                    &format!("create {name}"),
+                    http::Method::POST,
+                    &url,
+                    "application/json",
+                    Some(body),
+                )
+                .await
+            {
+                // Only AlreadyExists means another writer was first.
+                Err(ClusterError::Api {
+                    code: 409, reason, ..
+                }) if reason == "AlreadyExists" => {
+                    return Err(ClusterError::Stale {
+                        operation: format!("create {name}"),
+                        message: "another writer created it after crdguard looked".into(),
+                    });
+                }
+                // A concurrent-write 409 says nothing about this object: try again, bounded.
+                Err(e) if is_optimistic_conflict(&e) && attempts < OPTIMISTIC_CONFLICT_RETRIES => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempts)).await;
+                }
+                other => break other?,
             }
-            other => other?,
         };
         if options.dry_run {
             return Ok(created);

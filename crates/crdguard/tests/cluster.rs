@@ -765,6 +765,11 @@ fn exit_of(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
 
+/// A CRD's Gateway API bundle-version annotation as the server has it.
+fn bundle_version(cluster: &Cluster, crd: &str) -> Value {
+    cluster.get(&["crd", crd]).unwrap()["metadata"]["annotations"][BUNDLE_VERSION].clone()
+}
+
 /// `plan -o json` saved to a file.
 fn save_plan(cluster: &Cluster, source: &str, extra: &[&str], name: &str) -> String {
     let mut args = vec!["plan", source, "--allow-breaking", "-o", "json"];
@@ -875,10 +880,7 @@ fn saved_plans(cluster: &Cluster) -> Result<(), Failed> {
         code == 0,
         format!("apply --plan exit {code}: {}", report["apply"]),
     )?;
-    let annotation = cluster
-        .get(&["crd", "httproutes.gateway.networking.k8s.io"])
-        .unwrap()["metadata"]["annotations"][BUNDLE_VERSION]
-        .clone();
+    let annotation = bundle_version(cluster, "httproutes.gateway.networking.k8s.io");
     check(
         annotation == "v1.5.1",
         format!("httproutes at {annotation}"),
@@ -928,10 +930,7 @@ fn saved_plans(cluster: &Cluster) -> Result<(), Failed> {
         code == 0,
         format!("--replan exit {code}: {}", report["apply"]),
     )?;
-    let annotation = cluster
-        .get(&["crd", "httproutes.gateway.networking.k8s.io"])
-        .unwrap()["metadata"]["annotations"][BUNDLE_VERSION]
-        .clone();
+    let annotation = bundle_version(cluster, "httproutes.gateway.networking.k8s.io");
     check(
         annotation == "v1.6.1",
         format!("after --replan: httproutes at {annotation}"),

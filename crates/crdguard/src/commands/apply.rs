@@ -366,36 +366,20 @@ pub async fn apply(
         ));
         back_off(round).await;
         let fresh = cluster.observe().await?;
-        let replanned = planner(&fresh);
-        for (name, message) in stale.drain(..) {
-            let Some(mut item) = replanned.items.iter().find(|i| i.crd == name).cloned() else {
-                continue;
-            };
-            // What crdguard meant to write is there: its own write landed although the answer
-            // was lost (a broken connection, then a retry that met the new version), or another
-            // writer wrote the same. Either way the item is done.
-            if item.action == Action::Unchanged {
-                result.applied.push(name);
-                continue;
-            }
-            item.reasons.insert(
-                0,
-                Reason::new(
-                    Code::PlanStale,
-                    format!("{message}; decided again on what is there now"),
-                ),
-            );
-            if item.action.writes() {
-                preconditions.insert(name.clone(), precondition_for(&fresh, &item));
-                pending.push(name.clone());
-            }
-            if !result.decided_again.contains(&name) {
-                result.decided_again.push(name.clone());
-            }
-            if let Some(slot) = plan.items.iter_mut().find(|i| i.crd == name) {
-                *slot = item;
-            }
-        }
+        let again = decide_again(
+            &mut plan,
+            &mut result,
+            &mut preconditions,
+            &fresh,
+            &planner(&fresh),
+            std::mem::take(&mut stale),
+        );
+        pending.extend(
+            again
+                .into_iter()
+                .filter(|i| i.companion.is_none())
+                .map(|i| i.crd),
+        );
     }
     result.applied.sort();
     result.not_sent.sort();
@@ -512,37 +496,53 @@ async fn apply_companions(
                 break;
             }
         };
-        let replanned = planner(&fresh);
-        for (reference, message) in stale {
-            let Some(mut item) = replanned.items.iter().find(|i| i.crd == reference).cloned()
-            else {
-                continue;
-            };
-            if item.action == Action::Unchanged {
-                result.applied.push(reference);
-                continue;
-            }
-            item.reasons.insert(
-                0,
-                Reason::new(
-                    Code::PlanStale,
-                    format!("{message}; decided again on what is there now"),
-                ),
-            );
-            if item.action.writes()
-                && let Some(companion) = item.companion.clone()
-            {
-                preconditions.insert(reference.clone(), precondition_for(&fresh, &item));
-                pending.push(companion);
-            }
-            if !result.decided_again.contains(&reference) {
-                result.decided_again.push(reference.clone());
-            }
-            if let Some(slot) = plan.items.iter_mut().find(|i| i.crd == reference) {
-                *slot = item;
-            }
+        let again = decide_again(plan, result, preconditions, &fresh, &planner(&fresh), stale);
+        pending.extend(again.into_iter().filter_map(|i| i.companion));
+    }
+}
+
+/// Decides again, on the cluster as `fresh` holds it, the items whose objects changed between
+/// crdguard's read and its write (`stale`: name and what changed). Each one's item in `plan`
+/// becomes its new decision, with reason `plan-stale`; returns the items that still write,
+/// their preconditions now on `fresh`. An item now `unchanged` holds what crdguard meant to
+/// write (its own write landed although the answer was lost, or another writer wrote the
+/// same): it is done.
+fn decide_again(
+    plan: &mut Plan,
+    result: &mut ApplyResult,
+    preconditions: &mut BTreeMap<String, Precondition>,
+    fresh: &ObservedState,
+    replanned: &Plan,
+    stale: Vec<(String, String)>,
+) -> Vec<ItemPlan> {
+    let mut again = Vec::new();
+    for (name, message) in stale {
+        let Some(mut item) = replanned.items.iter().find(|i| i.crd == name).cloned() else {
+            continue;
+        };
+        if item.action == Action::Unchanged {
+            result.applied.push(name);
+            continue;
+        }
+        item.reasons.insert(
+            0,
+            Reason::new(
+                Code::PlanStale,
+                format!("{message}; decided again on what is there now"),
+            ),
+        );
+        if !result.decided_again.contains(&name) {
+            result.decided_again.push(name.clone());
+        }
+        if item.action.writes() {
+            preconditions.insert(name.clone(), precondition_for(fresh, &item));
+            again.push(item.clone());
+        }
+        if let Some(slot) = plan.items.iter_mut().find(|i| i.crd == name) {
+            *slot = item;
         }
     }
+    again
 }
 
 /// Writes companions in order; returns those that changed after crdguard read them.
