@@ -316,17 +316,13 @@ pub async fn apply(
                 WriteResult::Applied => result.applied.push(outcome.crd),
                 WriteResult::Stale(message) => stale.push((outcome.crd, message)),
                 WriteResult::Conflict(message) => {
-                    mark(
+                    record_conflict(
                         &mut plan,
-                        &outcome.crd,
-                        Action::Conflict,
+                        &mut result,
+                        outcome.crd,
                         Code::OwnedByOther,
-                        &message,
-                    );
-                    result.conflicts.push(ApplyFailure {
-                        crd: outcome.crd,
                         message,
-                    });
+                    );
                 }
                 WriteResult::Failed(message) => result.failed.push(ApplyFailure {
                     crd: outcome.crd,
@@ -349,14 +345,7 @@ pub async fn apply(
                 let message = format!(
                     "{message}; still changing after {STALE_ROUNDS} new decisions, not written"
                 );
-                mark(
-                    &mut plan,
-                    &name,
-                    Action::Conflict,
-                    Code::PlanStale,
-                    &message,
-                );
-                result.conflicts.push(ApplyFailure { crd: name, message });
+                record_conflict(&mut plan, &mut result, name, Code::PlanStale, message);
             }
             break;
         }
@@ -469,17 +458,7 @@ async fn apply_companions(
         }
         if round == STALE_ROUNDS || cluster.stop_signal().requested().is_some() {
             for (reference, message) in stale {
-                mark(
-                    plan,
-                    &reference,
-                    Action::Conflict,
-                    Code::PlanStale,
-                    &message,
-                );
-                result.conflicts.push(ApplyFailure {
-                    crd: reference,
-                    message,
-                });
+                record_conflict(plan, result, reference, Code::PlanStale, message);
             }
             break;
         }
@@ -587,17 +566,7 @@ async fn write_companions(
             }
             Err(e) if e.code() == Some(409) => {
                 let message = e.to_string();
-                mark(
-                    plan,
-                    &reference,
-                    Action::Conflict,
-                    Code::OwnedByOther,
-                    &message,
-                );
-                result.conflicts.push(ApplyFailure {
-                    crd: reference,
-                    message,
-                });
+                record_conflict(plan, result, reference, Code::OwnedByOther, message);
             }
             // The server does not serve the API after all (the bare CRD server, a cluster
             // with the API disabled): the bundle's CRDs stand; say so, do not fail.
@@ -747,17 +716,7 @@ async fn rehearse(
             // Applied in the rehearsal; a stale object is decided again by the real pass.
             WriteResult::Applied | WriteResult::Stale(_) => {}
             WriteResult::Conflict(message) => {
-                mark(
-                    plan,
-                    &outcome.crd,
-                    Action::Conflict,
-                    Code::OwnedByOther,
-                    &message,
-                );
-                result.conflicts.push(ApplyFailure {
-                    crd: outcome.crd,
-                    message,
-                });
+                record_conflict(plan, result, outcome.crd, Code::OwnedByOther, message);
                 exit.get_or_insert(Exit::Blocked);
             }
             WriteResult::Failed(message) | WriteResult::NotAttempted(message) => {
@@ -792,6 +751,19 @@ async fn rehearse(
         );
     }
     exit
+}
+
+/// Records an item the plan meant to write as a `conflict` (in the items and in the apply
+/// report), with `code` and the server's or crdguard's words.
+fn record_conflict(
+    plan: &mut Plan,
+    result: &mut ApplyResult,
+    crd: String,
+    code: Code,
+    message: String,
+) {
+    mark(plan, &crd, Action::Conflict, code, &message);
+    result.conflicts.push(ApplyFailure { crd, message });
 }
 
 /// Records what the server said about an item the plan expected to write.
