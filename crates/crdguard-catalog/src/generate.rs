@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crdguard_core::bundle::{GATEWAY_CHANNEL_ANNOTATION, GATEWAY_VERSION_ANNOTATION};
 use crdguard_core::load::{Loaded, load_text};
+use crdguard_core::registry::{gateway_channel_annotation, gateway_version_annotation};
 use crdguard_core::yaml::Limits;
 use crdguard_core::{BundleVersion, Channel};
 use serde_json::Value;
@@ -180,22 +180,23 @@ fn release_entry(source: &SourceRelease) -> Result<ReleaseEntry, GenerateError> 
     }
     // Every CRD of a release carries the same markers; the catalog records them once.
     let mut annotation: Option<&str> = None;
+    let (version_key, channel_key) = (gateway_version_annotation(), gateway_channel_annotation());
     for crd in &loaded.crds {
         let version = crd
-            .annotation(GATEWAY_VERSION_ANNOTATION)
-            .ok_or_else(|| input(format!("{} has no {GATEWAY_VERSION_ANNOTATION}", crd.name)))?;
+            .annotation(version_key)
+            .ok_or_else(|| input(format!("{} has no {version_key}", crd.name)))?;
         if annotation.is_some_and(|a| a != version) {
             return Err(input(format!(
-                "CRDs disagree on {GATEWAY_VERSION_ANNOTATION}: {version} and {annotation:?}"
+                "CRDs disagree on {version_key}: {version} and {annotation:?}"
             )));
         }
         annotation = Some(version);
-        if crd.annotation(GATEWAY_CHANNEL_ANNOTATION) != Some(source.channel.as_str()) {
+        if crd.annotation(channel_key) != Some(source.channel.as_str()) {
             return Err(input(format!(
-                "{} is in the {} file but its {GATEWAY_CHANNEL_ANNOTATION} is {:?}",
+                "{} is in the {} file but its {channel_key} is {:?}",
                 crd.name,
                 source.channel,
-                crd.annotation(GATEWAY_CHANNEL_ANNOTATION)
+                crd.annotation(channel_key)
             )));
         }
     }

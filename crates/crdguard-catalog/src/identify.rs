@@ -20,7 +20,7 @@ use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crdguard_core::bundle::{GATEWAY_CHANNEL_ANNOTATION, GATEWAY_VERSION_ANNOTATION};
+use crdguard_core::registry::{gateway_channel_annotation, gateway_version_annotation};
 use crdguard_core::{BundleVersion, Channel};
 use serde::Serialize;
 use serde_json::Value;
@@ -72,8 +72,8 @@ impl AnnotatedMarkers {
                 .map(str::to_string)
         };
         AnnotatedMarkers {
-            version: annotation(GATEWAY_VERSION_ANNOTATION),
-            channel: annotation(GATEWAY_CHANNEL_ANNOTATION),
+            version: annotation(gateway_version_annotation()),
+            channel: annotation(gateway_channel_annotation()),
         }
     }
 
@@ -201,8 +201,8 @@ impl Identification<'_> {
         if self.annotated.is_empty() {
             return AnnotationCheck::Missing {
                 missing: vec![
-                    GATEWAY_VERSION_ANNOTATION.to_string(),
-                    GATEWAY_CHANNEL_ANNOTATION.to_string(),
+                    gateway_version_annotation().to_string(),
+                    gateway_channel_annotation().to_string(),
                 ],
                 identified,
             };
@@ -216,10 +216,10 @@ impl Identification<'_> {
         }
         let mut missing = Vec::new();
         if self.annotated.version.is_none() {
-            missing.push(GATEWAY_VERSION_ANNOTATION.to_string());
+            missing.push(gateway_version_annotation().to_string());
         }
         if self.annotated.channel.is_none() {
-            missing.push(GATEWAY_CHANNEL_ANNOTATION.to_string());
+            missing.push(gateway_channel_annotation().to_string());
         }
         if !missing.is_empty() {
             return AnnotationCheck::Missing {

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use crdguard_catalog::{AnnotationCheck, Catalog, Release, ReleaseKind, digest};
-use crdguard_core::bundle::{GATEWAY_CHANNEL_ANNOTATION, GATEWAY_VERSION_ANNOTATION};
+/// Upstream's markers, spelled here as the release files spell them.
+const GATEWAY_VERSION_ANNOTATION: &str = "gateway.networking.k8s.io/bundle-version";
+const GATEWAY_CHANNEL_ANNOTATION: &str = "gateway.networking.k8s.io/channel";
 use crdguard_core::load::load_text;
 use crdguard_core::yaml::Limits;
 use crdguard_core::{BundleVersion, Channel};

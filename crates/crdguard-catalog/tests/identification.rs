@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crdguard_catalog::{Catalog, ReleaseKind};
-use crdguard_core::bundle::{GATEWAY_CHANNEL_ANNOTATION, GATEWAY_VERSION_ANNOTATION};
+/// Upstream's markers, spelled here as the release files spell them.
+const GATEWAY_VERSION_ANNOTATION: &str = "gateway.networking.k8s.io/bundle-version";
+const GATEWAY_CHANNEL_ANNOTATION: &str = "gateway.networking.k8s.io/channel";
 use crdguard_core::identify::Identifier;
 use crdguard_core::load::load_text;
 use crdguard_core::plan::{Plan, PlanInputs, PlanOptions, plan};

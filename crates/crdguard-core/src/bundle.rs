@@ -3,92 +3,76 @@
 
 use crate::model::{BundleMembership, Channel, Class, Crd};
 use crate::plan::{Code, Reason};
-use crate::policy::{GATEWAY_API, Policy};
+use crate::policy::Policy;
+use crate::registry::{KnownBundle, MarkerKey, Registry};
 
-pub const GATEWAY_GROUPS: [&str; 2] = ["gateway.networking.k8s.io", "gateway.networking.x-k8s.io"];
-pub const GATEWAY_VERSION_ANNOTATION: &str = "gateway.networking.k8s.io/bundle-version";
-pub const GATEWAY_CHANNEL_ANNOTATION: &str = "gateway.networking.k8s.io/channel";
-
-/// Classifies CRDs against the built-in knowledge (Gateway API) and a policy's bundles.
-pub struct Classifier<'p> {
-    policy: &'p Policy,
+/// Classifies CRDs against the bundle registry under a policy (built-in bundles and those the
+/// policy defines).
+pub struct Classifier {
+    registry: Registry,
 }
 
-impl<'p> Classifier<'p> {
-    pub fn new(policy: &'p Policy) -> Self {
-        Classifier { policy }
+impl Classifier {
+    pub fn new(policy: &Policy) -> Self {
+        Classifier {
+            registry: policy.registry(),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     pub fn classify(&self, crd: &Crd) -> BundleMembership {
-        if GATEWAY_GROUPS.contains(&crd.group.as_str()) {
-            return annotated(
-                crd,
-                GATEWAY_API,
-                Class::Standard,
-                Some(GATEWAY_VERSION_ANNOTATION),
-                Some(GATEWAY_CHANNEL_ANNOTATION),
-            );
-        }
-        for bundle in &self.policy.spec.bundles {
-            if bundle.groups.iter().any(|g| g == &crd.group) {
-                return annotated(
-                    crd,
-                    &bundle.name,
-                    bundle.class.unwrap_or(Class::Standard),
-                    bundle.version_annotation.as_deref(),
-                    None,
-                );
-            }
-        }
-        BundleMembership {
-            bundle: None,
-            class: Class::Extension,
-            version: None,
-            channel: None,
-            range: None,
-            warnings: Vec::new(),
+        match self.registry.of_crd(crd) {
+            Some(bundle) => marked(crd, bundle),
+            None => BundleMembership {
+                bundle: None,
+                class: Class::Extension,
+                version: None,
+                channel: None,
+                range: None,
+                warnings: Vec::new(),
+            },
         }
     }
 }
 
-fn annotated(
-    crd: &Crd,
-    bundle: &str,
-    class: Class,
-    version_key: Option<&str>,
-    channel_key: Option<&str>,
-) -> BundleMembership {
+/// The membership `crd` declares through `bundle`'s markers; a marker that cannot be read is a
+/// warning and an unknown value, never a guess.
+fn marked(crd: &Crd, bundle: &KnownBundle) -> BundleMembership {
     let mut warnings = Vec::new();
-    let version = version_key
-        .and_then(|key| crd.annotation(key).map(|v| (key, v)))
-        .and_then(|(key, value)| match value.parse() {
-            Ok(v) => Some(v),
-            Err(e) => {
-                warnings.push(Reason::new(
-                    Code::BadAnnotation,
-                    format!("annotation {key}: {e}; the version is treated as unknown"),
-                ));
-                None
-            }
-        });
-    let channel = channel_key
-        .and_then(|key| crd.annotation(key).map(|v| (key, v)))
-        .and_then(|(key, value)| match Channel::parse(value) {
-            Some(c) => Some(c),
-            None => {
-                warnings.push(Reason::new(
-                    Code::BadAnnotation,
-                    format!(
-                        "annotation {key}: {value:?} is neither standard nor experimental; \
-                         the channel is treated as unknown"
-                    ),
-                ));
-                None
-            }
-        });
+    let read = |marker: &Option<MarkerKey>| {
+        marker
+            .as_ref()
+            .and_then(|m| m.read(crd).map(|value| (m.describe(), value)))
+    };
+    let version = read(&bundle.version).and_then(|(key, value)| match value.parse() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            warnings.push(Reason::new(
+                Code::BadAnnotation,
+                format!("{key}: {e}; the version is treated as unknown"),
+            ));
+            None
+        }
+    });
+    let channel = read(&bundle.channel).and_then(|(key, value)| match Channel::parse(value) {
+        Some(c) => Some(c),
+        None => {
+            warnings.push(Reason::new(
+                Code::BadAnnotation,
+                format!(
+                    "{key}: {value:?} is neither standard nor experimental; \
+                     the channel is treated as unknown"
+                ),
+            ));
+            None
+        }
+    });
     BundleMembership {
-        bundle: Some(bundle.to_string()),
-        class,
+        bundle: Some(bundle.name.clone()),
+        class: bundle.class,
         version,
         channel,
         range: None,

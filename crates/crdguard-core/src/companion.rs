@@ -8,8 +8,6 @@
 
 use serde_json::{Map, Value};
 
-use crate::policy::GATEWAY_API;
-
 /// The API group version every companion kind is served in.
 pub const ADMISSION_API_VERSION: &str = "admissionregistration.k8s.io/v1";
 
@@ -34,42 +32,24 @@ pub const VALIDATING_ADMISSION_POLICY_BINDING: CompanionKind = CompanionKind {
     collection: "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings",
 };
 
-/// The name Gateway API gives its safe-upgrades policy and binding.
-pub const GATEWAY_SAFE_UPGRADES: &str = "safe-upgrades.gateway.networking.k8s.io";
-
-/// The companions of the built-in bundles: (bundle, kind, name).
-const KNOWN_COMPANIONS: [(&str, CompanionKind, &str); 2] = [
-    (
-        GATEWAY_API,
-        VALIDATING_ADMISSION_POLICY,
-        GATEWAY_SAFE_UPGRADES,
-    ),
-    (
-        GATEWAY_API,
-        VALIDATING_ADMISSION_POLICY_BINDING,
-        GATEWAY_SAFE_UPGRADES,
-    ),
-];
-
 /// The bundle an object is a companion of, if it is one (matched by apiVersion group, kind and
-/// name; the version of the admission API is not part of the identity).
+/// name; the version of the admission API is not part of the identity). Companions are the
+/// registry's to say.
 pub fn bundle_of(api_version: &str, kind: &str, name: &str) -> Option<&'static str> {
-    let group = api_version.split('/').next().unwrap_or_default();
-    KNOWN_COMPANIONS
-        .iter()
-        .find(|(_, k, n)| {
-            k.kind == kind && *n == name && k.api_version.split('/').next() == Some(group)
-        })
-        .map(|(bundle, _, _)| *bundle)
+    crate::registry::Registry::builtin().companion_bundle(api_version, kind, name)
 }
 
 /// The companions a bundle ships (kind, name), from the registry.
 pub fn known_for(bundle: &str) -> Vec<(CompanionKind, &'static str)> {
-    KNOWN_COMPANIONS
-        .iter()
-        .filter(|(b, _, _)| *b == bundle)
-        .map(|(_, kind, name)| (*kind, *name))
-        .collect()
+    crate::registry::Registry::builtin()
+        .bundle(bundle)
+        .map(|b| {
+            b.companions
+                .iter()
+                .map(|c| (c.kind, c.name.as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The kind description of a companion kind name.
@@ -181,6 +161,7 @@ fn is_empty(value: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::{GATEWAY_API, GATEWAY_SAFE_UPGRADES};
     use serde_json::json;
 
     #[test]

@@ -16,6 +16,7 @@ pub mod owner;
 pub mod plan;
 pub mod policy;
 pub mod post_render;
+pub mod registry;
 pub mod state;
 pub mod status;
 mod strict_value;

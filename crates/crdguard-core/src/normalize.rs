@@ -51,20 +51,21 @@ fn applied_spec_equal(installed: &Crd, desired: &Crd) -> bool {
 /// `semantically_equal`, except that bundle markers (version and channel annotations) the
 /// installed copy lacks are not counted as a difference.
 pub fn same_content_but_markers(installed: &Crd, desired: &Crd) -> bool {
-    let markers = [
-        crate::bundle::GATEWAY_VERSION_ANNOTATION,
-        crate::bundle::GATEWAY_CHANNEL_ANNOTATION,
-    ];
+    let markers = crate::registry::Registry::builtin();
+    let absent_marker = |k: &String, installed: &std::collections::BTreeMap<String, String>| {
+        markers.is_marker(k) && !installed.contains_key(k)
+    };
     desired
         .annotations
         .iter()
         .filter(|(k, _)| !is_metadata_noise(k))
-        .filter(|(k, _)| !markers.contains(&k.as_str()) || installed.annotations.contains_key(*k))
+        .filter(|(k, _)| !absent_marker(k, &installed.annotations))
         .all(|(k, v)| installed.annotations.get(k) == Some(v))
         && desired
             .labels
             .iter()
             .filter(|(k, _)| !is_metadata_noise(k))
+            .filter(|(k, _)| !absent_marker(k, &installed.labels))
             .all(|(k, v)| installed.labels.get(k) == Some(v))
         && applied_spec_equal(installed, desired)
 }

@@ -8,8 +8,8 @@ use crate::version::{BundleVersion, KubeVersion};
 
 pub const POLICY_API_VERSION: &str = "crdguard.dev/v1alpha1";
 pub const POLICY_KIND: &str = "Policy";
-/// The Gateway API bundle, known without any policy.
-pub const GATEWAY_API: &str = "gateway-api";
+pub use crate::registry::GATEWAY_API;
+use crate::registry::{KnownBundle, KnownBundleSpec, Registry};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -36,6 +36,9 @@ pub struct PolicySpec {
     pub kubernetes: Option<KubernetesPolicy>,
     #[serde(default)]
     pub bundles: Vec<BundlePolicy>,
+    /// Standard bundles beyond the built-in ones (SPEC §4), added to the registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known_bundles: Vec<KnownBundleSpec>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -126,6 +129,7 @@ impl Policy {
     pub fn is_default(&self) -> bool {
         self.metadata.name == "default"
             && self.spec.bundles.is_empty()
+            && self.spec.known_bundles.is_empty()
             && self.spec.kubernetes.is_none()
     }
 
@@ -208,6 +212,8 @@ impl Policy {
                 format!("expected {POLICY_KIND}, found {:?}", self.kind),
             ));
         }
+        self.validate_known_bundles(source)?;
+        let registry = self.registry();
         let mut seen = std::collections::BTreeSet::new();
         for (i, bundle) in self.spec.bundles.iter().enumerate() {
             let field = |name: &str| format!("spec.bundles[{i}].{name}");
@@ -220,12 +226,14 @@ impl Policy {
                     format!("bundle {:?} is listed twice", bundle.name),
                 ));
             }
-            if bundle.name != GATEWAY_API && bundle.groups.is_empty() {
+            if bundle.groups.is_empty() && registry.bundle(&bundle.name).is_none() {
                 return Err(err(
                     field("groups"),
                     format!(
-                        "bundle {:?} is not known to crdguard; list the API groups of its CRDs",
-                        bundle.name
+                        "bundle {:?} is not known to crdguard (known: {}); define it under \
+                         spec.knownBundles with its API groups and version marker",
+                        bundle.name,
+                        registry.names().collect::<Vec<_>>().join(", ")
                     ),
                 ));
             }
@@ -263,6 +271,106 @@ impl Policy {
         Ok(())
     }
 
+    /// The known bundles under this policy: the built-in ones, `spec.knownBundles`, and legacy
+    /// `bundles[]` entries that name their own groups.
+    pub fn registry(&self) -> Registry {
+        let defined = self
+            .spec
+            .known_bundles
+            .iter()
+            .map(KnownBundleSpec::to_known);
+        let legacy = self
+            .spec
+            .bundles
+            .iter()
+            .filter(|b| !b.groups.is_empty())
+            .map(|b| KnownBundle {
+                name: b.name.clone(),
+                groups: b.groups.clone(),
+                version: b
+                    .version_annotation
+                    .clone()
+                    .map(crate::registry::MarkerKey::Annotation),
+                channel: None,
+                class: b.class.unwrap_or(Class::Standard),
+                companions: Vec::new(),
+                from_policy: true,
+            });
+        Registry::with(defined.chain(legacy))
+    }
+
+    /// `spec.knownBundles`: names new and unique, groups given and owned by one bundle only,
+    /// channel markers well formed.
+    fn validate_known_bundles(&self, source: &str) -> Result<(), InputError> {
+        let builtin = Registry::builtin();
+        let mut owners: std::collections::BTreeMap<&str, String> = builtin
+            .bundles()
+            .iter()
+            .flat_map(|b| b.groups.iter().map(move |g| (g.as_str(), b.name.clone())))
+            .collect();
+        let mut names = std::collections::BTreeSet::new();
+        for (i, bundle) in self.spec.known_bundles.iter().enumerate() {
+            let err = |name: &str, message: String| {
+                InputError::new(source, message).field(format!("spec.knownBundles[{i}].{name}"))
+            };
+            if bundle.name.trim().is_empty() {
+                return Err(err("name", "a bundle needs a name".into()));
+            }
+            if builtin.bundle(&bundle.name).is_some() {
+                return Err(err(
+                    "name",
+                    format!(
+                        "{:?} is a built-in bundle; use spec.bundles to set its policy",
+                        bundle.name
+                    ),
+                ));
+            }
+            if !names.insert(bundle.name.as_str()) {
+                return Err(err(
+                    "name",
+                    format!("bundle {:?} is defined twice", bundle.name),
+                ));
+            }
+            if bundle.groups.is_empty() {
+                return Err(err(
+                    "groups",
+                    format!("bundle {:?} lists no API groups", bundle.name),
+                ));
+            }
+            for (g, group) in bundle.groups.iter().enumerate() {
+                if !is_dns_subdomain(group) {
+                    return Err(err(
+                        &format!("groups[{g}]"),
+                        format!("{group:?} is not an API group (a DNS subdomain like example.com)"),
+                    ));
+                }
+                if let Some(owner) = owners.insert(group, bundle.name.clone()) {
+                    return Err(err(
+                        &format!("groups[{g}]"),
+                        format!("group {group} already belongs to bundle {owner}"),
+                    ));
+                }
+            }
+            if let Some(marker) = &bundle.version
+                && marker.key().trim().is_empty()
+            {
+                return Err(err("version", "the version key is empty".into()));
+            }
+            if let Some(channel) = &bundle.channel {
+                channel
+                    .key()
+                    .map_err(|message| err("channel", message.to_string()))?;
+                if channel.values.is_empty() {
+                    return Err(err(
+                        "channel.values",
+                        "list the channel values, narrowest first: [standard, experimental]".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn bundle(&self, name: &str) -> Option<&BundlePolicy> {
         self.spec.bundles.iter().find(|b| b.name == name)
     }
@@ -270,6 +378,21 @@ impl Policy {
     pub fn kubernetes_minimum(&self) -> Option<KubeVersion> {
         self.spec.kubernetes.as_ref().and_then(|k| k.minimum)
     }
+}
+
+/// An API group: lowercase DNS labels joined by dots.
+fn is_dns_subdomain(group: &str) -> bool {
+    !group.is_empty()
+        && group.len() <= 253
+        && group.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 impl BundlePolicy {

@@ -36,10 +36,7 @@
 
 use std::fmt;
 
-use crdguard_core::bundle::{
-    GATEWAY_CHANNEL_ANNOTATION, GATEWAY_GROUPS, GATEWAY_VERSION_ANNOTATION,
-};
-use crdguard_core::policy::{BundlePolicy, GATEWAY_API};
+use crdguard_core::registry::{KnownBundle, MarkerKey, Registry};
 use crdguard_core::version::KubeVersion;
 use serde_json::{Value, json};
 
@@ -68,40 +65,41 @@ pub struct ManagedBundle {
     pub name: String,
     /// API groups whose CRDs belong to the bundle.
     pub groups: Vec<String>,
-    /// Annotation holding the bundle version.
-    pub version_annotation: String,
-    /// Annotation holding the channel (`standard` ⊂ `experimental`), if the bundle has channels.
-    pub channel_annotation: Option<String>,
+    /// Where the bundle version is written (an annotation or a label).
+    pub version: MarkerKey,
+    /// Where the channel is written (`standard` ⊂ `experimental`), if the bundle has channels.
+    pub channel: Option<MarkerKey>,
 }
 
 impl ManagedBundle {
-    pub fn gateway_api() -> Self {
-        ManagedBundle {
-            name: GATEWAY_API.to_string(),
-            groups: GATEWAY_GROUPS.iter().map(|g| g.to_string()).collect(),
-            version_annotation: GATEWAY_VERSION_ANNOTATION.to_string(),
-            channel_annotation: Some(GATEWAY_CHANNEL_ANNOTATION.to_string()),
-        }
-    }
-
-    /// A bundle known without a policy (the Gateway API).
-    pub fn known(name: &str) -> Option<Self> {
-        (name == GATEWAY_API).then(Self::gateway_api)
-    }
-
-    /// A bundle of a product policy: the Gateway API, or one that names its groups and version
-    /// annotation.
-    pub fn from_policy(bundle: &BundlePolicy) -> Option<Self> {
-        if let Some(known) = Self::known(&bundle.name) {
-            return Some(known);
-        }
-        let version_annotation = bundle.version_annotation.clone()?;
-        (!bundle.groups.is_empty()).then(|| ManagedBundle {
+    /// The guard's view of a registry bundle; `None` when the bundle writes no version (there
+    /// is nothing to order then).
+    pub fn from_known(bundle: &KnownBundle) -> Option<Self> {
+        Some(ManagedBundle {
             name: bundle.name.clone(),
             groups: bundle.groups.clone(),
-            version_annotation,
-            channel_annotation: None,
+            version: bundle.version.clone()?,
+            channel: bundle.channel.clone(),
         })
+    }
+
+    pub fn gateway_api() -> Self {
+        Self::from_known(crdguard_core::registry::gateway())
+            .expect("the Gateway API writes its version")
+    }
+
+    /// A built-in bundle, known without a policy.
+    pub fn known(name: &str) -> Option<Self> {
+        Registry::builtin().bundle(name).and_then(Self::from_known)
+    }
+
+    /// Every built-in bundle that writes its version.
+    pub fn builtin() -> Vec<Self> {
+        Registry::builtin()
+            .bundles()
+            .iter()
+            .filter_map(Self::from_known)
+            .collect()
     }
 }
 
@@ -160,8 +158,9 @@ impl fmt::Display for GuardError {
         match self {
             GuardError::UnknownBundle(name) => write!(
                 f,
-                "unknown bundle {name:?}: the guard knows {GATEWAY_API}; other bundles need \
-                 their groups and version annotation from a policy"
+                "unknown bundle {name:?}: the guard knows {}; other bundles need their \
+                 groups and version marker from a policy's spec.knownBundles",
+                Registry::builtin().names().collect::<Vec<_>>().join(", ")
             ),
             GuardError::NoGroups(name) => write!(f, "bundle {name:?} names no API groups"),
             GuardError::InvalidName { bundle, value } => write!(
@@ -205,8 +204,9 @@ pub fn render_guard_with(options: &GuardOptions) -> Result<Vec<Value>, GuardErro
         let names = bundle
             .groups
             .iter()
-            .chain([&bundle.version_annotation, &bundle.name])
-            .chain(bundle.channel_annotation.as_ref());
+            .map(String::as_str)
+            .chain([bundle.version.key(), bundle.name.as_str()])
+            .chain(bundle.channel.as_ref().map(MarkerKey::key));
         for value in names {
             // Everything is spliced into single-quoted CEL strings: keep to name characters.
             let ok = !value.is_empty()
@@ -216,7 +216,7 @@ pub fn render_guard_with(options: &GuardOptions) -> Result<Vec<Value>, GuardErro
             if !ok {
                 return Err(GuardError::InvalidName {
                     bundle: bundle.name.clone(),
-                    value: value.clone(),
+                    value: value.to_string(),
                 });
             }
         }
@@ -302,6 +302,14 @@ fn by_bundle(bundles: &[ManagedBundle], value: impl Fn(&ManagedBundle) -> String
         })
 }
 
+fn marker_place(marker: &MarkerKey) -> &'static str {
+    if marker.is_label() {
+        "labels"
+    } else {
+        "annotations"
+    }
+}
+
 fn var(name: &str, expression: String) -> Value {
     json!({ "name": name, "expression": expression })
 }
@@ -321,12 +329,23 @@ fn variables(options: &GuardOptions) -> Vec<Value> {
         var("bundle", by_bundle(bundles, |b| cel_string(&b.name))),
         var(
             "versionKey",
-            by_bundle(bundles, |b| cel_string(&b.version_annotation)),
+            by_bundle(bundles, |b| cel_string(b.version.key())),
+        ),
+        // Where the markers live: 'labels' or 'annotations'.
+        var(
+            "versionIn",
+            by_bundle(bundles, |b| cel_string(marker_place(&b.version))),
         ),
         var(
             "channelKey",
             by_bundle(bundles, |b| {
-                cel_string(b.channel_annotation.as_deref().unwrap_or_default())
+                cel_string(b.channel.as_ref().map(MarkerKey::key).unwrap_or_default())
+            }),
+        ),
+        var(
+            "channelIn",
+            by_bundle(bundles, |b| {
+                cel_string(b.channel.as_ref().map(marker_place).unwrap_or_default())
             }),
         ),
         var(
@@ -341,22 +360,38 @@ fn variables(options: &GuardOptions) -> Vec<Value> {
              object.metadata.annotations : {}"
                 .to_string(),
         ),
+        var(
+            "oldLabels",
+            "oldObject != null && has(oldObject.metadata.labels) ? \
+             oldObject.metadata.labels : {}"
+                .to_string(),
+        ),
+        var(
+            "newLabels",
+            "object != null && has(object.metadata.labels) ? object.metadata.labels : {}"
+                .to_string(),
+        ),
     ];
-    for (side, annotations) in [("old", "oldAnnotations"), ("new", "newAnnotations")] {
-        vars.push(var(
-            &format!("{side}Version"),
-            format!(
-                "variables.versionKey != '' && variables.versionKey in variables.{annotations} \
-                 ? variables.{annotations}[variables.versionKey] : ''"
-            ),
-        ));
-        vars.push(var(
-            &format!("{side}Channel"),
-            format!(
-                "variables.channelKey != '' && variables.channelKey in variables.{annotations} \
-                 ? variables.{annotations}[variables.channelKey] : ''"
-            ),
-        ));
+    for side in ["old", "new"] {
+        for (marker, key, place) in [
+            ("Version", "versionKey", "versionIn"),
+            ("Channel", "channelKey", "channelIn"),
+        ] {
+            let lookup = |map: &str| {
+                format!(
+                    "variables.{key} in variables.{side}{map} ? \
+                     variables.{side}{map}[variables.{key}] : ''"
+                )
+            };
+            vars.push(var(
+                &format!("{side}{marker}"),
+                format!(
+                    "variables.{key} == '' ? '' : variables.{place} == 'labels' ? ({}) : ({})",
+                    lookup("Labels"),
+                    lookup("Annotations")
+                ),
+            ));
+        }
         vars.push(var(
             &format!("{side}Release"),
             format!("variables.{side}Version.matches('{RELEASE_PATTERN}')"),

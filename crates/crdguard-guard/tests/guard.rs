@@ -8,7 +8,9 @@ mod common;
 
 use common::*;
 use crdguard_core::admission::{AdmissionPrediction, AdmissionPredictor};
-use crdguard_core::bundle::{GATEWAY_CHANNEL_ANNOTATION, GATEWAY_VERSION_ANNOTATION};
+/// Upstream's markers, spelled here as the release files spell them.
+const GATEWAY_VERSION_ANNOTATION: &str = "gateway.networking.k8s.io/bundle-version";
+const GATEWAY_CHANNEL_ANNOTATION: &str = "gateway.networking.k8s.io/channel";
 use crdguard_core::model::Crd;
 use crdguard_core::version::KubeVersion;
 use crdguard_guard::*;
@@ -426,8 +428,8 @@ fn options_and_errors() {
     let hostile = ManagedBundle {
         name: "x".into(),
         groups: vec!["a' || true || '".into()],
-        version_annotation: "x/v".into(),
-        channel_annotation: None,
+        version: crdguard_core::registry::MarkerKey::Annotation("x/v".into()),
+        channel: None,
     };
     assert!(matches!(
         render_guard_with(&GuardOptions {
@@ -443,8 +445,8 @@ fn a_second_bundle_is_guarded_with_its_own_annotation() {
     let other = ManagedBundle {
         name: "acme".into(),
         groups: vec!["acme.example.com".into()],
-        version_annotation: "acme.example.com/version".into(),
-        channel_annotation: None,
+        version: crdguard_core::registry::MarkerKey::Annotation("acme.example.com/version".into()),
+        channel: None,
     };
     let objects = render_guard_with(&GuardOptions {
         bundles: vec![ManagedBundle::gateway_api(), other],
@@ -479,5 +481,75 @@ fn a_second_bundle_is_guarded_with_its_own_annotation() {
         ),
         RULE_NO_DOWNGRADE,
         &[],
+    );
+}
+
+#[test]
+fn a_bundle_whose_version_is_a_label_is_guarded_by_that_label() {
+    let labelled = ManagedBundle {
+        name: "acme".into(),
+        groups: vec!["acme.example.com".into()],
+        version: crdguard_core::registry::MarkerKey::Label("app.kubernetes.io/version".into()),
+        channel: None,
+    };
+    let objects = render_guard_with(&GuardOptions {
+        bundles: vec![ManagedBundle::gateway_api(), labelled],
+        ..GuardOptions::default()
+    })
+    .unwrap();
+    let evaluator = PolicyEvaluator::from_objects(&objects);
+    let object = |version: &str| {
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.acme.example.com",
+                         "labels": {"app.kubernetes.io/version": version},
+                         // An annotation of the same key is not the marker.
+                         "annotations": {"app.kubernetes.io/version": "v9.9.9"}},
+            "spec": {"group": "acme.example.com"}
+        })
+    };
+    assert_denied(
+        update(&evaluator, &object("v2.0.0"), &object("v1.0.0")),
+        RULE_NO_DOWNGRADE,
+        &["acme bundle version", "from v2.0.0 to v1.0.0"],
+    );
+    assert_eq!(
+        update(&evaluator, &object("v1.0.0"), &object("v2.0.0")),
+        AdmissionPrediction::Allowed
+    );
+    let mut unlabelled = object("v1.0.0");
+    unlabelled["metadata"]["labels"] = json!({});
+    assert_denied(
+        update(&evaluator, &object("v2.0.0"), &unlabelled),
+        RULE_KEEP_ANNOTATIONS,
+        &[],
+    );
+}
+
+#[test]
+fn the_builtin_prometheus_operator_bundle_is_guarded_without_a_v() {
+    let prometheus = ManagedBundle::known("prometheus-operator").expect("built in");
+    let objects = render_guard_with(&GuardOptions {
+        bundles: vec![prometheus],
+        ..GuardOptions::default()
+    })
+    .unwrap();
+    let evaluator = PolicyEvaluator::from_objects(&objects);
+    let object = |version: &str| {
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "prometheuses.monitoring.coreos.com",
+                         "annotations": {"operator.prometheus.io/version": version}},
+            "spec": {"group": "monitoring.coreos.com"}
+        })
+    };
+    assert_denied(
+        update(&evaluator, &object("0.93.0"), &object("0.92.1")),
+        RULE_NO_DOWNGRADE,
+        &["from 0.93.0 to 0.92.1"],
+    );
+    assert_eq!(
+        update(&evaluator, &object("0.92.1"), &object("0.93.0")),
+        AdmissionPrediction::Allowed
     );
 }

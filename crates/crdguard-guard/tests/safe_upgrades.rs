@@ -21,7 +21,9 @@ mod common;
 
 use common::*;
 use crdguard_core::admission::{AdmissionPrediction, AdmissionPredictor};
-use crdguard_core::bundle::{GATEWAY_CHANNEL_ANNOTATION, GATEWAY_VERSION_ANNOTATION};
+/// Upstream's markers, spelled here as the release files spell them.
+const GATEWAY_VERSION_ANNOTATION: &str = "gateway.networking.k8s.io/bundle-version";
+const GATEWAY_CHANNEL_ANNOTATION: &str = "gateway.networking.k8s.io/channel";
 use crdguard_core::state::ObservedState;
 use crdguard_guard::PolicyEvaluator;
 

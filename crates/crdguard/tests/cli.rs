@@ -1692,3 +1692,210 @@ fn newer_experimental_sources_upgrade_a_standard_install_to_the_standard_release
         plan["warnings"]
     );
 }
+
+/// A `kubectl get crd -o yaml` List of every CRD file in a corpus directory, with the bundle's
+/// markers as released.
+fn corpus_snapshot(temp: &Temp, name: &str, dir: &str) -> String {
+    let mut items = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(corpus(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let value: Value = serde::Deserialize::deserialize(doc).unwrap();
+            if !value.is_null() {
+                items.push(value);
+            }
+        }
+    }
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    temp.write(name, &list.to_string())
+}
+
+const PROMETHEUS_V0_92_1: &str =
+    "large/prometheus-operator/v0.92.1/example/prometheus-operator-crd";
+const PROMETHEUS_V0_93_0: &str =
+    "large/prometheus-operator/v0.93.0/example/prometheus-operator-crd-full";
+
+#[test]
+fn prometheus_operator_is_a_builtin_standard_bundle_never_lowered() {
+    let temp = Temp::new("prometheus");
+    let old = corpus_snapshot(&temp, "old.json", PROMETHEUS_V0_92_1);
+    let new = corpus_snapshot(&temp, "new.json", PROMETHEUS_V0_93_0);
+    let plan = |sources: &str, snapshot: &str| {
+        let out = crdguard(&[
+            "plan",
+            &corpus(sources),
+            "--snapshot",
+            snapshot,
+            "-o",
+            "json",
+        ]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    // v0.92.1 offered over an installed v0.93.0: kept, every CRD, for being newer.
+    let down = plan(PROMETHEUS_V0_92_1, &new);
+    let items = down["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    for item in items {
+        assert_eq!(item["bundle"], "prometheus-operator", "{item}");
+        assert_eq!(item["class"], "standard", "{item}");
+        assert_eq!(item["action"], "keep", "{item}");
+        assert_eq!(item["reasons"][0]["code"], "newer-installed", "{item}");
+    }
+    // v0.93.0 offered over v0.92.1: upgraded (or blocked by a schema finding), never kept.
+    let up = plan(PROMETHEUS_V0_93_0, &old);
+    let items = up["items"].as_array().unwrap();
+    let upgrading = items
+        .iter()
+        .filter(|i| i["installed"].is_object())
+        .map(|i| {
+            assert_eq!(i["bundle"], "prometheus-operator", "{i}");
+            assert_eq!(i["installed"]["version"], "v0.92.1", "{i}");
+            assert_eq!(i["desired"]["version"], "v0.93.0", "{i}");
+            i["action"].as_str().unwrap().to_string()
+        })
+        .collect::<Vec<_>>();
+    assert!(!upgrading.is_empty());
+    assert!(
+        upgrading.iter().all(|a| a == "upgrade" || a == "blocked"),
+        "{upgrading:?}"
+    );
+    assert!(upgrading.iter().any(|a| a == "upgrade"), "{upgrading:?}");
+    // Status names the bundle with its version.
+    let out = crdguard(&["status", "--snapshot", &new, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bundle = status["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "prometheus-operator")
+        .unwrap_or_else(|| panic!("no prometheus-operator bundle in {status}"));
+    assert_eq!(
+        bundle["versions"],
+        serde_json::json!(["v0.93.0"]),
+        "{bundle}"
+    );
+    assert_eq!(bundle["class"], "standard", "{bundle}");
+}
+
+/// Two versions of a small bundle of our own whose version is in a label.
+fn labelled_crd(version: &str, extra_field: bool) -> String {
+    let extra = if extra_field {
+        "\n              color: { type: string }"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: certs.pki.example.com
+  labels:
+    app.kubernetes.io/version: {version}
+spec:
+  group: pki.example.com
+  names: {{ kind: Cert, plural: certs, singular: cert, listKind: CertList }}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              name: {{ type: string }}{extra}
+"
+    )
+}
+
+const LABELLED_POLICY: &str = "apiVersion: crdguard.dev/v1alpha1
+kind: Policy
+metadata: { name: pki }
+spec:
+  knownBundles:
+  - name: pki
+    groups: [pki.example.com]
+    version: { label: app.kubernetes.io/version }
+    channel: null
+";
+
+#[test]
+fn a_policy_defined_bundle_with_a_label_version_behaves_like_a_builtin_one() {
+    let temp = Temp::new("labelled");
+    let policy = temp.write("crdguard.yaml", LABELLED_POLICY);
+    let old = temp.write("old.yaml", &labelled_crd("v1.1.0", false));
+    let new = temp.write("new.yaml", &labelled_crd("v1.2.0", true));
+    let as_list = |name: &str, crd: &str| {
+        let value: Value = serde_yaml_ng::from_str(crd).unwrap();
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [value]});
+        temp.write(name, &list.to_string())
+    };
+    let old_installed = as_list("old-snap.json", &labelled_crd("v1.1.0", false));
+    let new_installed = as_list("new-snap.json", &labelled_crd("v1.2.0", true));
+    let item = |source: &str, snapshot: &str| {
+        let out = crdguard(&[
+            "plan",
+            source,
+            "--snapshot",
+            snapshot,
+            "--policy",
+            &policy,
+            "-o",
+            "json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        plan["items"][0].clone()
+    };
+    let down = item(&old, &new_installed);
+    assert_eq!(down["bundle"], "pki", "{down}");
+    assert_eq!(down["class"], "standard", "{down}");
+    assert_eq!(down["action"], "keep", "{down}");
+    assert_eq!(down["reasons"][0]["code"], "newer-installed", "{down}");
+    let up = item(&new, &old_installed);
+    assert_eq!(up["bundle"], "pki", "{up}");
+    assert_eq!(up["action"], "upgrade", "{up}");
+    assert_eq!(up["installed"]["version"], "v1.1.0", "{up}");
+    // Without the policy the same CRD is the product's own: an extension, changed freely.
+    let out = crdguard(&["plan", &old, "--snapshot", &new_installed, "-o", "json"]);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["items"][0]["class"], "extension", "{plan}");
+    assert_ne!(plan["items"][0]["action"], "keep", "{plan}");
+
+    // The guard reads the label too: lowering it is denied.
+    let out = crdguard(&["guard", "render", "--policy", &policy]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = stdout(&out);
+    assert!(
+        guard.contains("pki.example.com") && guard.contains("labels"),
+        "{guard}"
+    );
+
+    // A knownBundles entry that claims a built-in bundle's group names the field.
+    let clash = temp.write(
+        "clash.yaml",
+        &LABELLED_POLICY.replace("[pki.example.com]", "[monitoring.coreos.com]"),
+    );
+    let out = crdguard(&[
+        "plan",
+        &old,
+        "--snapshot",
+        &new_installed,
+        "--policy",
+        &clash,
+    ]);
+    assert_bad_input(
+        &out,
+        &["spec.knownBundles[0].groups[0]", "prometheus-operator"],
+    );
+}

@@ -123,8 +123,7 @@ pub fn substitute_standard(
     standard: &DesiredState,
 ) -> BTreeSet<String> {
     let mut swapped = BTreeSet::new();
-    let gateway =
-        |crd: &crate::model::Crd| crate::bundle::GATEWAY_GROUPS.contains(&crd.group.as_str());
+    let gateway = |crd: &crate::model::Crd| crate::registry::gateway().owns_group(&crd.group);
     desired
         .crds
         .retain(|crd| !gateway(crd) || standard.crds.iter().any(|s| s.name == crd.name));

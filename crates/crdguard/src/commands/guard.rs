@@ -73,14 +73,35 @@ fn documents(
     comparison: VersionComparison,
 ) -> Result<Vec<Value>, CliError> {
     let mut managed: Vec<ManagedBundle> = Vec::new();
-    if let Some(path) = &bundles.policy {
-        let policy = crdguard_sources::load_policy(path, super::input_options()?)?;
-        for bundle in &policy.spec.bundles {
-            managed.push(ManagedBundle::from_policy(bundle).ok_or_else(|| {
+    let policy = match &bundles.policy {
+        Some(path) => Some((
+            path,
+            crdguard_sources::load_policy(path, super::input_options()?)?,
+        )),
+        None => None,
+    };
+    let registry = policy
+        .as_ref()
+        .map(|(_, p)| p.registry())
+        .unwrap_or_else(|| crdguard_core::registry::Registry::builtin().clone());
+    let known = || registry.names().collect::<Vec<_>>().join(", ");
+    if let Some((path, policy)) = &policy {
+        let named = policy
+            .spec
+            .bundles
+            .iter()
+            .map(|b| b.name.as_str())
+            .chain(policy.spec.known_bundles.iter().map(|b| b.name.as_str()));
+        for name in named {
+            if managed.iter().any(|m| m.name == name) {
+                continue;
+            }
+            let bundle = registry.bundle(name).and_then(ManagedBundle::from_known);
+            managed.push(bundle.ok_or_else(|| {
                 CliError::usage(format!(
-                    "{}: bundle {} needs groups and versionAnnotation to be guarded",
-                    path.display(),
-                    bundle.name
+                    "{}: bundle {name} needs groups and a version marker to be guarded \
+                     (spec.knownBundles[].version)",
+                    path.display()
                 ))
             })?);
         }
@@ -89,9 +110,11 @@ fn documents(
         if managed.iter().any(|m| &m.name == name) {
             continue;
         }
-        managed.push(ManagedBundle::known(name).ok_or_else(|| {
+        let bundle = registry.bundle(name).and_then(ManagedBundle::from_known);
+        managed.push(bundle.ok_or_else(|| {
             CliError::usage(format!(
-                "--bundle {name}: unknown bundle (known: gateway-api; others come from --policy)"
+                "--bundle {name}: unknown bundle (known: {}; others come from --policy)",
+                known()
             ))
         })?);
     }

@@ -28,7 +28,7 @@ fn documents(args: &RbacArgs) -> Result<Vec<Value>, CliError> {
         json!({ "apiGroups": ["admissionregistration.k8s.io"],
                 "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
                 "verbs": ["patch"],
-                "resourceNames": [crdguard_core::companion::GATEWAY_SAFE_UPGRADES] }),
+                "resourceNames": companion_names() }),
     ];
     if !args.migrate_crds.is_empty() {
         rules.push(json!({ "apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions/status"],
@@ -71,4 +71,16 @@ fn subject(text: &str) -> Result<Value, CliError> {
             "--subject {text:?}: expected ServiceAccount:NAMESPACE:NAME, User:NAME or Group:NAME"
         ))),
     }
+}
+
+/// The names of every built-in bundle's companion objects, once each, from the registry.
+fn companion_names() -> Vec<String> {
+    let mut names: Vec<String> = crdguard_core::registry::Registry::builtin()
+        .bundles()
+        .iter()
+        .flat_map(|b| b.companions.iter().map(|c| c.name.clone()))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
