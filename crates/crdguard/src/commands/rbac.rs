@@ -29,6 +29,11 @@ fn documents(args: &RbacArgs) -> Result<Vec<Value>, CliError> {
                 "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
                 "verbs": ["patch"],
                 "resourceNames": companion_names() }),
+        // An absent companion is created with a POST (it must fail if another writer created it
+        // meanwhile, SPEC §11), and Kubernetes cannot restrict `create` by name.
+        json!({ "apiGroups": ["admissionregistration.k8s.io"],
+                "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
+                "verbs": ["create"] }),
     ];
     if !args.migrate_crds.is_empty() {
         rules.push(json!({ "apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions/status"],
