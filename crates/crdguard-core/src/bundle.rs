@@ -19,10 +19,6 @@ impl Classifier {
         }
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
     pub fn classify(&self, crd: &Crd) -> BundleMembership {
         match self.registry.of_crd(crd) {
             Some(bundle) => marked(crd, bundle),

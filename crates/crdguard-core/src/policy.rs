@@ -294,7 +294,6 @@ impl Policy {
                 channel: None,
                 class: b.class.unwrap_or(Class::Standard),
                 companions: Vec::new(),
-                from_policy: true,
             });
         Registry::with(defined.chain(legacy))
     }

@@ -84,8 +84,6 @@ pub struct KnownBundle {
     /// `extension`.
     pub class: Class,
     pub companions: Vec<KnownCompanion>,
-    /// Defined by a policy rather than built in.
-    pub from_policy: bool,
 }
 
 impl KnownBundle {
@@ -164,7 +162,6 @@ impl KnownBundleSpec {
             channel: self.channel.as_ref().and_then(|c| c.key().ok()),
             class: Class::Standard,
             companions: Vec::new(),
-            from_policy: true,
         }
     }
 }
@@ -197,7 +194,6 @@ fn gateway_api() -> KnownBundle {
             safe_upgrades(VALIDATING_ADMISSION_POLICY),
             safe_upgrades(VALIDATING_ADMISSION_POLICY_BINDING),
         ],
-        from_policy: false,
     }
 }
 
@@ -212,7 +208,6 @@ fn prometheus_operator() -> KnownBundle {
         channel: None,
         class: Class::Standard,
         companions: Vec::new(),
-        from_policy: false,
     }
 }
 
