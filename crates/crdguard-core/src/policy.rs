@@ -10,6 +10,7 @@ pub const POLICY_API_VERSION: &str = "crdguard.dev/v1alpha1";
 pub const POLICY_KIND: &str = "Policy";
 pub use crate::registry::GATEWAY_API;
 use crate::registry::{KnownBundle, KnownBundleSpec, Registry};
+use crate::schema_checks::SchemaChecks;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -39,6 +40,9 @@ pub struct PolicySpec {
     /// Standard bundles beyond the built-in ones (SPEC §4), added to the registry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub known_bundles: Vec<KnownBundleSpec>,
+    /// Per-check enforcement and acknowledged findings (SPEC §4 v2).
+    #[serde(default, skip_serializing_if = "SchemaChecks::is_empty")]
+    pub schema_checks: SchemaChecks,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -130,6 +134,7 @@ impl Policy {
         self.metadata.name == "default"
             && self.spec.bundles.is_empty()
             && self.spec.known_bundles.is_empty()
+            && self.spec.schema_checks.is_empty()
             && self.spec.kubernetes.is_none()
     }
 
@@ -213,6 +218,7 @@ impl Policy {
             ));
         }
         self.validate_known_bundles(source)?;
+        self.spec.schema_checks.validate(source)?;
         let registry = self.registry();
         let mut seen = std::collections::BTreeSet::new();
         for (i, bundle) in self.spec.bundles.iter().enumerate() {

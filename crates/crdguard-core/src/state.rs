@@ -7,6 +7,7 @@ use crate::error::InputError;
 use crate::load::{Loaded, OtherObject};
 use crate::model::Crd;
 use crate::normalize::semantically_equal;
+use crate::objects::{OBJECTS_ANNOTATION, OBJECTS_INCLUDED, ObjectsObserved, SnapshotObjects};
 use crate::version::KubeVersion;
 
 /// The annotation `crdguard snapshot` writes on its List to record the server version.
@@ -147,6 +148,11 @@ pub struct ObservedState {
     /// and its CA digest where there is no core API. Live only.
     pub cluster_id: Option<String>,
     pub warnings: Vec<InputWarning>,
+    /// The custom resources a `crdguard snapshot --objects` holds (SPEC §5 v2).
+    pub snapshot_objects: SnapshotObjects,
+    /// What reading the stored objects found, by CRD, for the data-aware checks; filled by
+    /// the application layer between a first and a final plan (`objects::reads_needed`).
+    pub objects: ObjectsObserved,
 }
 
 impl ObservedState {
@@ -160,6 +166,8 @@ impl ObservedState {
             admission_served: None,
             cluster_id: None,
             warnings: Vec::new(),
+            snapshot_objects: SnapshotObjects::NotIncluded,
+            objects: ObjectsObserved::new(),
         }
     }
 
@@ -232,6 +240,22 @@ impl ObservedState {
             }
             None => None,
         };
+        let objects_included = match loaded
+            .list_annotations
+            .get(OBJECTS_ANNOTATION)
+            .map(String::as_str)
+        {
+            Some(OBJECTS_INCLUDED) => true,
+            None => false,
+            Some(other) => {
+                return Err(InputError::new(
+                    source_name,
+                    format!("{other:?} is not {OBJECTS_INCLUDED:?}, the only value crdguard writes"),
+                )
+                .field(format!("metadata.annotations.{OBJECTS_ANNOTATION}")));
+            }
+        };
+        let mut custom_resources = Vec::new();
         for other in loaded.others {
             if other
                 .api_version
@@ -242,11 +266,13 @@ impl ObservedState {
                 )
             {
                 state.admission.push(other);
+            } else if objects_included {
+                custom_resources.push(other);
             } else {
                 state.warnings.push(InputWarning {
                     origin: other.origin.to_string(),
                     message: format!(
-                        "ignored {}: a snapshot holds CRDs and admission policies",
+                        "ignored {}: a snapshot holds CRDs and admission policies (and, from `crdguard snapshot --objects`, custom resources)",
                         other.describe()
                     ),
                 });
@@ -265,7 +291,36 @@ impl ObservedState {
             }
             state.crds.insert(crd.name.clone(), crd);
         }
+        if objects_included {
+            state.snapshot_objects = SnapshotObjects::Included(state.sort_objects(custom_resources));
+        }
         Ok(state)
+    }
+
+    /// Files a snapshot's custom resources under their CRD (by group and kind); anything else
+    /// is ignored with a warning.
+    fn sort_objects(&mut self, others: Vec<OtherObject>) -> BTreeMap<String, Vec<serde_json::Value>> {
+        let by_kind: BTreeMap<(String, String), String> = self
+            .crds
+            .values()
+            .map(|c| ((c.group.clone(), c.kind.clone()), c.name.clone()))
+            .collect();
+        let mut objects: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+        for other in others {
+            let group = other.api_version.split('/').next().unwrap_or_default().to_string();
+            if let Some(crd) = by_kind.get(&(group, other.kind.clone())) {
+                objects.entry(crd.clone()).or_default().push(other.object);
+            } else {
+                self.warnings.push(InputWarning {
+                    origin: other.origin.to_string(),
+                    message: format!(
+                        "ignored {}: no CRD of the snapshot defines it",
+                        other.describe()
+                    ),
+                });
+            }
+        }
+        objects
     }
 
     /// ValidatingAdmissionPolicies (not bindings).
@@ -274,6 +329,20 @@ impl ObservedState {
             .iter()
             .filter(|o| o.kind == "ValidatingAdmissionPolicy")
     }
+}
+
+/// A snapshot document that also holds the cluster's custom resources (`snapshot --objects`),
+/// marked so offline plans know the objects are all there (SPEC §5 v2).
+pub fn snapshot_document_with_objects(
+    observed: &ObservedState,
+    objects: Vec<serde_json::Value>,
+) -> serde_json::Value {
+    let mut document = snapshot_document(observed);
+    document["metadata"]["annotations"][OBJECTS_ANNOTATION] = OBJECTS_INCLUDED.into();
+    if let Some(items) = document["items"].as_array_mut() {
+        items.extend(objects);
+    }
+    document
 }
 
 /// The observed state as a snapshot document: a `v1 List` of the CRDs (with status and managed

@@ -9,6 +9,7 @@ mod connect;
 mod error;
 mod keep;
 mod migrate;
+mod objects;
 mod observe;
 mod request;
 mod retry;
@@ -19,6 +20,7 @@ pub use apply::{ApplyOptions, PlannedWrite, Precondition, WriteOutcome, WriteRes
 pub use connect::{Cluster, ConnectOptions};
 pub use error::ClusterError;
 pub use keep::{KEEP, KeepOutcome, RESOURCE_POLICY};
+pub use objects::OBJECT_PAGE_SIZE;
 pub use migrate::{Migrated, MigrationReport, Progress};
 pub use request::{ATTEMPT_HEADER, REQUEST_ID_HEADER};
 pub use stop::StopSignal;

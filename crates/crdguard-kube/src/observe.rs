@@ -50,17 +50,9 @@ impl Cluster {
         kind: &str,
     ) -> Result<(Vec<Value>, String), ClusterError> {
         let mut items = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let separator = if path.contains('?') { '&' } else { '?' };
-            let mut url = format!("{path}{separator}limit={PAGE_SIZE}");
-            if let Some(token) = &token {
-                url.push_str("&continue=");
-                url.push_str(&percent_encode(token));
-            }
-            let mut page = self.get_json(operation, &url).await?;
-            if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
-                for mut item in page_items {
+        let version = self
+            .for_each_page(operation, path, PAGE_SIZE, |page| {
+                for mut item in page {
                     if let Value::Object(map) = &mut item {
                         map.entry("apiVersion")
                             .or_insert_with(|| api_version.into());
@@ -68,6 +60,32 @@ impl Cluster {
                     }
                     items.push(item);
                 }
+            })
+            .await?;
+        Ok((items, version))
+    }
+
+    /// Lists a collection `page_size` items a page, handing each page's items to `sink` (so a
+    /// caller that does not keep them holds one page at a time); returns the list's
+    /// `resourceVersion`.
+    pub(crate) async fn for_each_page(
+        &self,
+        operation: &str,
+        path: &str,
+        page_size: usize,
+        mut sink: impl FnMut(Vec<Value>),
+    ) -> Result<String, ClusterError> {
+        let mut token: Option<String> = None;
+        loop {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let mut url = format!("{path}{separator}limit={page_size}");
+            if let Some(token) = &token {
+                url.push_str("&continue=");
+                url.push_str(&percent_encode(token));
+            }
+            let mut page = self.get_json(operation, &url).await?;
+            if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
+                sink(page_items);
             }
             token = page
                 .pointer("/metadata/continue")
@@ -75,12 +93,11 @@ impl Cluster {
                 .filter(|t| !t.is_empty())
                 .map(str::to_string);
             if token.is_none() {
-                let version = page
+                return Ok(page
                     .pointer("/metadata/resourceVersion")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
-                    .to_string();
-                return Ok((items, version));
+                    .to_string());
             }
         }
     }

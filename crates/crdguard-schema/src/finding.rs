@@ -25,9 +25,36 @@ impl std::fmt::Display for Severity {
     }
 }
 
-/// One schema finding, as it appears in the JSON contract (SPEC §3):
-/// `{ "severity", "check", "version", "path", "message" }`.
+/// Why a finding's severity is not the one the schema comparison gave it (SPEC §5 v2): the
+/// server's validation ratcheting, the stored objects, or the policy. Kept on the finding so a
+/// reviewer sees both severities and who changed it (`explain`, `-o json` `adjusted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdjustedBy {
+    /// The server ratchets this validation (KEP-4008): existing objects keep working.
+    Ratcheting,
+    /// The stored objects were read and checked against the desired schema.
+    Objects,
+    /// The policy's `schemaChecks.enforcement` for this check.
+    Enforcement,
+    /// A `schemaChecks.acknowledge` entry of the policy matches this finding.
+    Acknowledged,
+}
+
+/// One change of a finding's severity, in the order they were applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Adjustment {
+    pub from: Severity,
+    pub to: Severity,
+    pub by: AdjustedBy,
+    pub reason: String,
+}
+
+/// One schema finding, as it appears in the JSON contract (SPEC §3):
+/// `{ "severity", "check", "version", "path", "message" }`, plus (v2, only when set)
+/// `affectsStatus` and `adjusted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub severity: Severity,
     /// Stable check name, e.g. `field-removed`, `enum-value-removed`.
@@ -37,6 +64,13 @@ pub struct Finding {
     /// JSON path inside the version's schema, e.g. `.spec.rules[*].matches`.
     pub path: String,
     pub message: String,
+    /// The finding is under `.status`: it affects the controllers' status writes rather than
+    /// users' writes. Labelled, judged like any other finding, never downgraded for it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub affects_status: bool,
+    /// Severity changes after the comparison, oldest first; `severity` is the result.
+    #[serde(rename = "adjusted", skip_serializing_if = "Vec::is_empty")]
+    pub adjustments: Vec<Adjustment>,
 }
 
 impl Finding {
@@ -47,14 +81,42 @@ impl Finding {
         path: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
+        let path = path.into();
         Finding {
             severity,
             check: check.into(),
             version: version.into(),
-            path: path.into(),
+            affects_status: is_status_path(&path),
+            path,
             message: message.into(),
+            adjustments: Vec::new(),
         }
     }
+
+    /// Sets the severity to `to`, recording who changed it and why; no-op when it is already `to`.
+    pub fn adjust(&mut self, to: Severity, by: AdjustedBy, reason: impl Into<String>) {
+        if self.severity == to {
+            return;
+        }
+        self.adjustments.push(Adjustment {
+            from: self.severity,
+            to,
+            by,
+            reason: reason.into(),
+        });
+        self.severity = to;
+    }
+
+    /// The severity the schema comparison gave, before any adjustment.
+    pub fn original_severity(&self) -> Severity {
+        self.adjustments.first().map_or(self.severity, |a| a.from)
+    }
+}
+
+/// `.status` itself or anything below it.
+fn is_status_path(path: &str) -> bool {
+    path.strip_prefix(".status")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[', '(']))
 }
 
 /// Counts of findings by severity (`diff -o json` summary).
@@ -78,3 +140,77 @@ impl Summary {
         summary
     }
 }
+
+/// Every check name a finding can carry, the schema comparison's and the planner's
+/// (`admission-unknown`), so a policy that names a check can be validated (`schemaChecks`).
+pub const CHECK_NAMES: &[&str] = &[
+    "additional-properties-changed",
+    "admission-unknown",
+    "all-of-changed",
+    "any-of-changed",
+    "conversion-changed",
+    "crd-added",
+    "crd-removed",
+    "default-added",
+    "default-changed",
+    "default-removed",
+    "description-changed",
+    "embedded-resource-changed",
+    "enum-added",
+    "enum-removed",
+    "enum-value-added",
+    "enum-value-removed",
+    "field-added",
+    "field-removed",
+    "format-changed",
+    "int-or-string-changed",
+    "items-changed",
+    "kind-changed",
+    "list-map-keys-changed",
+    "list-type-changed",
+    "map-type-changed",
+    "max-items-loosened",
+    "max-items-tightened",
+    "max-length-loosened",
+    "max-length-tightened",
+    "max-properties-loosened",
+    "max-properties-tightened",
+    "maximum-loosened",
+    "maximum-tightened",
+    "min-items-loosened",
+    "min-items-tightened",
+    "min-length-loosened",
+    "min-length-tightened",
+    "min-properties-loosened",
+    "min-properties-tightened",
+    "minimum-loosened",
+    "minimum-tightened",
+    "multiple-of-changed",
+    "not-changed",
+    "nullable-added",
+    "nullable-removed",
+    "one-of-changed",
+    "pattern-changed",
+    "preserve-unknown-fields-added",
+    "preserve-unknown-fields-removed",
+    "required-field-added",
+    "required-field-removed",
+    "scope-changed",
+    "served-version-removed",
+    "served-versions-incompatible",
+    "storage-version-changed",
+    "stored-version-removed",
+    "subresource-added",
+    "subresource-changed",
+    "subresource-removed",
+    "type-changed",
+    "unhandled-change",
+    "unique-items-added",
+    "unique-items-removed",
+    "validation-rule-added",
+    "validation-rule-changed",
+    "validation-rule-removed",
+    "version-added",
+    "version-deprecated",
+    "version-removed",
+];

@@ -55,19 +55,28 @@
 //! | `unhandled-change` | warning: a keyword crdguard does not analyse, or a non-object schema, changed |
 //!
 //! [`diff_sets`] adds `crd-removed` (error) and `crd-added` (info).
+//!
+//! These are the severities of the comparison alone. What the server does with them (validation
+//! ratcheting, [`ratchet`]) and what the stored objects and the policy say are applied after,
+//! and every change is recorded on the finding ([`Finding::adjustments`]).
 
 mod checks;
 mod crd;
+pub mod evidence;
 mod finding;
 mod json;
 mod keyword;
 mod pairs;
 mod path;
+pub mod ratchet;
 mod served;
 mod set;
+pub mod validate;
 mod walk;
 
-pub use finding::{Finding, Severity, Summary};
+pub use finding::{AdjustedBy, Adjustment, CHECK_NAMES, Finding, Severity, Summary};
+pub use evidence::{ObjectEvidence, ObjectViolation, ObjectsCollector};
+pub use ratchet::Ratcheting;
 pub use set::{CrdDiff, SetDiff, diff_sets};
 
 use serde_json::Value;

@@ -336,6 +336,16 @@ pub struct SnapshotArgs {
     #[command(flatten)]
     pub live: LiveArgs,
 
+    /// Also write every custom resource of every CRD (paged, at each served version, without
+    /// managedFields), so offline plans can check stored objects against new schemas. The
+    /// snapshot may then hold sensitive data: prefer --file, which is created with mode 0600.
+    #[arg(long)]
+    pub objects: bool,
+
+    /// Write the snapshot to FILE (mode 0600) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
     #[arg(short, long, value_enum, default_value_t = SnapshotFormat::Yaml)]
     pub output: SnapshotFormat,
 }

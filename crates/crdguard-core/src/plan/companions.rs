@@ -203,6 +203,7 @@ fn item(
         },
         reasons: decision.reasons,
         findings: Vec::new(),
+        objects: None,
         step: Step::None,
         observed_resource_version: None,
         companion: decision.action.writes().then_some(companion),

@@ -176,6 +176,7 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
             message: w.message.clone(),
         })
         .chain(companion_warnings)
+        .chain(stale_acknowledgements(inputs.policy, &items))
         .collect();
     warnings.sort_by(|a, b| (&a.source, &a.message).cmp(&(&b.source, &b.message)));
     Plan {
@@ -307,6 +308,11 @@ fn decide_item(
             )),
         }
     }
+    let objects = if writes && installed.is_some() {
+        super::judge::judge(inputs.observed, inputs.policy, &desired.name, &mut findings)
+    } else {
+        None
+    };
     ctx.findings = &findings;
     let mut decision = rules::decide(&ctx);
     if decision.action == Action::Upgrade
@@ -400,10 +406,31 @@ fn decide_item(
         } else {
             Vec::new()
         },
+        objects,
         step: Step::None,
         observed_resource_version: None,
         companion: None,
     }
+}
+
+/// `schemaChecks.acknowledge` entries that match no finding of the plan: stale, to be removed.
+fn stale_acknowledgements(policy: &Policy, items: &[ItemPlan]) -> Vec<PlanWarning> {
+    let findings = items
+        .iter()
+        .flat_map(|i| i.findings.iter().map(move |f| (i.crd.as_str(), f)));
+    policy
+        .spec
+        .schema_checks
+        .stale(findings)
+        .into_iter()
+        .map(|a| PlanWarning {
+            source: format!("policy {}", policy.metadata.name),
+            message: format!(
+                "schemaChecks.acknowledge entry {{crd: {}, check: {}, path: {}}} matches no finding of this plan; remove it if the change it accepted has landed",
+                a.crd, a.check, a.path
+            ),
+        })
+        .collect()
 }
 
 /// The resourceVersion of the item's object in `observed`, `None` when it is absent (or the

@@ -4,9 +4,11 @@ mod bundles;
 pub mod channel;
 mod companions;
 mod engine;
+mod judge;
 mod preflight;
 mod report;
 pub mod rules;
 
 pub use engine::{PlanInputs, PlanOptions, SCHEMA_ANALYSIS, plan, plan_with};
+pub use judge::ratcheting;
 pub use report::*;

@@ -217,6 +217,9 @@ pub struct ItemPlan {
     pub desired: BundleState,
     pub reasons: Vec<Reason>,
     pub findings: Vec<Finding>,
+    /// The stored objects checked against the desired schema, when they were read (SPEC §5 v2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objects: Option<ItemObjects>,
     /// How `apply` writes this item (SPEC §3 v2).
     pub step: Step,
     /// The object's resourceVersion as observed (live or snapshot), `null` when absent: what
@@ -237,6 +240,14 @@ impl ItemPlan {
     pub fn refresh_step(&mut self) {
         self.step = Step::of(self.action, &self.reasons);
     }
+}
+
+/// `objects` of an item: how many stored objects were checked, and those that violate a
+/// finding (up to 20 per finding's schema node, see `crdguard_schema::evidence`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemObjects {
+    pub checked: usize,
+    pub violations: Vec<crdguard_schema::ObjectViolation>,
 }
 
 /// The write `apply` makes for an item.

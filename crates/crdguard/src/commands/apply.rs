@@ -119,7 +119,11 @@ pub async fn apply(
     let desired = &desired;
     let evaluator = super::admission_predictor(observed);
     let identifier = super::catalog_identifier()?;
-    let planner = |observed: &ObservedState| {
+    // What the stored objects showed (read once, after the first plan); every later plan,
+    // including those made again after a conflict, judges findings with it.
+    let objects: std::cell::OnceCell<crdguard_core::objects::ObjectsObserved> =
+        std::cell::OnceCell::new();
+    let plan_observed = |observed: &ObservedState| {
         plan(&PlanInputs {
             desired,
             observed,
@@ -132,7 +136,31 @@ pub async fn apply(
             preserved_channel: Some(&preserved),
         })
     };
+    let planner = |observed: &ObservedState| match objects.get() {
+        Some(read) if observed.objects.is_empty() && !read.is_empty() => {
+            let mut with_objects = observed.clone();
+            with_objects.objects = read.clone();
+            plan_observed(&with_objects)
+        }
+        _ => plan_observed(observed),
+    };
     let mut plan = planner(observed);
+    let reads = crdguard_core::objects::reads_needed(&plan);
+    if !reads.is_empty() {
+        let read = match observed.source {
+            crdguard_core::ClusterSource::Live => {
+                super::objects::read_live(cluster, observed, desired, &reads).await?
+            }
+            crdguard_core::ClusterSource::Snapshot => crdguard_core::objects::evidence_from_snapshot(
+                &reads,
+                desired,
+                &observed.crds,
+                &observed.snapshot_objects,
+            ),
+        };
+        let _ = objects.set(read);
+        plan = planner(observed);
+    }
     let mut result = ApplyResult {
         dry_run,
         ..ApplyResult::default()

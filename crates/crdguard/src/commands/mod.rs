@@ -7,6 +7,7 @@ pub mod diff;
 pub mod guard;
 pub mod install;
 pub mod migrate;
+pub mod objects;
 pub mod plan;
 pub mod post_render;
 pub mod rbac;
@@ -58,12 +59,7 @@ pub fn observed_state(args: &ClusterArgs, options: Options) -> Result<ObservedSt
             options,
         )?),
         None => {
-            let connect = ConnectOptions {
-                kubeconfig: args.kubeconfig.clone(),
-                context: args.context.clone(),
-                request_timeout: None,
-                ..ConnectOptions::default()
-            };
+            let connect = connect_options(args);
             let mut observed = runtime()?.block_on(async {
                 let cluster = connect_live(&connect).await?;
                 Ok::<_, CliError>(cluster.observe().await?)
@@ -77,6 +73,16 @@ pub fn observed_state(args: &ClusterArgs, options: Options) -> Result<ObservedSt
             }
             Ok(observed)
         }
+    }
+}
+
+/// How to reach the live cluster of the plan-like commands.
+pub fn connect_options(args: &ClusterArgs) -> ConnectOptions {
+    ConnectOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        request_timeout: None,
+        ..ConnectOptions::default()
     }
 }
 

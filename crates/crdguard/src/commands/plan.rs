@@ -10,7 +10,7 @@ use crdguard_helm::{ChartArgs, Helm, KubeArgs};
 use crdguard_sources::{Gathered, Source};
 
 use crdguard_core::plan::{PlanOptions, Verdict, plan};
-use crdguard_core::{DesiredState, Policy};
+use crdguard_core::{DesiredState, ObservedState, Policy};
 
 use crate::cli::{PlanArgs, SourceArgs};
 use crate::exit::{CliError, Exit};
@@ -299,7 +299,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
         &PLAN_RELEASE,
         args.desired.policy.as_deref(),
     )?;
-    let observed = super::observed_state(&args.cluster, super::input_options()?)?;
+    let mut observed = super::observed_state(&args.cluster, super::input_options()?)?;
     let plan_options = PlanOptions {
         take_ownership: args.take_ownership,
         allow_breaking: args.allow_breaking,
@@ -313,17 +313,28 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
         &inputs.policy,
         &args.desired.render,
     )?;
-    let mut plan = plan(&crdguard_core::plan::PlanInputs {
-        desired: &inputs.desired,
-        observed: &observed,
-        policy: &inputs.policy,
-        options: &plan_options,
-        identifier: Some(super::catalog_identifier()?),
-        admission: evaluator
-            .as_ref()
-            .map(|e| e as &dyn crdguard_core::admission::AdmissionPredictor),
-        preserved_channel: Some(&preserved),
-    });
+    let identifier = super::catalog_identifier()?;
+    let planner = |observed: &ObservedState| {
+        plan(&crdguard_core::plan::PlanInputs {
+            desired: &inputs.desired,
+            observed,
+            policy: &inputs.policy,
+            options: &plan_options,
+            identifier: Some(identifier),
+            admission: evaluator
+                .as_ref()
+                .map(|e| e as &dyn crdguard_core::admission::AdmissionPredictor),
+            preserved_channel: Some(&preserved),
+        })
+    };
+    let mut plan = planner(&observed);
+    // Errors the stored objects can decide: read them and plan again with what they show.
+    let reads = crdguard_core::objects::reads_needed(&plan);
+    if !reads.is_empty() {
+        observed.objects =
+            super::objects::observe_objects(&args.cluster, &observed, &inputs.desired, &reads)?;
+        plan = planner(&observed);
+    }
     // A live plan is also a saved plan: `apply --plan` applies exactly it (SPEC §11).
     super::saved_plan::seal(&mut plan, &inputs.desired, &inputs.policy)?;
     render::plan(&plan, args.output)?;
