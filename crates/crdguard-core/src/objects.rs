@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crdguard_schema::evidence::decidable_by_objects;
-use crdguard_schema::{ObjectEvidence, ObjectsCollector, Severity};
+use crdguard_schema::evidence::judged_by_objects;
+use crdguard_schema::{ObjectEvidence, ObjectsCollector};
 
 use crate::model::Crd;
 use crate::plan::Plan;
@@ -42,15 +42,15 @@ pub enum CrdObjects {
 /// Object evidence by CRD name; CRDs not in the map were not read.
 pub type ObjectsObserved = BTreeMap<String, CrdObjects>;
 
-/// The objects one CRD needs read: once per served version that has error findings the
-/// objects can decide.
+/// The objects one CRD needs read: once per served version that has findings the objects
+/// judge (errors of the comparison, also those ratcheting lowered to warnings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectReads {
     pub crd: String,
     pub versions: Vec<String>,
 }
 
-/// The reads that could change the plan: items whose error findings objects can decide.
+/// The reads that could change the plan: items with findings the objects judge.
 pub fn reads_needed(plan: &Plan) -> Vec<ObjectReads> {
     plan.items
         .iter()
@@ -59,7 +59,7 @@ pub fn reads_needed(plan: &Plan) -> Vec<ObjectReads> {
             let mut versions: Vec<String> = item
                 .findings
                 .iter()
-                .filter(|f| f.severity == Severity::Error && decidable_by_objects(f))
+                .filter(|f| judged_by_objects(f))
                 .map(|f| f.version.clone())
                 .collect();
             versions.sort();

@@ -168,34 +168,57 @@ pub struct Proof {
     pub named: Vec<ObjectViolation>,
 }
 
-/// Judges the error findings of `evidence.version` that objects can decide; returns, per
-/// finding index, the violating objects (findings no object violates become warnings).
+/// Whether a finding is one the objects should judge: an error of the comparison (also when
+/// ratcheting lowered it since: the objects are better evidence than the rule), of a value
+/// check the validator can prove.
+pub fn judged_by_objects(finding: &Finding) -> bool {
+    finding.original_severity() == Severity::Error && decidable_by_objects(finding)
+}
+
+/// Judges the findings of `evidence.version` that objects can decide ([`judged_by_objects`]):
+/// one no object violates becomes (or stays) a `warning`, with the count as proof; one that
+/// objects violate is an `error`, even where the server ratchets (ratcheting keeps those
+/// objects writable only while their invalid part is left as it is). Returns the violating
+/// objects, named.
 pub fn apply(findings: &mut [Finding], evidence: &ObjectEvidence) -> Vec<ObjectViolation> {
     let mut violations = Vec::new();
-    for finding in findings.iter_mut().filter(|f| {
-        f.severity == Severity::Error && f.version == evidence.version && decidable_by_objects(f)
-    }) {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    for finding in findings
+        .iter_mut()
+        .filter(|f| f.version == evidence.version && judged_by_objects(f))
+    {
         let proof = evidence.prove(finding);
         if proof.violating == 0 {
             let reason = format!(
                 "{} stored object{} checked at {}, none violates the new schema here",
                 evidence.checked,
-                if evidence.checked == 1 { "" } else { "s" },
+                plural(evidence.checked),
                 evidence.version
             );
-            finding.adjust(Severity::Warning, AdjustedBy::Objects, reason);
+            if finding.severity == Severity::Warning {
+                finding.message = format!("{}; {reason}", finding.message);
+            } else {
+                finding.adjust(Severity::Warning, AdjustedBy::Objects, reason);
+            }
         } else {
             let shown = proof.named.len();
-            finding.message = format!(
-                "{}; {} of {} stored objects violate it{}",
-                finding.message,
+            let count = format!(
+                "{} of {} stored object{} violate{} it{}",
                 proof.violating,
                 evidence.checked,
+                plural(evidence.checked),
+                if proof.violating == 1 { "s" } else { "" },
                 if proof.violating > shown {
                     format!(" ({shown} named)")
                 } else {
                     String::new()
                 }
+            );
+            finding.message = format!("{}; {count}", finding.message);
+            finding.adjust(
+                Severity::Error,
+                AdjustedBy::Objects,
+                format!("{count}: they fail their next write that touches the invalid part"),
             );
             violations.extend(proof.named.into_iter().map(|mut v| {
                 v.check = finding.check.clone();
@@ -288,7 +311,7 @@ mod tests {
         ];
         let named = apply(&mut findings, &evidence);
         assert_eq!(findings[0].severity, Severity::Error);
-        assert!(findings[0].message.contains("1 of 32 stored objects violate it"));
+        assert!(findings[0].message.contains("1 of 32 stored objects violates it"));
         assert_eq!(findings[1].severity, Severity::Error);
         assert!(findings[1].message.contains("30 of 32 stored objects violate it (20 named)"));
         assert_eq!(findings[2].severity, Severity::Warning);
@@ -308,6 +331,27 @@ mod tests {
         let named = apply(&mut findings, &evidence);
         assert_eq!(findings[0].severity, Severity::Error);
         assert_eq!(named[0].path, ".spec.old");
+    }
+
+    #[test]
+    fn objects_overrule_ratcheting_both_ways() {
+        let schema = schema();
+        let mut collector = ObjectsCollector::new("v1", &schema);
+        collector.add(&object("long", json!({"to": "abcdefgh"})));
+        let evidence = collector.finish();
+        let mut findings = vec![
+            finding("max-length-tightened", ".spec.to"),
+            finding("pattern-changed", ".spec.mode"),
+        ];
+        crate::ratchet::apply(&mut findings, crate::Ratcheting::On { always: true });
+        assert!(findings.iter().all(|f| f.severity == Severity::Warning));
+        let named = apply(&mut findings, &evidence);
+        assert_eq!(findings[0].severity, Severity::Error, "a stored object is too long");
+        assert_eq!(findings[0].adjustments.len(), 2);
+        assert_eq!(findings[0].adjustments[1].by, AdjustedBy::Objects);
+        assert_eq!(named[0].object, "ns/long");
+        assert_eq!(findings[1].severity, Severity::Warning);
+        assert!(findings[1].message.contains("1 stored object checked at v1"), "{}", findings[1].message);
     }
 
     #[test]

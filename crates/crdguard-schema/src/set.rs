@@ -37,6 +37,14 @@ impl SetDiff {
             .flat_map(|item| item.findings.iter().map(move |f| (item.crd.as_str(), f)))
     }
 
+    /// Applies the server's validation ratcheting to every finding and recounts.
+    pub fn ratchet(&mut self, ratcheting: crate::Ratcheting) {
+        for item in &mut self.items {
+            crate::ratchet::apply(&mut item.findings, ratcheting);
+        }
+        self.summary = Summary::of(self.items.iter().flat_map(|i| &i.findings));
+    }
+
     /// How many findings each (check, severity) has, most frequent first (ties by name).
     pub fn counts_by_check(&self) -> Vec<(&str, Severity, usize)> {
         let mut counts: BTreeMap<(&str, Severity), usize> = BTreeMap::new();

@@ -460,6 +460,11 @@ pub struct DiffArgs {
     #[arg(long)]
     pub no_info: bool,
 
+    /// The Kubernetes version the new CRDs go to (e.g. v1.33.1): from 1.30 the server ratchets
+    /// validation, so tightenings it covers are warnings. Without it, findings are as compared.
+    #[arg(long, value_name = "VERSION")]
+    pub server_version: Option<String>,
+
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }

@@ -16,10 +16,19 @@ pub fn run(args: &DiffArgs) -> Result<Exit, CliError> {
     };
     let old = load(&args.old)?.state;
     let new = load(&args.new)?.state;
-    let diff = diff_sets(
+    let server: Option<crdguard_core::KubeVersion> = args
+        .server_version
+        .as_deref()
+        .map(|text| text.parse())
+        .transpose()
+        .map_err(|e: String| CliError::usage(format!("--server-version: {e}")))?;
+    let mut diff = diff_sets(
         old.crds.iter().map(|c| &c.object),
         new.crds.iter().map(|c| &c.object),
     );
+    diff.ratchet(crdguard_schema::Ratcheting::for_server(
+        server.map(|v| (v.major, v.minor)),
+    ));
     render::diff(&diff, args.no_info, args.output)?;
     Ok(if diff.summary.error > 0 {
         Exit::Blocked

@@ -236,10 +236,31 @@ pub fn plan(plan: &Plan, style: Style) -> String {
                 f.check.clone(),
                 f.version.clone(),
                 f.path.clone(),
-                f.message.clone(),
+                finding_message(f),
             ]);
         }
         out.push_str(&grid.render(style, "  "));
+        out.push('\n');
+    }
+    let checked: Vec<&crdguard_core::plan::ItemPlan> =
+        plan.items.iter().filter(|i| i.objects.is_some()).collect();
+    if !checked.is_empty() {
+        out.push_str(&heading(style, 2, "Stored objects"));
+        for item in checked {
+            let Some(objects) = &item.objects else { continue };
+            out.push_str(&format!(
+                "  {}: {} object(s) checked against the new schema, {} violation(s) named\n",
+                item.crd,
+                objects.checked,
+                objects.violations.len()
+            ));
+            for v in &objects.violations {
+                out.push_str(&format!(
+                    "    - {} ({}) {} {}: {}\n",
+                    v.object, v.version, v.check, v.path, v.message
+                ));
+            }
+        }
         out.push('\n');
     }
     if !plan.warnings.is_empty() {
@@ -427,7 +448,7 @@ pub fn diff(diff: &crdguard_schema::SetDiff, no_info: bool, style: Style) -> Str
             f.check.clone(),
             f.version.clone(),
             f.path.clone(),
-            f.message.clone(),
+            finding_message(f),
         ]);
     }
     if grid.is_empty() {
@@ -444,4 +465,19 @@ pub fn diff(diff: &crdguard_schema::SetDiff, no_info: bool, style: Style) -> Str
         s.info
     ));
     out
+}
+
+/// A finding's message, labelled when it is about `.status` and followed by every change of
+/// its severity (ratcheting, stored objects, policy), so the table shows why it weighs what
+/// it weighs.
+fn finding_message(f: &crdguard_schema::Finding) -> String {
+    let mut message = if f.affects_status {
+        format!("[status: written by controllers] {}", f.message)
+    } else {
+        f.message.clone()
+    };
+    for a in &f.adjustments {
+        message.push_str(&format!(" ({} -> {}: {})", a.from, a.to, a.reason));
+    }
+    message
 }
