@@ -73,7 +73,11 @@ pub fn reads_needed(plan: &Plan) -> Vec<ObjectReads> {
 }
 
 /// The desired `openAPIV3Schema` of `version` of a desired CRD.
-pub fn desired_schema<'a>(desired: &'a DesiredState, crd: &str, version: &str) -> Option<&'a Value> {
+pub fn desired_schema<'a>(
+    desired: &'a DesiredState,
+    crd: &str,
+    version: &str,
+) -> Option<&'a Value> {
     let crd = desired.crds.iter().find(|c| c.name == crd)?;
     schema_of(crd, version)
 }

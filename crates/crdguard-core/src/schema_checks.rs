@@ -105,7 +105,10 @@ impl SchemaChecks {
         let err = |field: String, message: String| InputError::new(source, message).field(field);
         for check in self.enforcement.keys() {
             unknown_check(check).map_or(Ok(()), |message| {
-                Err(err(format!("spec.schemaChecks.enforcement.{check}"), message))
+                Err(err(
+                    format!("spec.schemaChecks.enforcement.{check}"),
+                    message,
+                ))
             })?;
         }
         for (i, entry) in self.acknowledge.iter().enumerate() {
@@ -169,7 +172,9 @@ mod tests {
 
     #[test]
     fn enforcement_sets_the_severity_both_ways_and_records_it() {
-        let policy = checks("enforcement: { pattern-changed: warning, description-changed: ignore, field-added: error }");
+        let policy = checks(
+            "enforcement: { pattern-changed: warning, description-changed: ignore, field-added: error }",
+        );
         let mut findings = vec![
             finding(Severity::Error, "pattern-changed", ".spec.a"),
             finding(Severity::Info, "description-changed", ".spec.b"),
@@ -180,10 +185,18 @@ mod tests {
         let severities: Vec<Severity> = findings.iter().map(|f| f.severity).collect();
         assert_eq!(
             severities,
-            [Severity::Warning, Severity::Info, Severity::Error, Severity::Error]
+            [
+                Severity::Warning,
+                Severity::Info,
+                Severity::Error,
+                Severity::Error
+            ]
         );
         assert_eq!(findings[0].adjustments[0].by, AdjustedBy::Enforcement);
-        assert!(findings[1].adjustments.is_empty(), "info stays info: no change recorded");
+        assert!(
+            findings[1].adjustments.is_empty(),
+            "info stays info: no change recorded"
+        );
         assert_eq!(findings[2].original_severity(), Severity::Info);
     }
 
@@ -210,11 +223,24 @@ mod tests {
     fn unknown_checks_and_bad_entries_are_named_with_advice() {
         let typo = checks("enforcement: { pattern-change: warning }");
         let message = typo.validate("p.yaml").expect_err("typo").to_string();
-        assert!(message.contains("spec.schemaChecks.enforcement.pattern-change"), "{message}");
-        assert!(message.contains("did you mean \"pattern-changed\""), "{message}");
-        let no_dot = checks("acknowledge: [ { crd: x.example.com, check: field-removed, path: spec.x } ]");
+        assert!(
+            message.contains("spec.schemaChecks.enforcement.pattern-change"),
+            "{message}"
+        );
+        assert!(
+            message.contains("did you mean \"pattern-changed\""),
+            "{message}"
+        );
+        let no_dot =
+            checks("acknowledge: [ { crd: x.example.com, check: field-removed, path: spec.x } ]");
         let message = no_dot.validate("p.yaml").expect_err("path").to_string();
-        assert!(message.contains("spec.schemaChecks.acknowledge[0].path"), "{message}");
-        assert!(serde_yaml_ng::from_str::<SchemaChecks>("enforcement: { pattern-changed: fatal }").is_err());
+        assert!(
+            message.contains("spec.schemaChecks.acknowledge[0].path"),
+            "{message}"
+        );
+        assert!(
+            serde_yaml_ng::from_str::<SchemaChecks>("enforcement: { pattern-changed: fatal }")
+                .is_err()
+        );
     }
 }

@@ -250,7 +250,9 @@ impl ObservedState {
             Some(other) => {
                 return Err(InputError::new(
                     source_name,
-                    format!("{other:?} is not {OBJECTS_INCLUDED:?}, the only value crdguard writes"),
+                    format!(
+                        "{other:?} is not {OBJECTS_INCLUDED:?}, the only value crdguard writes"
+                    ),
                 )
                 .field(format!("metadata.annotations.{OBJECTS_ANNOTATION}")));
             }
@@ -292,14 +294,18 @@ impl ObservedState {
             state.crds.insert(crd.name.clone(), crd);
         }
         if objects_included {
-            state.snapshot_objects = SnapshotObjects::Included(state.sort_objects(custom_resources));
+            state.snapshot_objects =
+                SnapshotObjects::Included(state.sort_objects(custom_resources));
         }
         Ok(state)
     }
 
     /// Files a snapshot's custom resources under their CRD (by group and kind); anything else
     /// is ignored with a warning.
-    fn sort_objects(&mut self, others: Vec<OtherObject>) -> BTreeMap<String, Vec<serde_json::Value>> {
+    fn sort_objects(
+        &mut self,
+        others: Vec<OtherObject>,
+    ) -> BTreeMap<String, Vec<serde_json::Value>> {
         let by_kind: BTreeMap<(String, String), String> = self
             .crds
             .values()
@@ -307,7 +313,12 @@ impl ObservedState {
             .collect();
         let mut objects: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
         for other in others {
-            let group = other.api_version.split('/').next().unwrap_or_default().to_string();
+            let group = other
+                .api_version
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             if let Some(crd) = by_kind.get(&(group, other.kind.clone())) {
                 objects.entry(crd.clone()).or_default().push(other.object);
             } else {

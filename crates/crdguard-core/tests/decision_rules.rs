@@ -460,11 +460,25 @@ fn channel_widening_follows_the_policy_channel() {
 #[test]
 fn widening_to_v1_6_experimental_is_breaking_because_of_the_header_value_pattern() {
     // From v1.5.0 the experimental channel adds a `pattern` to HTTP header values: a tightening
-    // that SPEC §5 counts as breaking, so the widening (which a policy asks for) needs
-    // --allow-breaking.
+    // that SPEC §5 counts as breaking where the server does not ratchet validation (before
+    // 1.30), so there the widening (which a policy asks for) needs --allow-breaking. On a
+    // ratcheting server (the common helper's 1.33) existing objects keep working: a warning.
     let wanted = desired(gateway("v1.6.1", "experimental"));
-    let observed = installed(gateway("v1.5.1", "standard"));
+    let mut observed = installed(gateway("v1.5.1", "standard"));
     let widening = gateway_policy("channel: experimental");
+    let ratcheting = run(&wanted, &observed, &widening, &PlanOptions::default());
+    let http = item(&ratcheting, "httproutes.gateway.networking.k8s.io");
+    assert_eq!(http.action, Action::Upgrade, "{:?}", http.reasons);
+    let patterns: Vec<_> = http
+        .findings
+        .iter()
+        .filter(|f| f.check == "pattern-changed" && f.path.contains("headers"))
+        .collect();
+    assert!(!patterns.is_empty());
+    assert!(patterns.iter().all(|f| f.severity == Severity::Warning
+        && f.adjustments[0].by == crdguard_schema::AdjustedBy::Ratcheting));
+
+    observed.server_version = Some("v1.29.4".parse().unwrap());
     let plan = run(&wanted, &observed, &widening, &PlanOptions::default());
     let http = item(&plan, "httproutes.gateway.networking.k8s.io");
     assert_eq!(
@@ -561,7 +575,9 @@ fn compatible_installed_is_kept() {
 fn extension_crds_that_differ_are_updated_unless_the_change_is_breaking() {
     let old = load_dir("envoy-gateway/v1.8.3/charts/gateway-helm/charts/crds/crds/generated");
     let new = load_dir("envoy-gateway/v1.9.0/charts/gateway-helm/charts/crds/crds/generated");
-    let plan = run_default(&desired(new), &installed(old));
+    let mut observed = installed(old);
+    observed.server_version = Some("v1.29.4".parse().unwrap());
+    let plan = run_default(&desired(new), &observed);
     let client = item(&plan, "clienttrafficpolicies.gateway.envoyproxy.io");
     assert_eq!(
         (client.action, first_code(client)),
@@ -572,7 +588,8 @@ fn extension_crds_that_differ_are_updated_unless_the_change_is_breaking() {
     assert!(!client.findings.is_empty());
     let patch = item(&plan, "envoypatchpolicies.gateway.envoyproxy.io");
     assert_eq!(patch.action, Action::Unchanged);
-    // v1.9.0 adds a pattern to CORS allowOrigins: a real tightening, so this one is blocked.
+    // v1.9.0 adds a pattern to CORS allowOrigins: a real tightening, so on a server that does
+    // not ratchet validation (1.29) this one is blocked ...
     let security = item(&plan, "securitypolicies.gateway.envoyproxy.io");
     assert_eq!(
         (security.action, first_code(security)),
@@ -583,6 +600,18 @@ fn extension_crds_that_differ_are_updated_unless_the_change_is_breaking() {
             .findings
             .iter()
             .any(|f| f.check == "pattern-changed" && f.path == ".spec.cors.allowOrigins[*]")
+    );
+    // ... and on one that does (1.33), existing objects keep working: upgraded, with warnings.
+    observed.server_version = Some("v1.33.1".parse().unwrap());
+    let new = load_dir("envoy-gateway/v1.9.0/charts/gateway-helm/charts/crds/crds/generated");
+    let plan = run_default(&desired(new), &observed);
+    let security = item(&plan, "securitypolicies.gateway.envoyproxy.io");
+    assert_eq!(security.action, Action::Upgrade, "{:?}", security.findings);
+    assert!(
+        security
+            .findings
+            .iter()
+            .all(|f| f.severity != Severity::Error)
     );
 }
 

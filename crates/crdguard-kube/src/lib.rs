@@ -20,8 +20,8 @@ pub use apply::{ApplyOptions, PlannedWrite, Precondition, WriteOutcome, WriteRes
 pub use connect::{Cluster, ConnectOptions};
 pub use error::ClusterError;
 pub use keep::{KEEP, KeepOutcome, RESOURCE_POLICY};
-pub use objects::OBJECT_PAGE_SIZE;
 pub use migrate::{Migrated, MigrationReport, Progress};
+pub use objects::OBJECT_PAGE_SIZE;
 pub use request::{ATTEMPT_HEADER, REQUEST_ID_HEADER};
 pub use stop::StopSignal;
 pub use wait::WaitOutcome;

@@ -109,7 +109,7 @@ fn object_name(object: &Value) -> String {
 
 /// The keywords whose violations prove a finding, and whether they count below its path too.
 fn proving_keywords(check: &str) -> Option<(&'static [&'static str], Scope)> {
-    use Scope::{Exact, Below};
+    use Scope::{Below, Exact};
     Some(match check {
         "required-field-added" => (&["required"], Exact),
         "field-removed" | "preserve-unknown-fields-removed" | "additional-properties-changed" => {
@@ -245,7 +245,9 @@ impl ObjectEvidence {
             if keyword_fits && path_matches(&finding.path, path, scope) {
                 violating += count;
                 for object in objects {
-                    if named.len() < NAMED_PER_NODE && !named.iter().any(|n| n.object == object.object) {
+                    if named.len() < NAMED_PER_NODE
+                        && !named.iter().any(|n| n.object == object.object)
+                    {
                         named.push(object.clone());
                     }
                 }
@@ -288,9 +290,17 @@ mod tests {
         ];
         assert!(apply(&mut findings, &evidence).is_empty());
         assert_eq!(findings[0].severity, Severity::Warning);
-        assert!(findings[0].adjustments[0].reason.starts_with("200 stored objects checked"));
+        assert!(
+            findings[0].adjustments[0]
+                .reason
+                .starts_with("200 stored objects checked")
+        );
         assert_eq!(findings[1].severity, Severity::Warning);
-        assert_eq!(findings[2].severity, Severity::Error, "defaults are not decided by objects");
+        assert_eq!(
+            findings[2].severity,
+            Severity::Error,
+            "defaults are not decided by objects"
+        );
     }
 
     #[test]
@@ -311,9 +321,17 @@ mod tests {
         ];
         let named = apply(&mut findings, &evidence);
         assert_eq!(findings[0].severity, Severity::Error);
-        assert!(findings[0].message.contains("1 of 32 stored objects violates it"));
+        assert!(
+            findings[0]
+                .message
+                .contains("1 of 32 stored objects violates it")
+        );
         assert_eq!(findings[1].severity, Severity::Error);
-        assert!(findings[1].message.contains("30 of 32 stored objects violate it (20 named)"));
+        assert!(
+            findings[1]
+                .message
+                .contains("30 of 32 stored objects violate it (20 named)")
+        );
         assert_eq!(findings[2].severity, Severity::Warning);
         assert_eq!(named.len(), 1 + NAMED_PER_NODE);
         assert_eq!(named[0].object, "ns/missing");
@@ -346,12 +364,22 @@ mod tests {
         crate::ratchet::apply(&mut findings, crate::Ratcheting::On { always: true });
         assert!(findings.iter().all(|f| f.severity == Severity::Warning));
         let named = apply(&mut findings, &evidence);
-        assert_eq!(findings[0].severity, Severity::Error, "a stored object is too long");
+        assert_eq!(
+            findings[0].severity,
+            Severity::Error,
+            "a stored object is too long"
+        );
         assert_eq!(findings[0].adjustments.len(), 2);
         assert_eq!(findings[0].adjustments[1].by, AdjustedBy::Objects);
         assert_eq!(named[0].object, "ns/long");
         assert_eq!(findings[1].severity, Severity::Warning);
-        assert!(findings[1].message.contains("1 stored object checked at v1"), "{}", findings[1].message);
+        assert!(
+            findings[1]
+                .message
+                .contains("1 stored object checked at v1"),
+            "{}",
+            findings[1].message
+        );
     }
 
     #[test]
@@ -359,7 +387,13 @@ mod tests {
         let schema = schema();
         let evidence = ObjectsCollector::new("v1", &schema).finish();
         let mut findings = vec![
-            Finding::new(Severity::Error, "pattern-changed", "v1beta1", ".spec.to", "x"),
+            Finding::new(
+                Severity::Error,
+                "pattern-changed",
+                "v1beta1",
+                ".spec.to",
+                "x",
+            ),
             finding("pattern-changed", ".spec.to(anyOf[0])"),
         ];
         apply(&mut findings, &evidence);

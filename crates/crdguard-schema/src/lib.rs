@@ -74,8 +74,8 @@ mod set;
 pub mod validate;
 mod walk;
 
-pub use finding::{AdjustedBy, Adjustment, CHECK_NAMES, Finding, Severity, Summary};
 pub use evidence::{ObjectEvidence, ObjectViolation, ObjectsCollector};
+pub use finding::{AdjustedBy, Adjustment, CHECK_NAMES, Finding, Severity, Summary};
 pub use ratchet::Ratcheting;
 pub use set::{CrdDiff, SetDiff, diff_sets};
 

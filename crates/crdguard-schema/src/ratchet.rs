@@ -176,7 +176,13 @@ mod tests {
         findings.push(error("enum-value-removed", ".spec(allOf[0]).mode"));
         apply(&mut findings, Ratcheting::On { always: true });
         for finding in &findings {
-            assert_eq!(finding.severity, Severity::Error, "{} at {}", finding.check, finding.path);
+            assert_eq!(
+                finding.severity,
+                Severity::Error,
+                "{} at {}",
+                finding.check,
+                finding.path
+            );
             assert!(finding.adjustments.is_empty());
         }
     }

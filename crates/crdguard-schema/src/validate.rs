@@ -123,7 +123,10 @@ impl<'a> Run<'_, 'a> {
         if flag(s, "x-kubernetes-int-or-string") {
             let ok = value.is_string() || value.as_f64().is_some_and(|n| n.fract() == 0.0);
             if !ok {
-                self.report("type", format!("{} is neither an integer nor a string", kind_of(value)));
+                self.report(
+                    "type",
+                    format!("{} is neither an integer nor a string", kind_of(value)),
+                );
             }
             return ok;
         }
@@ -136,11 +139,16 @@ impl<'a> Run<'_, 'a> {
             "string" => value.is_string(),
             "boolean" => value.is_boolean(),
             "number" => value.is_number(),
-            "integer" => value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|n| n.fract() == 0.0),
+            "integer" => {
+                value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|n| n.fract() == 0.0)
+            }
             _ => true,
         };
         if !ok {
-            self.report("type", format!("{} where the schema wants {expected}", kind_of(value)));
+            self.report(
+                "type",
+                format!("{} where the schema wants {expected}", kind_of(value)),
+            );
         }
         ok
     }
@@ -149,7 +157,10 @@ impl<'a> Run<'_, 'a> {
         if let Some(values) = s.get("enum").and_then(Value::as_array)
             && !values.iter().any(|allowed| allowed == value)
         {
-            self.report("enum", format!("{} is not one of the allowed values", short(value)));
+            self.report(
+                "enum",
+                format!("{} is not one of the allowed values", short(value)),
+            );
         }
     }
 
@@ -163,7 +174,10 @@ impl<'a> Run<'_, 'a> {
         if let Some(min) = number(s, "minLength")
             && length < min
         {
-            self.report("minLength", format!("{length} characters, fewer than {min}"));
+            self.report(
+                "minLength",
+                format!("{length} characters, fewer than {min}"),
+            );
         }
         if let Some(pattern) = s.get("pattern").and_then(Value::as_str) {
             let compiled = self
@@ -172,13 +186,19 @@ impl<'a> Run<'_, 'a> {
                 .or_insert_with(|| Regex::new(pattern).ok());
             // A pattern the regex engine cannot compile is not judged (the server compiled it).
             if compiled.as_ref().is_some_and(|re| !re.is_match(text)) {
-                self.report("pattern", format!("{} does not match {pattern:?}", short_text(text)));
+                self.report(
+                    "pattern",
+                    format!("{} does not match {pattern:?}", short_text(text)),
+                );
             }
         }
         if let Some(format) = s.get("format").and_then(Value::as_str)
             && let Some(false) = format_holds(format, text)
         {
-            self.report("format", format!("{} is not a valid {format}", short_text(text)));
+            self.report(
+                "format",
+                format!("{} is not a valid {format}", short_text(text)),
+            );
         }
     }
 
@@ -240,7 +260,13 @@ impl<'a> Run<'_, 'a> {
                     .unwrap_or_default();
                 let tuples: Vec<Value> = items
                     .iter()
-                    .map(|item| Value::Array(keys.iter().map(|k| item.get(*k).cloned().unwrap_or(Value::Null)).collect()))
+                    .map(|item| {
+                        Value::Array(
+                            keys.iter()
+                                .map(|k| item.get(*k).cloned().unwrap_or(Value::Null))
+                                .collect(),
+                        )
+                    })
                     .collect();
                 first_duplicate(tuples.iter().map(Some))
             }
@@ -255,24 +281,44 @@ impl<'a> Run<'_, 'a> {
         if flag(s, "uniqueItems")
             && let Some((first, second)) = first_duplicate(items.iter().map(Some))
         {
-            self.report("uniqueItems", format!("items {first} and {second} are equal"));
+            self.report(
+                "uniqueItems",
+                format!("items {first} and {second} are equal"),
+            );
         }
     }
 
-    fn object(&mut self, s: &'a Map<String, Value>, fields: &Map<String, Value>, position: Position) {
+    fn object(
+        &mut self,
+        s: &'a Map<String, Value>,
+        fields: &Map<String, Value>,
+        position: Position,
+    ) {
         let count = fields.len() as f64;
         if let Some(max) = number(s, "maxProperties")
             && count > max
         {
-            self.report("maxProperties", format!("{count} properties, more than {max}"));
+            self.report(
+                "maxProperties",
+                format!("{count} properties, more than {max}"),
+            );
         }
         if let Some(min) = number(s, "minProperties")
             && count < min
         {
-            self.report("minProperties", format!("{count} properties, fewer than {min}"));
+            self.report(
+                "minProperties",
+                format!("{count} properties, fewer than {min}"),
+            );
         }
         let properties = s.get("properties").and_then(Value::as_object);
-        for name in s.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        for name in s
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             let defaulted = properties
                 .and_then(|p| p.get(name))
                 .is_some_and(|field| field.get("default").is_some());
@@ -289,7 +335,9 @@ impl<'a> Run<'_, 'a> {
         let preserves = flag(s, "x-kubernetes-preserve-unknown-fields");
         let additional = s.get("additionalProperties");
         for (name, value) in fields {
-            if position != Position::Inner && matches!(name.as_str(), "apiVersion" | "kind" | "metadata") {
+            if position != Position::Inner
+                && matches!(name.as_str(), "apiVersion" | "kind" | "metadata")
+            {
                 continue; // the server validates these itself, whatever the schema says
             }
             let (schema_mark, object_mark) = (self.schema_path.mark(), self.object_path.mark());
@@ -315,7 +363,12 @@ impl<'a> Run<'_, 'a> {
     /// `allOf` constrains the same value further; `anyOf`/`oneOf`/`not` count the branches
     /// that pass. Branch violations are reported once, at the node, by keyword.
     fn composition(&mut self, s: &'a Map<String, Value>, value: &Value, position: Position) {
-        for branch in s.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        for branch in s
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             self.branch_value_checks(branch, value, position);
         }
         let passes = |run: &mut Self, branch: &'a Value| {
@@ -337,7 +390,10 @@ impl<'a> Run<'_, 'a> {
         if let Some(branches) = s.get("oneOf").and_then(Value::as_array) {
             let matching = branches.iter().filter(|b| passes(self, b)).count();
             if !branches.is_empty() && matching != 1 {
-                self.report("oneOf", format!("matches {matching} of the oneOf alternatives, not exactly one"));
+                self.report(
+                    "oneOf",
+                    format!("matches {matching} of the oneOf alternatives, not exactly one"),
+                );
             }
         }
         if let Some(branch) = s.get("not")
@@ -397,7 +453,11 @@ fn short(value: &Value) -> String {
         Value::String(text) => short_text(text),
         other => {
             let text = other.to_string();
-            if text.len() > 60 { format!("{}…", truncate(&text, 60)) } else { text }
+            if text.len() > 60 {
+                format!("{}…", truncate(&text, 60))
+            } else {
+                text
+            }
         }
     }
 }
@@ -411,7 +471,9 @@ fn short_text(text: &str) -> String {
 }
 
 fn truncate(text: &str, chars: usize) -> &str {
-    text.char_indices().nth(chars).map_or(text, |(i, _)| &text[..i])
+    text.char_indices()
+        .nth(chars)
+        .map_or(text, |(i, _)| &text[..i])
 }
 
 /// The formats the API server checks (k8s.io/kube-openapi `strfmt` as used by apiextensions),
@@ -439,7 +501,10 @@ fn format_holds(format: &str, text: &str) -> Option<bool> {
 fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn is_hostname(text: &str) -> bool {
@@ -448,7 +513,9 @@ fn is_hostname(text: &str) -> bool {
         && text.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -473,15 +540,19 @@ mod tests {
 
     #[test]
     fn a_valid_object_has_no_violations_and_server_fields_are_left_to_the_server() {
-        let schema = spec(json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "maxLength": 5}}}));
+        let schema = spec(
+            json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "maxLength": 5}}}),
+        );
         let object = json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a", "labels": {"b": "c"}}, "spec": {"name": "abc"}});
         assert!(violations(schema, object).is_empty());
     }
 
     #[test]
     fn required_fields_count_defaults_as_present() {
-        let schema = spec(json!({"type": "object", "required": ["name", "mode"], "properties": {
-            "name": {"type": "string"}, "mode": {"type": "string", "default": "A"}}}));
+        let schema = spec(
+            json!({"type": "object", "required": ["name", "mode"], "properties": {
+            "name": {"type": "string"}, "mode": {"type": "string", "default": "A"}}}),
+        );
         assert_eq!(
             violations(schema, json!({"spec": {}})),
             vec![(".spec.name".into(), "required", ".spec.name".into())]
@@ -490,20 +561,40 @@ mod tests {
 
     #[test]
     fn limits_enum_pattern_and_format_name_the_node_and_the_value() {
-        let schema = spec(json!({"type": "object", "properties": {"rules": {"type": "array", "maxItems": 2, "items": {
+        let schema = spec(
+            json!({"type": "object", "properties": {"rules": {"type": "array", "maxItems": 2, "items": {
             "type": "object", "properties": {
                 "name": {"type": "string", "minLength": 2, "pattern": "^[a-z]+$"},
                 "mode": {"type": "string", "enum": ["A", "B"]},
                 "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-                "ip": {"type": "string", "format": "ipv4"}}}}}}));
+                "ip": {"type": "string", "format": "ipv4"}}}}}}),
+        );
         let object = json!({"spec": {"rules": [
             {"name": "ok", "mode": "A", "port": 80, "ip": "10.0.0.1"},
             {"name": "x", "mode": "C", "port": 0, "ip": "10.0.0"},
             {"name": "Bad", "port": 70000}]}});
         let found = violations(schema, object);
         let keywords: Vec<&str> = found.iter().map(|v| v.1).collect();
-        assert_eq!(keywords, ["maxItems", "minLength", "enum", "minimum", "format", "pattern", "maximum"]);
-        assert_eq!(found[1], (".spec.rules[*].name".into(), "minLength", ".spec.rules[1].name".into()));
+        assert_eq!(
+            keywords,
+            [
+                "maxItems",
+                "minLength",
+                "enum",
+                "minimum",
+                "format",
+                "pattern",
+                "maximum"
+            ]
+        );
+        assert_eq!(
+            found[1],
+            (
+                ".spec.rules[*].name".into(),
+                "minLength",
+                ".spec.rules[1].name".into()
+            )
+        );
         assert_eq!(found[6].2, ".spec.rules[2].port");
     }
 
@@ -514,10 +605,19 @@ mod tests {
             "note": {"type": "string", "nullable": true},
             "label": {"type": "string"},
             "port": {"x-kubernetes-int-or-string": true}}}));
-        let found = violations(schema.clone(), json!({"spec": {"count": 1.5, "note": null, "label": null, "port": "http"}}));
-        assert_eq!(found.iter().map(|v| v.1).collect::<Vec<_>>(), ["type", "nullable"]);
+        let found = violations(
+            schema.clone(),
+            json!({"spec": {"count": 1.5, "note": null, "label": null, "port": "http"}}),
+        );
+        assert_eq!(
+            found.iter().map(|v| v.1).collect::<Vec<_>>(),
+            ["type", "nullable"]
+        );
         assert!(violations(schema.clone(), json!({"spec": {"count": 2, "port": 8080}})).is_empty());
-        assert_eq!(violations(schema, json!({"spec": {"port": true}}))[0].1, "type");
+        assert_eq!(
+            violations(schema, json!({"spec": {"port": true}}))[0].1,
+            "type"
+        );
     }
 
     #[test]
@@ -526,12 +626,19 @@ mod tests {
             "known": {"type": "string"},
             "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
             "labels": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 3}}}}));
-        let found = violations(schema, json!({"spec": {"known": "a", "gone": 1, "free": {"any": 1}, "labels": {"a": "b", "c": "long"}}}));
+        let found = violations(
+            schema,
+            json!({"spec": {"known": "a", "gone": 1, "free": {"any": 1}, "labels": {"a": "b", "c": "long"}}}),
+        );
         assert_eq!(
             found,
             vec![
                 (".spec.gone".into(), "unknown-field", ".spec.gone".into()),
-                (".spec.labels.*".into(), "maxLength", ".spec.labels.c".into()),
+                (
+                    ".spec.labels.*".into(),
+                    "maxLength",
+                    ".spec.labels.c".into()
+                ),
             ]
         );
     }
@@ -542,10 +649,19 @@ mod tests {
             "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
             "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
                       "items": {"type": "object", "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}}}}));
-        let found = violations(schema.clone(), json!({"spec": {"tags": ["a", "a"], "ports": [{"name": "x", "port": 1}, {"name": "x", "port": 2}]}}));
+        let found = violations(
+            schema.clone(),
+            json!({"spec": {"tags": ["a", "a"], "ports": [{"name": "x", "port": 1}, {"name": "x", "port": 2}]}}),
+        );
         assert_eq!(found.len(), 2);
         assert!(found.iter().all(|v| v.1 == "x-kubernetes-list-type"));
-        assert!(violations(schema, json!({"spec": {"tags": ["a", "b"], "ports": [{"name": "x"}, {"name": "y"}]}})).is_empty());
+        assert!(
+            violations(
+                schema,
+                json!({"spec": {"tags": ["a", "b"], "ports": [{"name": "x"}, {"name": "y"}]}})
+            )
+            .is_empty()
+        );
     }
 
     #[test]
@@ -554,9 +670,21 @@ mod tests {
             "a": {"type": "object", "properties": {"x": {"type": "string"}, "y": {"type": "string"}}, "oneOf": [{"required": ["x"]}, {"required": ["y"]}]},
             "b": {"type": "string", "not": {"enum": ["forbidden"]}},
             "c": {"type": "integer", "allOf": [{"minimum": 5}]}}}));
-        let found = violations(schema.clone(), json!({"spec": {"a": {"x": "1", "y": "2"}, "b": "forbidden", "c": 3}}));
-        assert_eq!(found.iter().map(|v| v.1).collect::<Vec<_>>(), ["oneOf", "not", "minimum"]);
-        assert!(violations(schema, json!({"spec": {"a": {"x": "1"}, "b": "fine", "c": 7}})).is_empty());
+        let found = violations(
+            schema.clone(),
+            json!({"spec": {"a": {"x": "1", "y": "2"}, "b": "forbidden", "c": 3}}),
+        );
+        assert_eq!(
+            found.iter().map(|v| v.1).collect::<Vec<_>>(),
+            ["oneOf", "not", "minimum"]
+        );
+        assert!(
+            violations(
+                schema,
+                json!({"spec": {"a": {"x": "1"}, "b": "fine", "c": 7}})
+            )
+            .is_empty()
+        );
     }
 
     #[test]

@@ -257,6 +257,10 @@ fn main() {
             "a_write_the_server_refuses_in_the_dry_run_stops_the_plan_before_any_write",
             dry_run_refusal_writes_nothing,
         ),
+        (
+            "stored_objects_decide_a_newly_required_field_live_and_from_snapshot_objects",
+            stored_objects_decide_live,
+        ),
     ];
     if args.list {
         let trials = tests
@@ -974,6 +978,216 @@ fn dry_run_refusal_writes_nothing(cluster: &Cluster) -> Result<(), Failed> {
     check(
         written.is_empty(),
         format!("written although the dry run was refused: {written:?}"),
+    )?;
+    Ok(())
+}
+
+// ------------------------------------------------------- data-aware checks (SPEC §5 v2)
+
+const REFERENCE_GRANTS: &str = "referencegrants.gateway.networking.k8s.io";
+
+fn reference_grants(names: &[String], with_spec: bool) -> String {
+    let items: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            let mut grant = serde_json::json!({
+                "apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+                "metadata": {"name": name, "namespace": "apps"}});
+            if with_spec {
+                grant["spec"] = serde_json::json!({
+                    "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "web"}],
+                    "to": [{"group": "", "kind": "Service"}]});
+            }
+            grant
+        })
+        .collect();
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}
+
+fn grants_item(plan: &Value) -> Value {
+    plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["crd"] == REFERENCE_GRANTS)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// v1.5.1 → v1.6.1 standard makes ReferenceGrant `spec` required. Live, crdguard reads the
+/// 200 stored grants (paged) and upgrades; a `snapshot --objects` (mode 0600) gives the same
+/// plan offline; one grant without `spec` blocks, named; a user who may not list grants gets
+/// a blocked plan that says which permission would decide it.
+fn stored_objects_decide_live(cluster: &Cluster) -> Result<(), Failed> {
+    let install = |args: &[&str]| {
+        let out = cluster.kubectl(args);
+        check(
+            out.status.success(),
+            format!("kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr)),
+        )
+    };
+    install(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &corpus("gateway-api/v1.5.1/standard-install.yaml"),
+    ])?;
+    install(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd",
+        REFERENCE_GRANTS,
+        "--timeout",
+        "60s",
+    ])?;
+    let _ = cluster.kubectl(&["create", "namespace", "apps"]);
+    let names: Vec<String> = (0..200).map(|i| format!("grant-{i}")).collect();
+    install(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &temp_file("grants.json", &reference_grants(&names, true)),
+    ])?;
+    let desired = corpus("gateway-api/v1.6.1/standard-install.yaml");
+
+    let (code, live) = cluster.json(&["plan", &desired, "-o", "json"]);
+    let grants = grants_item(&live);
+    check(code == 0, format!("live plan exit {code}: {grants}"))?;
+    check(grants["action"] == "upgrade", format!("{grants}"))?;
+    check(
+        grants["objects"]["checked"] == 200,
+        format!("objects: {}", grants["objects"]),
+    )?;
+
+    let snapshot = std::env::temp_dir()
+        .join(format!(
+            "crdguard-cluster-objects-{}.yaml",
+            std::process::id()
+        ))
+        .display()
+        .to_string();
+    let out = cluster.crdguard(&["snapshot", "--objects", "--file", &snapshot]);
+    check(
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )?;
+    check(
+        String::from_utf8_lossy(&out.stderr).contains("sensitive data"),
+        "snapshot --objects says the file may hold sensitive data",
+    )?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&snapshot).unwrap().permissions().mode() & 0o777;
+        check(mode == 0o600, format!("snapshot mode {mode:o}"))?;
+    }
+    let text = std::fs::read_to_string(&snapshot).unwrap();
+    check(
+        !text.contains("managedFields:\n  - apiVersion: gateway"),
+        "objects are written without managedFields",
+    )?;
+    let out = Command::new(env!("CARGO_BIN_EXE_crdguard"))
+        .args(["plan", &desired, "--snapshot", &snapshot, "-o", "json"])
+        .output()
+        .unwrap();
+    let offline: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions = |plan: &Value| -> Vec<(String, String)> {
+        plan["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["crd"].as_str().unwrap().to_string(),
+                    i["action"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    check(
+        out.status.code() == Some(0),
+        format!("offline exit {:?}", out.status.code()),
+    )?;
+    check(
+        actions(&offline) == actions(&live),
+        format!(
+            "offline {:?} vs live {:?}",
+            actions(&offline),
+            actions(&live)
+        ),
+    )?;
+    check(
+        grants_item(&offline)["objects"] == grants["objects"],
+        "same objects offline",
+    )?;
+
+    install(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &temp_file(
+            "bare.json",
+            &reference_grants(&["no-spec".to_string()], false),
+        ),
+    ])?;
+    let (code, blocked) = cluster.json(&["plan", &desired, "-o", "json"]);
+    let grants = grants_item(&blocked);
+    check(
+        code == 1 && grants["action"] == "blocked",
+        format!("exit {code}: {grants}"),
+    )?;
+    let violations = grants["objects"]["violations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    check(
+        !violations.is_empty()
+            && violations
+                .iter()
+                .all(|v| v["object"] == "apps/no-spec" && v["path"] == ".spec"),
+        format!("violations: {violations:?}"),
+    )?;
+    check(
+        grants["objects"]["checked"] == 201,
+        format!("{}", grants["objects"]),
+    )?;
+
+    // A user who may read CRDs but not list the grants: undecided, so blocked, saying why.
+    let limited = cluster.kubeconfig.with_file_name("unprivileged.kubeconfig");
+    install(&[
+        "create",
+        "clusterrole",
+        "crdguard-crd-reader",
+        "--verb=get,list",
+        "--resource=customresourcedefinitions.apiextensions.k8s.io,validatingadmissionpolicies.admissionregistration.k8s.io,validatingadmissionpolicybindings.admissionregistration.k8s.io",
+    ])?;
+    install(&[
+        "create",
+        "clusterrolebinding",
+        "crdguard-crd-reader",
+        "--clusterrole=crdguard-crd-reader",
+        "--user=crdguard-unprivileged",
+    ])?;
+    let out = Command::new(env!("CARGO_BIN_EXE_crdguard"))
+        .args(["plan", &desired, "-o", "json", "--kubeconfig"])
+        .arg(&limited)
+        .output()
+        .unwrap();
+    let _ = cluster.kubectl(&["delete", "clusterrolebinding", "crdguard-crd-reader"]);
+    let _ = cluster.kubectl(&["delete", "clusterrole", "crdguard-crd-reader"]);
+    let _ = cluster.kubectl(&["delete", "namespace", "apps", "--wait=false"]);
+    let _ = std::fs::remove_file(&snapshot);
+    let forbidden: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stderr)))?;
+    let grants = grants_item(&forbidden);
+    check(
+        out.status.code() == Some(1) && grants["action"] == "blocked",
+        format!("{grants}"),
+    )?;
+    let messages = grants["findings"].to_string();
+    check(
+        messages.contains("could not be read") && messages.contains("grant `list`"),
+        messages,
     )?;
     Ok(())
 }

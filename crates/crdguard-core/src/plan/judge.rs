@@ -37,7 +37,10 @@ pub(crate) fn judge(
             })
         }
         Some(CrdObjects::Unreadable(why)) => {
-            say_what_would_decide(findings, &format!("the stored objects could not be read: {why}"));
+            say_what_would_decide(
+                findings,
+                &format!("the stored objects could not be read: {why}"),
+            );
             None
         }
         None => {

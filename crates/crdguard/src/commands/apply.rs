@@ -151,12 +151,14 @@ pub async fn apply(
             crdguard_core::ClusterSource::Live => {
                 super::objects::read_live(cluster, observed, desired, &reads).await?
             }
-            crdguard_core::ClusterSource::Snapshot => crdguard_core::objects::evidence_from_snapshot(
-                &reads,
-                desired,
-                &observed.crds,
-                &observed.snapshot_objects,
-            ),
+            crdguard_core::ClusterSource::Snapshot => {
+                crdguard_core::objects::evidence_from_snapshot(
+                    &reads,
+                    desired,
+                    &observed.crds,
+                    &observed.snapshot_objects,
+                )
+            }
         };
         let _ = objects.set(read);
         plan = planner(observed);

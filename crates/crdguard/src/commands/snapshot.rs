@@ -59,14 +59,19 @@ pub fn run(args: &SnapshotArgs) -> Result<Exit, CliError> {
 /// Every object of every CRD at each version it serves (the API converts to the version
 /// asked for, so each served version's view is what a plan for that version checks), without
 /// `managedFields`, which are large and say nothing about validity.
-async fn custom_resources(cluster: &Cluster, observed: &ObservedState) -> Result<Vec<Value>, CliError> {
+async fn custom_resources(
+    cluster: &Cluster,
+    observed: &ObservedState,
+) -> Result<Vec<Value>, CliError> {
     let mut objects = Vec::new();
     for crd in observed.crds.values() {
         for version in crd.served_versions() {
             cluster
                 .for_each_object(crd, version, |object| {
                     let mut object = object.clone();
-                    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                    if let Some(metadata) =
+                        object.get_mut("metadata").and_then(Value::as_object_mut)
+                    {
                         metadata.remove("managedFields");
                     }
                     objects.push(object);
@@ -79,7 +84,8 @@ async fn custom_resources(cluster: &Cluster, observed: &ObservedState) -> Result
 
 /// Creates (or truncates) `path` readable by its owner only, then writes `text`.
 fn write_private(path: &std::path::Path, text: &str) -> Result<(), CliError> {
-    let failed = |e: std::io::Error| CliError::usage(format!("cannot write {}: {e}", path.display()));
+    let failed =
+        |e: std::io::Error| CliError::usage(format!("cannot write {}: {e}", path.display()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -92,7 +98,8 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<(), CliError> {
     {
         use std::os::unix::fs::PermissionsExt as _;
         // An existing file keeps its mode on open: tighten it too.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(failed)?;
     }
     file.write_all(text.as_bytes()).map_err(failed)?;
     Ok(())

@@ -247,7 +247,9 @@ pub fn plan(plan: &Plan, style: Style) -> String {
     if !checked.is_empty() {
         out.push_str(&heading(style, 2, "Stored objects"));
         for item in checked {
-            let Some(objects) = &item.objects else { continue };
+            let Some(objects) = &item.objects else {
+                continue;
+            };
             out.push_str(&format!(
                 "  {}: {} object(s) checked against the new schema, {} violation(s) named\n",
                 item.crd,
