@@ -37,6 +37,28 @@ impl fmt::Display for Owner {
     }
 }
 
+/// Field managers of a person at a terminal (SPEC §2 v2, Ownership): kubectl's own managers.
+/// A CRD last written by one of them is nobody's product: a standard bundle upgrade the rules
+/// allow takes it over.
+pub const PERSON_MANAGERS: &[&str] = &[
+    "kubectl",
+    "kubectl-client-side-apply",
+    "kubectl-edit",
+    "kubectl-create",
+    "kubectl-replace",
+    "kubectl-patch",
+    "kubectl-set",
+    "kubectl-label",
+    "kubectl-annotate",
+];
+
+impl Owner {
+    /// A person's kubectl, not a product or a controller.
+    pub fn is_person(&self) -> bool {
+        matches!(self, Owner::FieldManager { manager } if PERSON_MANAGERS.contains(&manager.as_str()))
+    }
+}
+
 /// Who crdguard acts as: its field manager, and the Helm release it installs for (if any).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
@@ -95,7 +117,8 @@ pub fn primary_owner(crd: &Crd) -> Option<Owner> {
 }
 
 /// The first owner that is not crdguard (acting as `me`), if any: a write would take the CRD
-/// from them.
+/// from them. A product or controller comes before a person's kubectl, so a person is named
+/// only when nobody else claims the CRD.
 pub fn other_owner(crd: &Crd, me: &Identity) -> Option<Owner> {
     let our_release = |name: &str, namespace: &str| {
         me.helm_release
@@ -109,11 +132,17 @@ pub fn other_owner(crd: &Crd, me: &Identity) -> Option<Owner> {
         (name, namespace)
     });
     let release_is_ours = crd_release.is_some_and(|(n, ns)| our_release(n, ns));
-    owners(crd).into_iter().find(|owner| match owner {
+    let mut others = owners(crd).into_iter().filter(|owner| match owner {
         Owner::Crdguard => false,
         Owner::HelmRelease { name, namespace } => !our_release(name, namespace),
         // Helm's own field manager on a CRD of the release we install for is us too.
         Owner::FieldManager { manager } => !(manager == "helm" && release_is_ours),
         Owner::Provider { .. } => true,
-    })
+    });
+    let first = others.next()?;
+    if first.is_person() {
+        Some(others.find(|o| !o.is_person()).unwrap_or(first))
+    } else {
+        Some(first)
+    }
 }

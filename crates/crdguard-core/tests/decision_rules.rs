@@ -200,27 +200,68 @@ fn ownership_does_not_matter_when_nothing_changes() {
 
 #[test]
 fn field_managers_other_than_crdguard_own_the_crd() {
-    let observed = installed_with(gateway("v1.5.1", "standard"), |crd| {
-        crd.managed_fields = vec![
-            crdguard_core::model::FieldManager {
-                manager: "apiextensions-apiserver".into(),
-                operation: "Update".into(),
-                owns_spec: false,
-            },
-            crdguard_core::model::FieldManager {
-                manager: "kubectl".into(),
-                operation: "Apply".into(),
-                owns_spec: true,
-            },
-        ];
-    });
-    let plan = run_default(&desired(gateway("v1.6.1", "standard")), &observed);
+    let managed_by = |manager: &str| {
+        let manager = manager.to_string();
+        installed_with(gateway("v1.5.1", "standard"), move |crd| {
+            crd.managed_fields = vec![
+                crdguard_core::model::FieldManager {
+                    manager: "apiextensions-apiserver".into(),
+                    operation: "Update".into(),
+                    owns_spec: false,
+                },
+                crdguard_core::model::FieldManager {
+                    manager: manager.clone(),
+                    operation: "Apply".into(),
+                    owns_spec: true,
+                },
+            ];
+        })
+    };
+    let plan = run_default(
+        &desired(gateway("v1.6.1", "standard")),
+        &managed_by("argocd-controller"),
+    );
     let http = item(&plan, "httproutes.gateway.networking.k8s.io");
     assert_eq!(
         (http.action, first_code(http)),
         (Action::Conflict, Code::OwnedByOther)
     );
-    assert!(http.reasons[0].message.contains("kubectl"));
+    assert!(http.reasons[0].message.contains("argocd-controller"));
+
+    // A person's `kubectl apply` is nobody's product (SPEC §2 v2, Ownership): the standard
+    // bundle upgrade takes it over, forcing, and says so.
+    for person in ["kubectl", "kubectl-client-side-apply", "kubectl-edit"] {
+        let plan = run_default(&desired(gateway("v1.6.1", "standard")), &managed_by(person));
+        let http = item(&plan, "httproutes.gateway.networking.k8s.io");
+        assert_eq!(http.action, Action::Upgrade, "{person}: {:?}", http.reasons);
+        assert_eq!(http.step, crdguard_core::plan::Step::ForceApply, "{person}");
+        assert!(
+            http.reasons
+                .iter()
+                .any(|r| r.code == Code::OwnershipTaken && r.message.contains(person)),
+            "{person}: {:?}",
+            http.reasons
+        );
+    }
+    // ... but an extension CRD a person applied stays theirs: crdguard asks.
+    let widget = |manager: &str| {
+        let mut crd = crdguard_core::load::load_text(
+            "widget.yaml",
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {kind: Widget, plural: widgets}\n  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, description: DESC}}}]\n".replace("DESC", manager).as_str(),
+            Default::default(),
+        )
+        .unwrap();
+        for c in &mut crd.crds {
+            c.managed_fields = vec![crdguard_core::model::FieldManager {
+                manager: "kubectl".into(),
+                operation: "Apply".into(),
+                owns_spec: true,
+            }];
+        }
+        crd
+    };
+    let plan = run_default(&desired(widget("new")), &installed(widget("old")));
+    assert_eq!(item(&plan, "widgets.example.com").action, Action::Conflict);
 
     let ours = installed_with(gateway("v1.5.1", "standard"), |crd| {
         crd.managed_fields = vec![crdguard_core::model::FieldManager {

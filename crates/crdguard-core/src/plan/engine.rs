@@ -340,8 +340,10 @@ fn decide_item(
                     "taking over from {owner} ({})",
                     if options.take_ownership {
                         "--take-ownership"
-                    } else {
+                    } else if policy.on_conflict == crate::policy::ConflictMode::TakeOwnership {
                         "policy onConflict: take-ownership"
+                    } else {
+                        "a person's kubectl wrote it last; a standard bundle upgrade takes it over"
                     }
                 ),
             ));
@@ -398,9 +400,10 @@ fn decide_item(
             channel: desired_bundle.channel.map(|c| c.to_string()),
         },
         reasons: decision.reasons,
+        // Every blocker is listed (SPEC §2): a conflict keeps its findings too.
         findings: if matches!(
             decision.action,
-            Action::Upgrade | Action::Blocked | Action::Create
+            Action::Upgrade | Action::Blocked | Action::Create | Action::Conflict
         ) {
             findings
         } else {

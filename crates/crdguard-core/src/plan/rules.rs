@@ -307,7 +307,10 @@ fn unversioned_installed(ctx: &ItemContext) -> Option<Decision> {
 fn owned_by_other(ctx: &ItemContext) -> Option<Decision> {
     let owner = ctx.other_owner.as_ref()?;
     write_intent(ctx)?;
-    if ctx.take_ownership || ctx.policy.on_conflict == ConflictMode::TakeOwnership {
+    if ctx.take_ownership
+        || ctx.policy.on_conflict == ConflictMode::TakeOwnership
+        || person_takeover(ctx)
+    {
         return None; // the engine records `ownership-taken` on the write
     }
     if ctx.policy.on_conflict == ConflictMode::Skip {
@@ -322,6 +325,14 @@ fn owned_by_other(ctx: &ItemContext) -> Option<Decision> {
         Code::OwnedByOther,
         format!("owned by {owner}; a change is needed (use --take-ownership to take it over)"),
     )
+}
+
+/// A CRD of a standard bundle that only a person's kubectl wrote: the upgrade the rules allow
+/// takes it over (SPEC §2 v2, Ownership), forcing, shown as an override in the plan.
+pub fn person_takeover(ctx: &ItemContext) -> bool {
+    ctx.other_owner.as_ref().is_some_and(Owner::is_person)
+        && ctx.desired_bundle.class == crate::model::Class::Standard
+        && ctx.desired_bundle.bundle.is_some()
 }
 
 // Row 7: change would drop a version still in status.storedVersions → blocked (or migrate).
