@@ -179,12 +179,8 @@ impl Policy {
             if known.contains(kind) {
                 continue;
             }
-            let nearest = known
-                .iter()
-                .map(|candidate| (strsim::jaro_winkler(kind, candidate), candidate))
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .filter(|(score, _)| *score > 0.8)
-                .map(|(_, c)| format!("; did you mean {c:?}?"))
+            let nearest = nearest_match(kind, known.iter().map(String::as_str))
+                .map(|c| format!("; did you mean {c:?}?"))
                 .unwrap_or_else(|| {
                     format!(
                         "; its kinds are {}",
@@ -383,6 +379,18 @@ impl Policy {
     pub fn kubernetes_minimum(&self) -> Option<KubeVersion> {
         self.spec.kubernetes.as_ref().and_then(|k| k.minimum)
     }
+}
+
+/// The candidate closest to a misspelt `word` (Jaro-Winkler above 0.8), for "did you mean".
+pub(crate) fn nearest_match<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .map(|candidate| (strsim::jaro_winkler(word, candidate), candidate))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(score, _)| *score > 0.8)
+        .map(|(_, candidate)| candidate)
 }
 
 /// An API group: lowercase DNS labels joined by dots.

@@ -140,12 +140,8 @@ fn unknown_check(check: &str) -> Option<String> {
     if CHECK_NAMES.contains(&check) {
         return None;
     }
-    let nearest = CHECK_NAMES
-        .iter()
-        .map(|candidate| (strsim::jaro_winkler(check, candidate), candidate))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .filter(|(score, _)| *score > 0.8)
-        .map(|(_, c)| format!("; did you mean {c:?}?"))
+    let nearest = crate::policy::nearest_match(check, CHECK_NAMES.iter().copied())
+        .map(|c| format!("; did you mean {c:?}?"))
         .unwrap_or_else(|| "; `crdguard diff` prints the check names of its findings".to_string());
     Some(format!("unknown schema check {check:?}{nearest}"))
 }

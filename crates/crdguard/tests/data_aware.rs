@@ -78,6 +78,12 @@ fn installed_crds(files: &[String]) -> Vec<Value> {
         .collect()
 }
 
+/// A multi-document file of `crds` (JSON documents are YAML).
+fn crd_file(temp: &Temp, name: &str, crds: &[Value]) -> String {
+    let docs: Vec<String> = crds.iter().map(Value::to_string).collect();
+    temp.write(name, &docs.join("\n---\n"))
+}
+
 /// A snapshot List of `crds` and, when given, `objects` (marked as a `snapshot --objects`).
 fn snapshot(temp: &Temp, name: &str, crds: Vec<Value>, objects: Option<Vec<Value>>) -> String {
     let mut annotations = json!({});
@@ -273,17 +279,11 @@ const BACKEND_TRAFFIC: &str = "backendtrafficpolicies.gateway.envoyproxy.io";
 fn ratcheting_covers_tightenings_and_objects_overrule_it() {
     let temp = Temp::new("ratchet");
     let crds = installed_crds(&envoy_gateway("v1.8.3"));
-    let desired = temp.write("eg-v1.9.0.yaml", &{
-        let crds = installed_crds(&envoy_gateway("v1.9.0"));
-        crds.iter()
-            .map(|c| {
-                let mut c = c.clone();
-                c.as_object_mut().unwrap().remove("status");
-                c.to_string()
-            })
-            .collect::<Vec<_>>()
-            .join("\n---\n")
-    });
+    let mut release = installed_crds(&envoy_gateway("v1.9.0"));
+    for crd in &mut release {
+        crd.as_object_mut().unwrap().remove("status");
+    }
+    let desired = crd_file(&temp, "eg-v1.9.0.yaml", &release);
     let bare = snapshot(&temp, "bare.json", crds.clone(), None);
 
     let (code, old_server) =
@@ -438,22 +438,8 @@ fn policy_schema_checks_enforce_acknowledge_and_surface_stale_entries() {
 #[test]
 fn diff_with_a_server_version_applies_ratcheting() {
     let temp = Temp::new("diff");
-    let old = temp.write(
-        "old.yaml",
-        &installed_crds(&envoy_gateway("v1.8.3"))
-            .iter()
-            .map(Value::to_string)
-            .collect::<Vec<_>>()
-            .join("\n---\n"),
-    );
-    let new = temp.write(
-        "new.yaml",
-        &installed_crds(&envoy_gateway("v1.9.0"))
-            .iter()
-            .map(Value::to_string)
-            .collect::<Vec<_>>()
-            .join("\n---\n"),
-    );
+    let old = crd_file(&temp, "old.yaml", &installed_crds(&envoy_gateway("v1.8.3")));
+    let new = crd_file(&temp, "new.yaml", &installed_crds(&envoy_gateway("v1.9.0")));
     let summary = |args: &[&str]| {
         let out = crdguard(&[&["diff", &old, &new, "-o", "json"], args].concat());
         let diff: Value = serde_json::from_slice(&out.stdout).unwrap();
