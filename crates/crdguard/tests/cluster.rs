@@ -261,6 +261,10 @@ fn main() {
             "stored_objects_decide_a_newly_required_field_live_and_from_snapshot_objects",
             stored_objects_decide_live,
         ),
+        (
+            "envoy_gateway_chart_installs_beside_a_kubectl_installed_gateway_api",
+            envoy_gateway_over_kubectl_installed_gateway_api,
+        ),
     ];
     if args.list {
         let trials = tests
@@ -1190,4 +1194,215 @@ fn stored_objects_decide_live(cluster: &Cluster) -> Result<(), Failed> {
         messages,
     )?;
     Ok(())
+}
+
+const ENVOY_GATEWAY_NAMESPACE: &str = "envoy-gateway-system";
+
+/// The Gateway API CRDs and companions with their generation and field managers: equal before
+/// and after proves that nothing of the shared bundle was written (resourceVersions would also
+/// move with the controllers' status writes after kubectl's apply).
+fn gateway_api_writes(cluster: &Cluster) -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    for kind in [
+        "crd",
+        "validatingadmissionpolicy",
+        "validatingadmissionpolicybinding",
+    ] {
+        let list = cluster
+            .get(&[kind, "--show-managed-fields"])
+            .unwrap_or(Value::Null);
+        for item in list["items"].as_array().into_iter().flatten() {
+            let name = item["metadata"]["name"].as_str().unwrap_or_default();
+            if !name.contains(".gateway.networking.") {
+                continue;
+            }
+            let mut managers: Vec<String> = item["metadata"]["managedFields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["subresource"].is_null())
+                .map(|m| format!("{}/{}", m["manager"], m["operation"]))
+                .collect();
+            managers.sort();
+            out.push((
+                format!("{kind}/{name}"),
+                item["metadata"]["generation"].to_string(),
+                managers,
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The mission (issue 16, e2e 1): another installer put Gateway API v1.6.1 standard in the
+/// cluster with `kubectl apply --server-side` (safe-upgrades policy included); then the real
+/// Envoy Gateway v1.9.0 `gateway-helm` chart, which vendors the *experimental* v1.6.1 CRDs, is
+/// installed with `crdguard install` and real helm 4. `--no-hooks`: the control plane has no
+/// nodes, so the chart's certgen hook Job could never finish.
+fn envoy_gateway_over_kubectl_installed_gateway_api(cluster: &Cluster) -> Result<(), Failed> {
+    let out = cluster.kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &as_released("v1.6.1", "standard"),
+    ]);
+    check(
+        out.status.success(),
+        format!("kubectl apply: {}", String::from_utf8_lossy(&out.stderr)),
+    )?;
+    let before = gateway_api_writes(cluster);
+    let chart = corpus("envoy-gateway/v1.9.0/charts/gateway-helm");
+    let helm = helm_bin();
+    let kubeconfig = cluster.kubeconfig();
+    let out = Command::new(env!("CARGO_BIN_EXE_crdguard"))
+        .args([
+            "install",
+            "eg",
+            &chart,
+            "-n",
+            ENVOY_GATEWAY_NAMESPACE,
+            "--kubeconfig",
+            &kubeconfig,
+            "-o",
+            "json",
+            "--",
+            "--create-namespace",
+            "--no-hooks",
+        ])
+        .env("HELM_BIN", &helm)
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "install: not JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let result = (|| {
+        check(
+            code == 0 && report["install"]["phase2"] == "succeeded",
+            format!(
+                "install exit {code}: {} stopping: {:?}",
+                report["install"],
+                stopping_items(&report)
+            ),
+        )?;
+        // The shared bundle is the other installer's and stays as it was: v1.6.1 standard, no
+        // experimental-only CRD added, nothing written (SPEC §2 v2: no silent widening).
+        check(
+            gateway_api_writes(cluster) == before,
+            format!(
+                "a Gateway API CRD or companion was written: {:?}",
+                gateway_api_writes(cluster)
+            ),
+        )?;
+        let crds = cluster.get(&["crd"]).unwrap();
+        let crds = crds["items"].as_array().unwrap();
+        for crd in crds.iter().filter(|c| {
+            c["spec"]["group"]
+                .as_str()
+                .is_some_and(|g| g.starts_with("gateway.networking."))
+        }) {
+            let annotations = &crd["metadata"]["annotations"];
+            check(
+                annotations["gateway.networking.k8s.io/bundle-version"] == "v1.6.1"
+                    && annotations["gateway.networking.k8s.io/channel"] == "standard",
+                format!("{} is {annotations}", crd["metadata"]["name"]),
+            )?;
+        }
+        check(
+            !crds
+                .iter()
+                .any(|c| c["spec"]["group"] == "gateway.networking.x-k8s.io"),
+            "an experimental-only Gateway API CRD was added",
+        )?;
+        // Envoy Gateway's own 8 CRDs, created by crdguard and Established.
+        let envoy: Vec<&Value> = crds
+            .iter()
+            .filter(|c| c["spec"]["group"] == "gateway.envoyproxy.io")
+            .collect();
+        check(envoy.len() == 8, format!("{} Envoy Gateway CRDs", envoy.len()))?;
+        for crd in &envoy {
+            let established = crd["status"]["conditions"]
+                .as_array()
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Established" && c["status"] == "True")
+                });
+            check(
+                established,
+                format!("{} not Established", crd["metadata"]["name"]),
+            )?;
+        }
+        // The release is deployed, and Helm owns no CRD and no safe-upgrades policy.
+        let helm_out = |args: &[&str]| {
+            Command::new(&helm)
+                .args(args)
+                .args(["-n", ENVOY_GATEWAY_NAMESPACE, "--kubeconfig", &kubeconfig])
+                .output()
+                .unwrap()
+        };
+        let status = helm_out(&["status", "eg", "-o", "json"]);
+        let status: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+        check(
+            status["info"]["status"] == "deployed",
+            format!("release status {}", status["info"]["status"]),
+        )?;
+        let manifest = helm_out(&["get", "manifest", "eg"]);
+        let manifest = String::from_utf8_lossy(&manifest.stdout);
+        check(
+            manifest.contains("kind: Deployment")
+                && !manifest.contains("kind: CustomResourceDefinition")
+                && !manifest.contains(SAFE_UPGRADES),
+            "the release manifest holds a CRD or the safe-upgrades policy",
+        )?;
+        // The release Secret stays far below Kubernetes' 1 MiB object limit.
+        let secret = cluster
+            .get(&[
+                "secret",
+                "-n",
+                ENVOY_GATEWAY_NAMESPACE,
+                "sh.helm.release.v1.eg.v1",
+            ])
+            .ok_or("no release Secret")?;
+        let size = secret["data"]["release"].as_str().map_or(0, str::len);
+        eprintln!("  release Secret of crdguard install eg: {size} bytes of release data");
+        check(
+            size > 0 && size < 900 * 1024,
+            format!("release Secret holds {size} bytes"),
+        )?;
+        // The same command again writes nothing to the cluster's CRDs.
+        let crd_versions = cluster.versions();
+        let (code, again) = cluster.json(&["plan", "--chart", &chart, "-o", "json"]);
+        check(
+            code == 0 && again["summary"]["create"] == 0 && again["summary"]["upgrade"] == 0,
+            format!("re-plan exit {code}: {}", again["summary"]),
+        )?;
+        check(cluster.versions() == crd_versions, "the re-plan wrote")?;
+        Ok(())
+    })();
+    // Leave the cluster as the other trials expect it: no release, no Envoy Gateway CRDs.
+    let _ = Command::new(&helm)
+        .args(["uninstall", "eg", "-n", ENVOY_GATEWAY_NAMESPACE, "--no-hooks"])
+        .args(["--kubeconfig", &kubeconfig])
+        .output();
+    if let Some(crds) = cluster.get(&["crd"]) {
+        let names: Vec<String> = crds["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["metadata"]["name"].as_str())
+            .filter(|n| n.ends_with(".gateway.envoyproxy.io"))
+            .map(str::to_string)
+            .collect();
+        if !names.is_empty() {
+            let mut args = vec!["delete", "crd", "--wait"];
+            args.extend(names.iter().map(String::as_str));
+            let _ = cluster.kubectl(&args);
+        }
+    }
+    let _ = cluster.kubectl(&["delete", "namespace", ENVOY_GATEWAY_NAMESPACE, "--wait=false"]);
+    result
 }

@@ -383,6 +383,17 @@ fn actions(plan: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
+const HTTP_ROUTES: &str = "httproutes.gateway.networking.k8s.io";
+
+/// The plan item of `crd`, `Null` when the plan has none.
+fn item(plan: &Value, crd: &str) -> Value {
+    plan["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["crd"] == crd))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 fn all_actions(plan: &Value, action: &str) -> bool {
     actions(plan).iter().all(|(_, a, _)| a == action)
 }
@@ -523,29 +534,63 @@ fn upgrade_keeps_objects(ctx: &Ctx) -> Result<(), Failed> {
         "experimental-policy.yaml",
         "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  bundles:\n  - name: gateway-api\n    channel: experimental\n",
     );
-    // v1.6 experimental adds a header-value pattern: breaking by SPEC §5, so the plan says so…
-    let (code, plan) = ctx.json(&[
-        "plan",
-        &gateway("v1.6.1", "experimental"),
-        "--policy",
-        &policy,
-        "-o",
-        "json",
-    ]);
-    check(code == 1, format!("plan exit {code}"))?;
+    // v1.6 experimental adds a header-value pattern. The server ratchets it (1.36, KEP-4008), so
+    // it is a warning, and crdguard reads the 20 stored routes to prove none breaks it (SPEC §5 v2).
+    let plan_widening = || {
+        ctx.json(&[
+            "plan",
+            &gateway("v1.6.1", "experimental"),
+            "--policy",
+            &policy,
+            "-o",
+            "json",
+        ])
+    };
+    let (code, plan) = plan_widening();
+    let http = item(&plan, HTTP_ROUTES);
     check(
-        actions(&plan).iter().any(|(c, a, r)| {
-            c.starts_with("httproutes") && a == "blocked" && r == "breaking-change"
-        }),
-        format!("{:?}", actions(&plan)),
+        code == 0 && http["action"] == "upgrade" && http["objects"]["checked"] == 20,
+        format!("plan exit {code}: {} objects {}", http["action"], http["objects"]),
     )?;
-    // …and the explicit override lets the widening through.
+    let pattern_findings: Vec<&Value> = http["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "pattern-changed")
+        .collect();
+    check(
+        !pattern_findings.is_empty() && pattern_findings.iter().all(|f| f["severity"] == "warning"),
+        format!("pattern findings: {pattern_findings:?}"),
+    )?;
+    // One stored route whose header value the new pattern refuses (two spaces) blocks the item
+    // and is named: ratcheting keeps it readable, but its next edit would be refused.
+    let mut bad = http_route("route-bad-header");
+    bad["spec"]["rules"][0]["filters"] = json!([{ "type": "RequestHeaderModifier",
+        "requestHeaderModifier": { "set": [{ "name": "x-note", "value": "two  spaces" }] } }]);
+    ctx.create(routes, bad);
+    let (code, plan) = plan_widening();
+    let http = item(&plan, HTTP_ROUTES);
+    let violations = http["objects"]["violations"].as_array().cloned().unwrap_or_default();
+    check(
+        code == 1
+            && http["action"] == "blocked"
+            && !violations.is_empty()
+            && violations.iter().all(|v| v["object"] == "shop/route-bad-header"),
+        format!("exit {code}: {} violations {violations:?}", http["action"]),
+    )?;
+    ctx.raw(
+        "DELETE",
+        &format!("{routes}/route-bad-header"),
+        None,
+        "application/json",
+    )
+    .unwrap();
+    // Without the bad route the widening goes through with no override.
     let (code, report) = ctx.json(&[
         "apply",
         &gateway("v1.6.1", "experimental"),
         "--policy",
         &policy,
-        "--allow-breaking",
         "-o",
         "json",
     ]);
@@ -792,7 +837,9 @@ fn conflict_then_take_ownership(ctx: &Ctx) -> Result<(), Failed> {
 fn snapshot_round_trip(ctx: &Ctx) -> Result<(), Failed> {
     let (code, _) = ctx.json(&["apply", &gateway("v1.5.1", "standard"), "-o", "json"]);
     check(code == 0, "setup")?;
-    let out = ctx.crdguard(&["snapshot"]);
+    // With its objects: the live plan reads the stored objects of CRDs with error findings
+    // (SPEC §5 v2), so only a snapshot that holds them can give the same plan.
+    let out = ctx.crdguard(&["snapshot", "--objects"]);
     check(
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).to_string(),
@@ -807,7 +854,10 @@ fn snapshot_round_trip(ctx: &Ctx) -> Result<(), Failed> {
     let (live_code, mut live) = ctx.json(&["plan", &desired, "-o", "json"]);
     let (snap_code, mut offline) =
         ctx.json(&["plan", &desired, "--snapshot", &snapshot, "-o", "json"]);
-    check(live_code == snap_code, "exit codes differ")?;
+    check(
+        live_code == snap_code,
+        format!("exit codes differ: live {live_code}, snapshot {snap_code}"),
+    )?;
     check(
         live["cluster"]["source"] == "live" && offline["cluster"]["source"] == "snapshot",
         "sources",
