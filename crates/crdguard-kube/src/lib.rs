@@ -14,6 +14,7 @@ mod observe;
 mod request;
 mod retry;
 mod stop;
+mod type_check;
 mod wait;
 
 pub use apply::{ApplyOptions, PlannedWrite, Precondition, WriteOutcome, WriteResult, apply_body};
@@ -24,6 +25,7 @@ pub use migrate::{Migrated, MigrationReport, Progress};
 pub use objects::OBJECT_PAGE_SIZE;
 pub use request::{ATTEMPT_HEADER, REQUEST_ID_HEADER};
 pub use stop::StopSignal;
+pub use type_check::{TypeCheck, TypeWarning};
 pub use wait::WaitOutcome;
 
 /// The custom resource definitions endpoint.

@@ -228,8 +228,8 @@ pub struct LiveArgs {
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
 
-    /// How long to wait for CRDs to become Established, and for a storage migration's CRD
-    /// switch (e.g. 30s, 2m).
+    /// How long to wait for CRDs to become Established, for a storage migration's CRD switch,
+    /// and for the server's type checking of the guard policy (e.g. 30s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 

@@ -20,6 +20,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 
 const SAFE_UPGRADES: &str = "safe-upgrades.gateway.networking.k8s.io";
+const HTTP_ROUTES_CRD: &str = "httproutes.gateway.networking.k8s.io";
 
 /// The control plane, stopped when dropped.
 struct Cluster {
@@ -264,6 +265,10 @@ fn main() {
         (
             "envoy_gateway_chart_installs_beside_a_kubectl_installed_gateway_api",
             envoy_gateway_over_kubectl_installed_gateway_api,
+        ),
+        (
+            "the_server_enforces_the_guard_on_every_group_of_the_bundle",
+            guard_enforced_by_the_server,
         ),
     ];
     if args.list {
@@ -1323,14 +1328,15 @@ fn envoy_gateway_over_kubectl_installed_gateway_api(cluster: &Cluster) -> Result
             .iter()
             .filter(|c| c["spec"]["group"] == "gateway.envoyproxy.io")
             .collect();
-        check(envoy.len() == 8, format!("{} Envoy Gateway CRDs", envoy.len()))?;
+        check(
+            envoy.len() == 8,
+            format!("{} Envoy Gateway CRDs", envoy.len()),
+        )?;
         for crd in &envoy {
-            let established = crd["status"]["conditions"]
-                .as_array()
-                .is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c["type"] == "Established" && c["status"] == "True")
-                });
+            let established = crd["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Established" && c["status"] == "True")
+            });
             check(
                 established,
                 format!("{} not Established", crd["metadata"]["name"]),
@@ -1385,7 +1391,13 @@ fn envoy_gateway_over_kubectl_installed_gateway_api(cluster: &Cluster) -> Result
     })();
     // Leave the cluster as the other trials expect it: no release, no Envoy Gateway CRDs.
     let _ = Command::new(&helm)
-        .args(["uninstall", "eg", "-n", ENVOY_GATEWAY_NAMESPACE, "--no-hooks"])
+        .args([
+            "uninstall",
+            "eg",
+            "-n",
+            ENVOY_GATEWAY_NAMESPACE,
+            "--no-hooks",
+        ])
         .args(["--kubeconfig", &kubeconfig])
         .output();
     if let Some(crds) = cluster.get(&["crd"]) {
@@ -1403,6 +1415,219 @@ fn envoy_gateway_over_kubectl_installed_gateway_api(cluster: &Cluster) -> Result
             let _ = cluster.kubectl(&args);
         }
     }
-    let _ = cluster.kubectl(&["delete", "namespace", ENVOY_GATEWAY_NAMESPACE, "--wait=false"]);
+    let _ = cluster.kubectl(&[
+        "delete",
+        "namespace",
+        ENVOY_GATEWAY_NAMESPACE,
+        "--wait=false",
+    ]);
     result
+}
+
+const GUARD: &str = "crdguard-guard";
+
+/// What a server-side dry run of `kubectl apply` of `file` answered: the CRD names it would
+/// have written, and its error output.
+fn kubectl_apply_dry_run(cluster: &Cluster, file: &str) -> (Vec<String>, String) {
+    let out = cluster.kubectl(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--dry-run=server",
+        "-f",
+        file,
+    ]);
+    let written = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("serverside-applied"))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|l| l.rsplit('/').next())
+        .map(str::to_string)
+        .collect();
+    (written, String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+/// Issue 16, e2e 4: `crdguard guard apply` on Kubernetes 1.36, then the server itself refuses
+/// what the guard forbids for a crdguard-managed Gateway API (lowering the version, experimental
+/// → standard, deleting a CRD, in both API groups), with crdguard's message; the documented
+/// override lets a delete through, and an upgrade passes. CRD-only release files are used so that
+/// Gateway API's own safe-upgrades policy is not in the way: every denial here is the guard's.
+fn guard_enforced_by_the_server(cluster: &Cluster) -> Result<(), Failed> {
+    let installed = corpus("gateway-api/v1.5.1/experimental-install.yaml");
+    let (code, report) = cluster.json(&["apply", &installed, "-o", "json"]);
+    check(code == 0, format!("apply exit {code}: {}", report["apply"]))?;
+    let result = (|| {
+        let out = cluster.crdguard(&["guard", "apply"]);
+        check(
+            out.status.success(),
+            format!("guard apply: {}", String::from_utf8_lossy(&out.stderr)),
+        )?;
+        // Bound only once the server type-checked the policy without a warning (SPEC §9 v2).
+        let policy = cluster
+            .get(&["validatingadmissionpolicy", GUARD])
+            .ok_or("no guard policy")?;
+        let type_checking = &policy["status"]["typeChecking"];
+        check(
+            !type_checking.is_null()
+                && type_checking["expressionWarnings"]
+                    .as_array()
+                    .is_none_or(Vec::is_empty),
+            format!("type checking: {type_checking}"),
+        )?;
+        check(
+            cluster
+                .get(&["validatingadmissionpolicybinding", GUARD])
+                .is_some(),
+            "no guard binding",
+        )?;
+        let crds: Vec<String> = cluster.get(&["crd"]).unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_string))
+            .collect();
+        let experimental_group = crds
+            .iter()
+            .find(|n| n.ends_with(".gateway.networking.x-k8s.io"))
+            .ok_or("no gateway.networking.x-k8s.io CRD installed")?
+            .clone();
+        // The admission plugin loads a new policy a moment after it is bound: ask until the
+        // server answers with it, as the other admission trials do.
+        let delete_refused = |name: &str| -> String {
+            let out = cluster.kubectl(&["delete", "crd", name, "--dry-run=server"]);
+            if out.status.success() {
+                String::new()
+            } else {
+                String::from_utf8_lossy(&out.stderr).to_string()
+            }
+        };
+        let mut refusal = String::new();
+        for _ in 0..30 {
+            refusal = delete_refused(HTTP_ROUTES_CRD);
+            if refusal.contains("crdguard guard") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        check(
+            refusal.contains("crdguard guard")
+                && refusal.contains("(rule no-delete)")
+                && refusal.contains("allow-delete"),
+            format!("delete of {HTTP_ROUTES_CRD} not refused by the guard: {refusal}"),
+        )?;
+        let refusal = delete_refused(&experimental_group);
+        check(
+            refusal.contains("crdguard guard"),
+            format!("delete of {experimental_group} not refused by the guard: {refusal}"),
+        )?;
+        // Lowering the bundle (v1.4.1) and narrowing it (v1.5.1 standard): every CRD already
+        // installed is refused; only kinds the cluster lacks could be created.
+        for (file, rule) in [
+            (
+                "gateway-api/v1.4.1/experimental-install.yaml",
+                "no-downgrade",
+            ),
+            (
+                "gateway-api/v1.5.1/standard-install.yaml",
+                "no-channel-narrowing",
+            ),
+        ] {
+            let (written, stderr) = kubectl_apply_dry_run(cluster, &corpus(file));
+            let overwritten: Vec<&String> = written.iter().filter(|n| crds.contains(n)).collect();
+            check(
+                overwritten.is_empty()
+                    && stderr.contains("crdguard guard")
+                    && stderr.contains(&format!("(rule {rule})")),
+                format!("{file}: written {overwritten:?}; {stderr}"),
+            )?;
+        }
+        // An upgrade passes.
+        let (written, stderr) = kubectl_apply_dry_run(
+            cluster,
+            &corpus("gateway-api/v1.6.1/experimental-install.yaml"),
+        );
+        check(
+            stderr.trim().is_empty() && written.contains(&HTTP_ROUTES_CRD.to_string()),
+            format!("upgrade refused: {stderr}"),
+        )?;
+        // The documented override: label the stored CRD, then the delete goes through.
+        let out = cluster.kubectl(&[
+            "label",
+            "crd",
+            &experimental_group,
+            "crdguard.dev/allow-delete=true",
+        ]);
+        check(
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )?;
+        let refusal = delete_refused(&experimental_group);
+        check(
+            refusal.is_empty(),
+            format!("labelled delete still refused: {refusal}"),
+        )?;
+        broken_policy_is_reported_unsound(cluster)
+    })();
+    for kind in [
+        "validatingadmissionpolicybinding",
+        "validatingadmissionpolicy",
+    ] {
+        let _ = cluster.kubectl(&["delete", kind, GUARD, "--ignore-not-found", "--wait"]);
+    }
+    // The admission plugin's cache follows the delete a moment later (see `reset`).
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    result
+}
+
+/// The check `guard apply` makes before binding, against a policy that does not type-check:
+/// the server accepts it (it parses) and reports the type error in `status.typeChecking`,
+/// and crdguard's adapter reads that as a reason not to bind. Never bound here.
+fn broken_policy_is_reported_unsound(cluster: &Cluster) -> Result<(), Failed> {
+    const PROBE: &str = "crdguard-type-check-probe";
+    let policy = serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": { "name": PROBE },
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": { "resourceRules": [{
+                "apiGroups": ["apiextensions.k8s.io"], "apiVersions": ["v1"],
+                "operations": ["UPDATE"], "resources": ["customresourcedefinitions"] }] },
+            "validations": [{ "expression": "object.spec.noSuchField == 'x'" }]
+        }
+    });
+    let out = cluster.kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &temp_file("probe.json", &policy.to_string()),
+    ]);
+    check(
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let verdict = runtime.block_on(async {
+        let options = crdguard_kube::ConnectOptions {
+            kubeconfig: Some(cluster.kubeconfig.clone()),
+            ..Default::default()
+        };
+        let connected = crdguard_kube::Cluster::connect(&options).await?;
+        connected
+            .wait_type_checked(PROBE, std::time::Duration::from_secs(60))
+            .await
+    });
+    let _ = cluster.kubectl(&["delete", "validatingadmissionpolicy", PROBE]);
+    match verdict {
+        Ok(crdguard_kube::TypeCheck::Checked { warnings }) => check(
+            warnings
+                .iter()
+                .any(|w| w.field.contains("validations[0]") && w.warning.contains("noSuchField")),
+            format!("warnings: {warnings:?}"),
+        ),
+        other => Err(format!("type checking of the broken policy: {other:?}").into()),
+    }
 }

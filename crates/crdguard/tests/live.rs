@@ -550,7 +550,10 @@ fn upgrade_keeps_objects(ctx: &Ctx) -> Result<(), Failed> {
     let http = item(&plan, HTTP_ROUTES);
     check(
         code == 0 && http["action"] == "upgrade" && http["objects"]["checked"] == 20,
-        format!("plan exit {code}: {} objects {}", http["action"], http["objects"]),
+        format!(
+            "plan exit {code}: {} objects {}",
+            http["action"], http["objects"]
+        ),
     )?;
     let pattern_findings: Vec<&Value> = http["findings"]
         .as_array()
@@ -570,12 +573,17 @@ fn upgrade_keeps_objects(ctx: &Ctx) -> Result<(), Failed> {
     ctx.create(routes, bad);
     let (code, plan) = plan_widening();
     let http = item(&plan, HTTP_ROUTES);
-    let violations = http["objects"]["violations"].as_array().cloned().unwrap_or_default();
+    let violations = http["objects"]["violations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     check(
         code == 1
             && http["action"] == "blocked"
             && !violations.is_empty()
-            && violations.iter().all(|v| v["object"] == "shop/route-bad-header"),
+            && violations
+                .iter()
+                .all(|v| v["object"] == "shop/route-bad-header"),
         format!("exit {code}: {} violations {violations:?}", http["action"]),
     )?;
     ctx.raw(

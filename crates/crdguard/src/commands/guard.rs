@@ -3,12 +3,80 @@
 use serde_json::Value;
 
 use crdguard_guard::{GuardOptions, ManagedBundle, VersionComparison, render_guard_with};
-use crdguard_kube::ApplyOptions;
+use crdguard_kube::{ApplyOptions, TypeCheck};
 
 use crate::cli::{GuardArgs, GuardBundles, GuardCommand};
 use crate::exit::{CliError, Exit};
 
 const GROUP_VERSION: &str = "/apis/admissionregistration.k8s.io/v1";
+const POLICY_KIND: &str = "ValidatingAdmissionPolicy";
+
+fn name_of(document: &Value) -> &str {
+    document
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// Writes one rendered policy or binding and says so.
+async fn apply_document(
+    cluster: &crdguard_kube::Cluster,
+    document: &Value,
+    options: ApplyOptions,
+) -> Result<(), CliError> {
+    let kind = document
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = name_of(document);
+    let collection = match kind {
+        POLICY_KIND => "validatingadmissionpolicies",
+        _ => "validatingadmissionpolicybindings",
+    };
+    cluster
+        .apply_object(
+            &format!("{GROUP_VERSION}/{collection}"),
+            name,
+            document,
+            options,
+            &crdguard_kube::Precondition::Unconditional,
+        )
+        .await?;
+    println!(
+        "{kind} {name} applied{}",
+        if options.dry_run {
+            " (server dry run)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// Why the server's type checking of policy `name` does not allow binding it, if it does not.
+async fn unsound(
+    cluster: &crdguard_kube::Cluster,
+    name: &str,
+    timeout: std::time::Duration,
+) -> Result<Option<String>, CliError> {
+    Ok(match cluster.wait_type_checked(name, timeout).await? {
+        TypeCheck::Checked { warnings } if warnings.is_empty() => None,
+        TypeCheck::Checked { warnings } => Some(format!(
+            "the server's type checking reported {} problem(s): {}",
+            warnings.len(),
+            warnings
+                .iter()
+                .map(|w| format!("{}: {}", w.field, w.warning))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        TypeCheck::Pending => Some(format!(
+            "the server reported no type checking of it within {}s (--timeout); check \
+             `kubectl get validatingadmissionpolicy {name} -o yaml` and run `crdguard guard apply` again",
+            timeout.as_secs()
+        )),
+    })
+}
 
 pub fn run(args: &GuardArgs) -> Result<Exit, CliError> {
     match &args.command {
@@ -44,23 +112,28 @@ pub fn run(args: &GuardArgs) -> Result<Exit, CliError> {
                     force: false,
                     concurrency: 1,
                 };
-                for document in &documents {
-                    let kind = document.get("kind").and_then(Value::as_str).unwrap_or_default();
-                    let name = document.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-                    let collection = match kind {
-                        "ValidatingAdmissionPolicy" => "validatingadmissionpolicies",
-                        _ => "validatingadmissionpolicybindings",
-                    };
-                    cluster
-                        .apply_object(
-                            &format!("{GROUP_VERSION}/{collection}"),
-                            name,
-                            document,
-                            options,
-                            &crdguard_kube::Precondition::Unconditional,
-                        )
-                        .await?;
-                    println!("{kind} {name} applied{}", if options.dry_run { " (server dry run)" } else { "" });
+                // Policies first; a binding only once the server type-checked its policy.
+                let (policies, bindings): (Vec<&Value>, Vec<&Value>) = documents
+                    .iter()
+                    .partition(|d| d.get("kind").and_then(Value::as_str) == Some(POLICY_KIND));
+                for policy in &policies {
+                    apply_document(&cluster, policy, options).await?;
+                }
+                if !options.dry_run {
+                    for policy in &policies {
+                        let name = name_of(policy);
+                        if let Some(why) = unsound(&cluster, name, apply.live.timeout).await? {
+                            eprintln!(
+                                "error: ValidatingAdmissionPolicy {name} was not bound: {why}. \
+                                 Unbound, it enforces nothing; bound, a policy that does not \
+                                 type-check would deny every write it matches"
+                            );
+                            return Ok(Exit::Blocked);
+                        }
+                    }
+                }
+                for binding in &bindings {
+                    apply_document(&cluster, binding, options).await?;
                 }
                 Ok(Exit::Ok)
             })
