@@ -270,6 +270,10 @@ fn main() {
             "the_server_enforces_the_guard_on_every_group_of_the_bundle",
             guard_enforced_by_the_server,
         ),
+        (
+            "admission_predictions_agree_with_the_server_on_every_release_pair",
+            admission_prediction_matrix,
+        ),
     ];
     if args.list {
         let trials = tests
@@ -1630,4 +1634,114 @@ fn broken_policy_is_reported_unsound(cluster: &Cluster) -> Result<(), Failed> {
         ),
         other => Err(format!("type checking of the broken policy: {other:?}").into()),
     }
+}
+
+/// The CRD names a server-side dry run of `kubectl apply` was refused for by the safe-upgrades
+/// policy, from kubectl's error lines.
+fn denied_by_safe_upgrades(stderr: &str) -> std::collections::BTreeSet<String> {
+    stderr
+        .lines()
+        .filter(|l| l.contains(&format!("ValidatingAdmissionPolicy '{SAFE_UPGRADES}'")))
+        .filter_map(|l| l.split('"').nth(1))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Issue 16, e2e 3: for every (installed, desired) pair of Gateway API v1.5.0…v1.6.1 in both
+/// channels (installed with the release's own install file by kubectl, so with that release's
+/// safe-upgrades policy), `plan` predicts `admission-denied` for exactly the CRD writes that
+/// the real server refuses when `kubectl apply --server-side --dry-run=server` sends the same
+/// objects. A widening policy makes crdguard plan every upgrade and widening the files ask for;
+/// items it does not write (kept, unchanged) have nothing to predict and are counted apart.
+fn admission_prediction_matrix(cluster: &Cluster) -> Result<(), Failed> {
+    const RELEASES: [&str; 4] = ["v1.5.0", "v1.5.1", "v1.6.0", "v1.6.1"];
+    const CHANNELS: [&str; 2] = ["standard", "experimental"];
+    let widening = temp_file(
+        "matrix-widening.yaml",
+        "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: widen}\nspec:\n  bundles:\n  - name: gateway-api\n    channel: experimental\n",
+    );
+    let probe = corpus("gateway-api/v1.4.1/standard-install.yaml");
+    let (mut pairs, mut compared, mut denied, mut not_written) = (0, 0, 0, 0);
+    let mut disagreements = Vec::new();
+    for installed in RELEASES {
+        for installed_channel in CHANNELS {
+            cluster.reset();
+            let out = cluster.kubectl(&[
+                "apply",
+                "--server-side",
+                "-f",
+                &as_released(installed, installed_channel),
+            ]);
+            check(
+                out.status.success(),
+                format!(
+                    "install {installed}/{installed_channel}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            )?;
+            // The admission plugin enforces a new policy a moment after it is created: wait
+            // until an older release (denied by every safe-upgrades policy) is refused.
+            let mut loaded = false;
+            for _ in 0..60 {
+                let (_, stderr) = kubectl_apply_dry_run(cluster, &probe);
+                if !denied_by_safe_upgrades(&stderr).is_empty() {
+                    loaded = true;
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            check(
+                loaded,
+                format!("{installed}/{installed_channel}: policy never enforced"),
+            )?;
+            for desired in RELEASES {
+                for desired_channel in CHANNELS {
+                    if (desired, desired_channel) == (installed, installed_channel) {
+                        continue;
+                    }
+                    pairs += 1;
+                    let file = corpus(&format!(
+                        "gateway-api/{desired}/{desired_channel}-install.yaml"
+                    ));
+                    let (code, plan) =
+                        cluster.json(&["plan", &file, "--policy", &widening, "-o", "json"]);
+                    check(code == 0 || code == 1, format!("plan exit {code}"))?;
+                    let (_, stderr) = kubectl_apply_dry_run(cluster, &file);
+                    let server = denied_by_safe_upgrades(&stderr);
+                    for item in plan["items"].as_array().unwrap() {
+                        if item["kind"] != "CustomResourceDefinition" {
+                            continue;
+                        }
+                        let crd = item["crd"].as_str().unwrap_or_default();
+                        let predicted = item["reasons"]
+                            .as_array()
+                            .is_some_and(|r| r.iter().any(|r| r["code"] == "admission-denied"));
+                        let writes = predicted
+                            || matches!(item["action"].as_str(), Some("create" | "upgrade"));
+                        if !writes {
+                            not_written += 1;
+                            continue;
+                        }
+                        compared += 1;
+                        denied += usize::from(server.contains(crd));
+                        if predicted != server.contains(crd) {
+                            disagreements.push(format!(
+                                "{installed}/{installed_channel} -> {desired}/{desired_channel} {crd}: predicted {predicted}, server {}",
+                                server.contains(crd)
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "  admission matrix: {pairs} release pairs, {compared} CRD writes compared ({denied} denied by the server), {} disagreement(s); {not_written} items not written",
+        disagreements.len()
+    );
+    check(
+        compared >= 40 && denied > 0 && compared > denied,
+        format!("too few comparisons: {compared} writes, {denied} denied"),
+    )?;
+    check(disagreements.is_empty(), disagreements.join("\n"))
 }
