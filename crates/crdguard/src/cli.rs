@@ -182,14 +182,71 @@ pub struct DesiredArgs {
     pub render: SourceArgs,
 
     /// Compatibility policy (default: crdguard.yaml at the chart root, else the built-in default).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "product")]
     pub policy: Option<PathBuf>,
+
+    /// A built-in product policy instead of a file, e.g. envoy-gateway@v1.9 (see `crdguard
+    /// catalog list`).
+    #[arg(long = "for", value_name = "PRODUCT@VERSION")]
+    pub product: Option<String>,
+}
+
+impl DesiredArgs {
+    pub fn policy_choice(&self) -> PolicyChoice<'_> {
+        PolicyChoice::from_flags(self.policy.as_deref(), self.product.as_deref())
+    }
+}
+
+/// Where the policy comes from: `--policy FILE`, `--for PRODUCT@VERSION`, or neither (the
+/// chart's `crdguard.yaml`, else the built-in default).
+#[derive(Debug, Clone, Copy)]
+pub enum PolicyChoice<'a> {
+    Default,
+    File(&'a std::path::Path),
+    Product(&'a str),
+}
+
+impl<'a> PolicyChoice<'a> {
+    pub fn from_flags(file: Option<&'a std::path::Path>, product: Option<&'a str>) -> Self {
+        match (file, product) {
+            (Some(file), _) => PolicyChoice::File(file),
+            (None, Some(product)) => PolicyChoice::Product(product),
+            (None, None) => PolicyChoice::Default,
+        }
+    }
+}
+
+/// `--release NAME -n NS`: the Helm release whose CRDs are the user's own (SPEC §2 Ownership).
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The Helm release whose CRDs are yours: they are planned as your own, not as
+    /// `owned-by-other` (install implies its RELEASE).
+    #[arg(long, value_name = "NAME")]
+    pub release: Option<String>,
+
+    /// The namespace of --release (default: default).
+    #[arg(short = 'n', long, value_name = "NAMESPACE", requires = "release")]
+    pub namespace: Option<String>,
+}
+
+impl ReleaseArgs {
+    pub fn identity(&self) -> crdguard_core::owner::Identity {
+        crdguard_core::owner::Identity {
+            helm_release: self.release.clone().map(|name| {
+                let namespace = self.namespace.clone().unwrap_or_else(|| "default".into());
+                (name, namespace)
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub desired: DesiredArgs,
+
+    #[command(flatten)]
+    pub release: ReleaseArgs,
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -244,11 +301,14 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub desired: DesiredArgs,
 
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+
     /// Apply exactly a plan saved with `crdguard plan ... -o json > plan.json` against this
     /// cluster: its objects, policy and options. Refused (exit 1, `plan-stale`, nothing
     /// written) when an item's object changed since it was saved; exit 2 when the file was
     /// edited, cut short, or made for another cluster.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["sources", "chart", "policy", "take_ownership", "allow_breaking", "migrate"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sources", "chart", "policy", "product", "release", "take_ownership", "allow_breaking", "migrate"])]
     pub plan: Option<PathBuf>,
 
     /// With --plan: plan again on what the cluster holds now (with the saved objects, policy
@@ -308,8 +368,13 @@ pub struct InstallArgs {
     pub render: SourceArgs,
 
     /// Compatibility policy (default: crdguard.yaml at the chart root, else the built-in default).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "product")]
     pub policy: Option<PathBuf>,
+
+    /// A built-in product policy instead of a file, e.g. envoy-gateway@v1.9 (see `crdguard
+    /// catalog list`).
+    #[arg(long = "for", value_name = "PRODUCT@VERSION")]
+    pub product: Option<String>,
 
     #[command(flatten)]
     pub live: LiveArgs,

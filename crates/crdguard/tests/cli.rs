@@ -1899,3 +1899,151 @@ fn a_policy_defined_bundle_with_a_label_version_behaves_like_a_builtin_one() {
         &["spec.knownBundles[0].groups[0]", "prometheus-operator"],
     );
 }
+
+/// `--release NAME -n NS` (SPEC §2 Ownership, §3 v2): the CRDs of that Helm release are the
+/// user's own; another release's stay `owned-by-other`. The plan says whose it acts as.
+#[test]
+fn release_flag_makes_that_releases_crds_your_own() {
+    let temp = Temp::new("release");
+    let snapshot = temp.write(
+        "snap.yaml",
+        &CRD.replace(
+            "metadata:\n  name: widgets.example.com\n",
+            "metadata:\n  name: widgets.example.com\n  labels:\n    app.kubernetes.io/managed-by: Helm\n  annotations:\n    meta.helm.sh/release-name: shop\n    meta.helm.sh/release-namespace: apps\n",
+        )
+        .replace("spec:\n  group", "status:\n  storedVersions: [v1]\nspec:\n  group"),
+    );
+    let desired = temp.write(
+        "widgets.yaml",
+        &CRD.replace(
+            "openAPIV3Schema: { type: object }",
+            "openAPIV3Schema: { type: object, properties: { spec: { type: object } } }",
+        ),
+    );
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["plan", desired.as_str(), "--snapshot", snapshot.as_str()];
+        args.extend(extra);
+        args.extend(["-o", "json"]);
+        let out = crdguard(&args);
+        let plan: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+        (out.status.code(), plan)
+    };
+    let (code, theirs) = plan(&[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(theirs["items"][0]["action"], "conflict");
+    assert_eq!(theirs["items"][0]["reasons"][0]["code"], "owned-by-other");
+    assert!(theirs["overrides"].get("release").is_none());
+
+    let (code, mine) = plan(&["--release", "shop", "-n", "apps"]);
+    assert_eq!(code, Some(0), "{}", mine["items"]);
+    assert_eq!(mine["items"][0]["action"], "upgrade");
+    assert_eq!(
+        mine["overrides"]["release"],
+        serde_json::json!({"name": "shop", "namespace": "apps"})
+    );
+    let text = stdout(&crdguard(&[
+        "plan",
+        &desired,
+        "--snapshot",
+        &snapshot,
+        "--release",
+        "shop",
+        "-n",
+        "apps",
+    ]));
+    assert!(
+        text.contains("Helm release shop in namespace apps"),
+        "{text}"
+    );
+
+    // The same name in another namespace is another release.
+    let (code, other) = plan(&["--release", "shop", "-n", "default"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(other["items"][0]["reasons"][0]["code"], "owned-by-other");
+
+    // A namespace alone says nothing: usage error.
+    assert_bad_input(
+        &crdguard(&["plan", &desired, "--snapshot", &snapshot, "-n", "apps"]),
+        &["--release"],
+    );
+}
+
+/// `--for PRODUCT@VERSION` on plan (SPEC §3 v2): the built-in product policy decides, as a
+/// policy file with the same content would; unknown products are bad input; it and
+/// `--policy` exclude each other.
+#[test]
+fn for_flag_plans_with_the_builtin_product_policy() {
+    let snapshot = corpus("gateway-api/v1.2.1/standard-install.yaml");
+    let desired = corpus("gateway-api/v1.6.1/standard-install.yaml");
+    let plan = |extra: &[&str]| {
+        let mut args = vec![
+            "plan",
+            desired.as_str(),
+            "--snapshot",
+            snapshot.as_str(),
+            "--server-version",
+            "v1.33.2",
+        ];
+        args.extend(extra);
+        args.extend(["-o", "json"]);
+        let out = crdguard(&args);
+        let plan: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+        (out.status.code(), plan)
+    };
+    let (_, default) = plan(&[]);
+    let (_, product) = plan(&["--for", "envoy-gateway@v1.9"]);
+    let shown = crdguard(&["catalog", "show", "envoy-gateway@v1.9", "-o", "json"]);
+    let policy: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let minimum = policy["bundles"][0]["minimum"].as_str().unwrap();
+    // The product's policy is the one in force: its minimum is checked, the default has none.
+    let bundle_check = |plan: &Value| {
+        plan["preflight"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "bundle-version")
+            .map(|c| c["message"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    assert!(
+        bundle_check(&product).contains(minimum),
+        "{}",
+        bundle_check(&product)
+    );
+    assert!(
+        !bundle_check(&default).contains(minimum),
+        "{}",
+        bundle_check(&default)
+    );
+    assert_bad_input(
+        &crdguard(&[
+            "plan",
+            &desired,
+            "--snapshot",
+            &snapshot,
+            "--for",
+            "no-such-product@v1",
+        ]),
+        &["no built-in policy", "envoy-gateway@v1.9"],
+    );
+    let temp = Temp::new("for-and-policy");
+    let file = temp.write(
+        "policy.yaml",
+        "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec: {}\n",
+    );
+    assert_bad_input(
+        &crdguard(&[
+            "plan",
+            &desired,
+            "--snapshot",
+            &snapshot,
+            "--for",
+            "envoy-gateway@v1.9",
+            "--policy",
+            &file,
+        ]),
+        &["--policy", "--for"],
+    );
+}

@@ -200,6 +200,15 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
             take_ownership: inputs.options.take_ownership,
             allow_breaking: inputs.options.allow_breaking,
             migrate: inputs.options.migrate,
+            release: inputs
+                .options
+                .identity
+                .helm_release
+                .as_ref()
+                .map(|(name, namespace)| HelmRelease {
+                    name: name.clone(),
+                    namespace: namespace.clone(),
+                }),
         },
         warnings,
         apply: None,

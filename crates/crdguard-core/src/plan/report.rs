@@ -318,12 +318,23 @@ pub enum Verdict {
 }
 
 /// The flags that loosen crdguard's rules, shown in every plan (SPEC §2 invariants).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Overrides {
     pub take_ownership: bool,
     pub allow_breaking: bool,
     pub migrate: bool,
+    /// `--release NAME -n NS` (SPEC §2 Ownership): the Helm release whose CRDs are the
+    /// user's own, so they are not `owned-by-other`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<HelmRelease>,
+}
+
+/// A Helm release by name and namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HelmRelease {
+    pub name: String,
+    pub namespace: String,
 }
 
 /// A warning about the inputs that did not stop the plan.

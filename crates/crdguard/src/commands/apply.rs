@@ -32,7 +32,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
             &args.desired.chart,
             &args.desired.render,
             &PLAN_RELEASE,
-            args.desired.policy.as_deref(),
+            args.desired.policy_choice(),
         )?,
     };
     // A saved plan brings its own options: it is applied as it was reviewed.
@@ -44,6 +44,11 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
             ..args.write.clone()
         },
         None => args.write.clone(),
+    };
+    // A saved plan acts as the release it was made for.
+    let identity = match &saved {
+        Some(saved) => saved.identity.clone(),
+        None => args.release.identity(),
     };
     let connect = super::live_options(&args.live);
     let progress = TerminalProgress::new(args.output);
@@ -70,15 +75,8 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
             preflight: Vec::new(),
             saved: saved.as_ref().filter(|_| !args.replan).map(|s| &s.items),
         };
-        let (plan, exit) = apply(
-            &cluster,
-            &inputs,
-            &observed,
-            &settings,
-            Identity::default(),
-            &progress,
-        )
-        .await?;
+        let (plan, exit) =
+            apply(&cluster, &inputs, &observed, &settings, identity, &progress).await?;
         render::plan(&plan, args.output)?;
         Ok(exit)
     })

@@ -12,7 +12,7 @@ use crdguard_sources::{Gathered, Source};
 use crdguard_core::plan::{PlanOptions, Verdict, plan};
 use crdguard_core::{DesiredState, ObservedState, Policy};
 
-use crate::cli::{PlanArgs, SourceArgs};
+use crate::cli::{PlanArgs, PolicyChoice, SourceArgs};
 use crate::exit::{CliError, Exit};
 use crate::render;
 
@@ -39,7 +39,7 @@ pub fn load_inputs(
     charts: &[String],
     render: &SourceArgs,
     render_as: &RenderAs,
-    policy: Option<&Path>,
+    policy: PolicyChoice,
 ) -> Result<Inputs, CliError> {
     load_inputs_or_empty(sources, charts, render, render_as, policy, false)
 }
@@ -50,7 +50,7 @@ pub fn load_inputs_or_empty(
     charts: &[String],
     render: &SourceArgs,
     render_as: &RenderAs,
-    policy: Option<&Path>,
+    policy: PolicyChoice,
     allow_empty: bool,
 ) -> Result<Inputs, CliError> {
     if sources.is_empty() && charts.is_empty() {
@@ -59,7 +59,11 @@ pub fn load_inputs_or_empty(
         ));
     }
     let options = super::input_options()?;
-    let explicit_policy = super::policy_file(policy, options)?;
+    let explicit_policy = match policy {
+        PolicyChoice::File(path) => super::policy_file(Some(path), options)?,
+        PolicyChoice::Product(reference) => Some(super::catalog::builtin_policy(reference)?),
+        PolicyChoice::Default => None,
+    };
     let (catalog_refs, sources): (Vec<&String>, Vec<&String>) =
         sources.iter().partition(|s| is_catalog_reference(s));
     let (chart_args, file_args): (Vec<&String>, Vec<&String>) = sources
@@ -86,9 +90,12 @@ pub fn load_inputs_or_empty(
         .collect();
     let desired = gathered.into_desired_or_empty(&described.join(", "), allow_empty)?;
     let policy_source = match (policy, &desired.chart_policy) {
-        (Some(path), _) => Some(path.display().to_string()),
-        (None, Some(_)) => Some(format!("{} (crdguard.yaml)", described.join(", "))),
-        (None, None) => None,
+        (PolicyChoice::File(path), _) => Some(path.display().to_string()),
+        (PolicyChoice::Product(reference), _) => Some(format!("--for {reference}")),
+        (PolicyChoice::Default, Some(_)) => {
+            Some(format!("{} (crdguard.yaml)", described.join(", ")))
+        }
+        (PolicyChoice::Default, None) => None,
     };
     let policy = explicit_policy
         .or(desired.chart_policy)
@@ -297,14 +304,14 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
         &args.desired.chart,
         &args.desired.render,
         &PLAN_RELEASE,
-        args.desired.policy.as_deref(),
+        args.desired.policy_choice(),
     )?;
     let mut observed = super::observed_state(&args.cluster, super::input_options()?)?;
     let plan_options = PlanOptions {
         take_ownership: args.take_ownership,
         allow_breaking: args.allow_breaking,
         migrate: args.migrate,
-        ..PlanOptions::default()
+        identity: args.release.identity(),
     };
     let evaluator = super::admission_predictor(&observed);
     let preserved = preserve_channel(

@@ -109,6 +109,8 @@ pub struct Opened {
     pub take_ownership: bool,
     pub allow_breaking: bool,
     pub migrate: bool,
+    /// `--release` of the plan: the Helm release whose CRDs it treated as the user's own.
+    pub identity: crdguard_core::owner::Identity,
     /// By item name (`crd`).
     pub items: BTreeMap<String, SavedItem>,
 }
@@ -206,6 +208,14 @@ pub fn open(path: &Path) -> Result<Opened, CliError> {
         take_ownership: flag("takeOwnership"),
         allow_breaking: flag("allowBreaking"),
         migrate: flag("migrate"),
+        identity: crdguard_core::owner::Identity {
+            helm_release: plan["overrides"]["release"]["name"].as_str().map(|name| {
+                let namespace = plan["overrides"]["release"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default");
+                (name.to_string(), namespace.to_string())
+            }),
+        },
         items,
     })
 }

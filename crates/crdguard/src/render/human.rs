@@ -173,6 +173,12 @@ pub fn plan(plan: &Plan, style: Style) -> String {
     if !flags.is_empty() {
         out.push_str(&format!("Overrides in effect: {}\n", flags.join(" ")));
     }
+    if let Some(release) = &overrides.release {
+        out.push_str(&format!(
+            "Your own CRDs: those of Helm release {} in namespace {} (--release)\n",
+            release.name, release.namespace
+        ));
+    }
     out.push('\n');
     out.push_str(&preflight(plan, style));
     out.push('\n');

@@ -31,7 +31,7 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
         std::slice::from_ref(&args.chart),
         &args.render,
         &render_as,
-        args.policy.as_deref(),
+        crate::cli::PolicyChoice::from_flags(args.policy.as_deref(), args.product.as_deref()),
         true,
     )?;
     let namespace = args
