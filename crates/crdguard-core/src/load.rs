@@ -387,7 +387,8 @@ fn expect_mapping(
     }
 }
 
-fn field_manager(entry: &Value) -> Option<FieldManager> {
+/// One `metadata.managedFields` entry, for CRDs and other objects alike.
+pub(crate) fn field_manager(entry: &Value) -> Option<FieldManager> {
     let manager = entry.get("manager")?.as_str()?.to_string();
     let operation = entry
         .get("operation")

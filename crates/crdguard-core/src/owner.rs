@@ -52,6 +52,26 @@ pub const PERSON_MANAGERS: &[&str] = &[
     "kubectl-annotate",
 ];
 
+/// The field managers other than crdguard that own an object's `spec` (any object: the
+/// companion objects of a bundle too), from its `metadata.managedFields`.
+pub fn other_spec_managers(object: &serde_json::Value) -> Vec<Owner> {
+    let mut managers: Vec<String> = object
+        .pointer("/metadata/managedFields")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(crate::load::field_manager)
+        .filter(|m| m.owns_spec && m.manager != FIELD_MANAGER)
+        .map(|m| m.manager)
+        .collect();
+    managers.sort();
+    managers.dedup();
+    managers
+        .into_iter()
+        .map(|manager| Owner::FieldManager { manager })
+        .collect()
+}
+
 impl Owner {
     /// A person's kubectl, not a product or a controller.
     pub fn is_person(&self) -> bool {

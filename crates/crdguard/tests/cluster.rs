@@ -274,6 +274,14 @@ fn main() {
             "admission_predictions_agree_with_the_server_on_every_release_pair",
             admission_prediction_matrix,
         ),
+        (
+            "envoy_gateway_upgrade_takes_a_kubectl_installed_gateway_api_forward",
+            envoy_gateway_upgrade_path,
+        ),
+        (
+            "a_companion_another_manager_owns_stops_the_plan_before_any_write",
+            companion_conflict_writes_nothing,
+        ),
     ];
     if args.list {
         let trials = tests
@@ -1744,4 +1752,229 @@ fn admission_prediction_matrix(cluster: &Cluster) -> Result<(), Failed> {
         format!("too few comparisons: {compared} writes, {denied} denied"),
     )?;
     check(disagreements.is_empty(), disagreements.join("\n"))
+}
+
+/// `crdguard install eg CHART -n envoy-gateway-system [extra] -- --no-hooks [helm extra]`
+/// with real helm; the catalog is the corpus served on loopback, cached in a private directory.
+fn install_envoy_gateway(
+    cluster: &Cluster,
+    chart: &str,
+    extra: &[&str],
+    helm_extra: &[&str],
+) -> (i32, Value) {
+    let kubeconfig = cluster.kubeconfig();
+    let cache = std::env::temp_dir().join(format!("crdguard-cluster-cache-{}", std::process::id()));
+    let mut args = vec![
+        "install",
+        "eg",
+        chart,
+        "-n",
+        ENVOY_GATEWAY_NAMESPACE,
+        "--kubeconfig",
+        &kubeconfig,
+        "-o",
+        "json",
+    ];
+    args.extend(extra);
+    args.extend(["--", "--no-hooks"]);
+    args.extend(helm_extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_crdguard"))
+        .args(&args)
+        .env("HELM_BIN", helm_bin())
+        .env("CRDGUARD_CATALOG_URL", serve_corpus(100))
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "install: not JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, report)
+}
+
+/// Removes the Envoy Gateway release and CRDs the Envoy Gateway trials leave.
+fn remove_envoy_gateway(cluster: &Cluster) {
+    let _ = Command::new(helm_bin())
+        .args([
+            "uninstall",
+            "eg",
+            "-n",
+            ENVOY_GATEWAY_NAMESPACE,
+            "--no-hooks",
+        ])
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .output();
+    if let Some(crds) = cluster.get(&["crd"]) {
+        let names: Vec<String> = crds["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["metadata"]["name"].as_str())
+            .filter(|n| n.ends_with(".gateway.envoyproxy.io"))
+            .map(str::to_string)
+            .collect();
+        if !names.is_empty() {
+            let mut args = vec!["delete", "crd", "--wait"];
+            args.extend(names.iter().map(String::as_str));
+            let _ = cluster.kubectl(&args);
+        }
+    }
+}
+
+/// Issue 16, e2e 2: Gateway API v1.5.1 standard applied by a person with `kubectl apply
+/// --server-side` (safe-upgrades policy included), Envoy Gateway v1.8.3 installed with
+/// crdguard, then v1.9.0 with `--for envoy-gateway@v1.9` (needs Gateway API v1.6.0+). The
+/// chart vendors the experimental channel; the plan takes the bundle to v1.6.1 *standard*
+/// (from the catalog, SPEC §2 v2), taking the CRDs and the policy over from kubectl (a
+/// person, SPEC §2 Ownership), and helm upgrades the release.
+fn envoy_gateway_upgrade_path(cluster: &Cluster) -> Result<(), Failed> {
+    let out = cluster.kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &as_released("v1.5.1", "standard"),
+    ]);
+    check(
+        out.status.success(),
+        format!("kubectl apply: {}", String::from_utf8_lossy(&out.stderr)),
+    )?;
+    let result = (|| {
+        let (code, report) = install_envoy_gateway(
+            cluster,
+            &corpus("envoy-gateway/v1.8.3/charts/gateway-helm"),
+            &[],
+            &["--create-namespace"],
+        );
+        check(
+            code == 0 && report["install"]["phase2"] == "succeeded",
+            format!("v1.8.3: exit {code}: {}", report["install"]),
+        )?;
+        let (code, report) = install_envoy_gateway(
+            cluster,
+            &corpus("envoy-gateway/v1.9.0/charts/gateway-helm"),
+            &["--for", "envoy-gateway@v1.9"],
+            &[],
+        );
+        check(
+            code == 0 && report["install"]["phase2"] == "succeeded",
+            format!(
+                "v1.9.0: exit {code}: {} stopping: {:?}",
+                report["install"],
+                stopping_items(&report)
+            ),
+        )?;
+        let crds = cluster.get(&["crd"]).unwrap();
+        for crd in crds["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["spec"]["group"] == "gateway.networking.k8s.io")
+        {
+            let annotations = &crd["metadata"]["annotations"];
+            check(
+                annotations["gateway.networking.k8s.io/bundle-version"] == "v1.6.1"
+                    && annotations["gateway.networking.k8s.io/channel"] == "standard",
+                format!("{} is {annotations}", crd["metadata"]["name"]),
+            )?;
+        }
+        // The policy is upstream's v1.6.1 one, written by crdguard over kubectl's.
+        let policy = cluster
+            .get(&[
+                "validatingadmissionpolicy",
+                SAFE_UPGRADES,
+                "--show-managed-fields",
+            ])
+            .ok_or("no safe-upgrades policy")?;
+        check(
+            policy["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"]
+                == "v1.6.1"
+                && policy["metadata"]["managedFields"]
+                    .to_string()
+                    .contains("\"crdguard\""),
+            format!("policy: {}", policy["metadata"]),
+        )?;
+        let taken = report["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| {
+                i["reasons"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|r| r["code"] == "ownership-taken"))
+            })
+            .count();
+        check(taken > 0, "no item shows the takeover from kubectl")?;
+        let status = Command::new(helm_bin())
+            .args(["status", "eg", "-n", ENVOY_GATEWAY_NAMESPACE, "-o", "json"])
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .output()
+            .unwrap();
+        let status: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+        check(
+            status["info"]["status"] == "deployed" && status["version"] == 2,
+            format!(
+                "release: {} revision {}",
+                status["info"]["status"], status["version"]
+            ),
+        )
+    })();
+    remove_envoy_gateway(cluster);
+    result
+}
+
+/// SPEC §11: the dry run before the first write covers companions too. Gateway API v1.5.1's
+/// CRDs applied by a person, its safe-upgrades policy by a GitOps controller (another field
+/// manager, not a person): the upgrade to v1.6.1 would take the CRDs over but meets the
+/// controller's claim on the policy, so nothing at all is written.
+fn companion_conflict_writes_nothing(cluster: &Cluster) -> Result<(), Failed> {
+    for (file, manager) in [
+        ("gateway-api/v1.5.1/standard-install.yaml", "kubectl"),
+        (
+            "gateway-api/v1.5.1/extras-standard.yaml",
+            "gitops-controller",
+        ),
+    ] {
+        let out = cluster.kubectl(&[
+            "apply",
+            "--server-side",
+            &format!("--field-manager={manager}"),
+            "-f",
+            &corpus(file),
+        ]);
+        check(
+            out.status.success(),
+            format!(
+                "kubectl apply {file}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )?;
+    }
+    let before = gateway_api_writes(cluster);
+    let (code, report) = cluster.json(&["apply", &as_released("v1.6.1", "standard"), "-o", "json"]);
+    let policy_item = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "ValidatingAdmissionPolicy")
+        .cloned()
+        .unwrap_or(Value::Null);
+    check(
+        code == 1 && policy_item["action"] == "conflict",
+        format!("exit {code}: {policy_item}"),
+    )?;
+    check(
+        report["apply"]["applied"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        format!("applied: {}", report["apply"]["applied"]),
+    )?;
+    check(
+        gateway_api_writes(cluster) == before,
+        "a CRD or companion was written although the dry run refused the policy",
+    )
 }

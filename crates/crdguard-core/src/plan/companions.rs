@@ -75,7 +75,13 @@ pub(crate) fn plan_companions(inputs: &CompanionInputs) -> PlannedCompanions {
                     ),
                 ),
             },
-            Some(object) => decide_installed(inputs, identifier, &companion, &object.object),
+            Some(object) => {
+                let mut decision = decide_installed(inputs, identifier, &companion, &object.object);
+                if decision.action.writes() {
+                    decision.reasons.extend(person_takeover(&object.object));
+                }
+                decision
+            }
         };
         planned.items.push(item(
             inputs,
@@ -208,6 +214,26 @@ fn item(
         observed_resource_version: None,
         companion: decision.action.writes().then_some(companion),
     }
+}
+
+/// A companion only a person's kubectl wrote (Gateway API installed the way upstream
+/// documents, `kubectl apply --server-side`) is taken over by the upgrade, as its CRDs are
+/// (SPEC §2 v2, Ownership): forcing, shown. A Helm release or another manager keeps it, and the
+/// write then meets their claim as a conflict.
+fn person_takeover(installed: &Value) -> Option<Reason> {
+    let others = crate::owner::other_spec_managers(installed);
+    let first = others.first()?;
+    (helm_owner(installed).is_none() && others.iter().all(crate::owner::Owner::is_person)).then(
+        || {
+            Reason::new(
+                Code::OwnershipTaken,
+                format!(
+                    "taking over from {first} (a person's kubectl wrote it last; a standard \
+                     bundle upgrade takes it over)"
+                ),
+            )
+        },
+    )
 }
 
 fn helm_owner(object: &Value) -> Option<String> {

@@ -572,6 +572,10 @@ async fn write_companions(
             result.not_sent.push(reference);
             continue;
         }
+        let options = ApplyOptions {
+            force: forced(plan, &reference),
+            ..options
+        };
         match cluster
             .apply_object(
                 kind.collection,
@@ -717,18 +721,24 @@ async fn rehearse(
         .filter(|i| !i.reasons.iter().any(|r| r.code == Code::MigrationPlanned))
         .map(|i| i.crd.clone())
         .collect();
-    if names.is_empty() {
+    let companions: Vec<CompanionObject> = plan
+        .items
+        .iter()
+        .filter(|i| i.action.writes())
+        .filter_map(|i| i.companion.clone())
+        .collect();
+    if names.is_empty() && companions.is_empty() {
         return None;
     }
     progress.message(&format!(
         "checking {} write(s) with a server-side dry run",
-        names.len()
+        names.len() + companions.len()
     ));
     let rehearsal = |force| ApplyOptions {
         dry_run: true,
         ..apply_options(force)
     };
-    let outcomes = write_crds(
+    let mut outcomes = write_crds(
         cluster,
         plan,
         desired,
@@ -738,6 +748,8 @@ async fn rehearse(
         progress,
     )
     .await;
+    outcomes
+        .extend(rehearse_companions(cluster, plan, preconditions, &companions, &rehearsal).await);
     let mut exit = None;
     for outcome in outcomes {
         match outcome.result {
@@ -779,6 +791,48 @@ async fn rehearse(
         );
     }
     exit
+}
+
+/// The dry run of the companion writes, in the shape of the CRDs' outcomes. Their CRDs are
+/// not written yet, so a companion the server cannot serve (404) is left to the real pass, which
+/// reports it as a warning; everything else the server refuses stops the plan like a CRD would.
+async fn rehearse_companions(
+    cluster: &Cluster,
+    plan: &Plan,
+    preconditions: &BTreeMap<String, Precondition>,
+    companions: &[CompanionObject],
+    rehearsal: &dyn Fn(bool) -> ApplyOptions,
+) -> Vec<crdguard_kube::WriteOutcome> {
+    let mut outcomes = Vec::new();
+    for companion in companions {
+        let reference = companion.reference();
+        let Some(kind) = crdguard_core::companion::kind_named(&companion.kind) else {
+            continue;
+        };
+        let answer = cluster
+            .apply_object(
+                kind.collection,
+                &companion.name,
+                &companion.apply_body(),
+                rehearsal(forced(plan, &reference)),
+                preconditions
+                    .get(&reference)
+                    .unwrap_or(&Precondition::Absent),
+            )
+            .await;
+        let result = match answer {
+            Ok(_) => WriteResult::Applied,
+            Err(crdguard_kube::ClusterError::Stale { message, .. }) => WriteResult::Stale(message),
+            Err(e) if e.code() == Some(404) => WriteResult::Applied,
+            Err(e) if e.code() == Some(409) => WriteResult::Conflict(e.to_string()),
+            Err(e) => WriteResult::Failed(e.to_string()),
+        };
+        outcomes.push(crdguard_kube::WriteOutcome {
+            crd: reference,
+            result,
+        });
+    }
+    outcomes
 }
 
 /// Records an item the plan meant to write as a `conflict` (in the items and in the apply

@@ -334,14 +334,28 @@ pub fn plan(plan: &Plan, style: Style) -> String {
         "Summary: {} create, {} upgrade, {} unchanged, {} keep, {} conflict, {} blocked\n",
         s.create, s.upgrade, s.unchanged, s.keep, s.conflict, s.blocked
     ));
-    out.push_str(&format!(
-        "Verdict: {}\n",
-        match plan.verdict {
-            crdguard_core::plan::Verdict::Ok => "ok",
-            crdguard_core::plan::Verdict::Blocked => "BLOCKED (nothing will be written)",
-        }
-    ));
+    out.push_str(&format!("Verdict: {}\n", verdict(plan)));
     out
+}
+
+/// The verdict line: for a plan, whether anything will be written; for an apply that
+/// stopped, whether it wrote anything before it did (never "nothing" when it did).
+fn verdict(plan: &Plan) -> String {
+    match (plan.verdict, &plan.apply) {
+        (crdguard_core::plan::Verdict::Ok, _) => "ok".to_string(),
+        (crdguard_core::plan::Verdict::Blocked, None) => {
+            "BLOCKED (nothing will be written)".to_string()
+        }
+        (crdguard_core::plan::Verdict::Blocked, Some(apply))
+            if apply.applied.is_empty() || apply.dry_run =>
+        {
+            "BLOCKED (nothing was written)".to_string()
+        }
+        (crdguard_core::plan::Verdict::Blocked, Some(apply)) => format!(
+            "BLOCKED after {} write(s); run the same command again once the items above are resolved",
+            apply.applied.len()
+        ),
+    }
 }
 
 fn items_grid(items: &[&ItemPlan], style: Style) -> String {

@@ -33,3 +33,37 @@ pub fn helm_bin() -> String {
     })
     .clone()
 }
+
+/// Serves the Gateway API corpus over HTTP on loopback, as a mirror of the upstream release
+/// assets (`--catalog-url`), for `count` connections; returns its base URL.
+pub fn serve_corpus(count: usize) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let root = repo().join("../shared/corpus/gateway-api");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let mut stream = stream.unwrap();
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            let path = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
+            let body = std::fs::read(root.join(&path)).ok();
+            let (status, body) = match body {
+                Some(b) if !path.contains("..") => ("200 OK", b),
+                _ => ("404 Not Found", b"not found".to_vec()),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    url
+}
