@@ -9,7 +9,7 @@ use crdguard_core::{BundleVersion, Channel, InputError, KubeVersion};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::data::{self, CatalogFile};
+use crate::data::{self, AddedRelease, CatalogFile};
 use crate::policies::{self, BuiltinPolicy};
 
 /// The Gateway API facts, generated from the corpus by `examples/generate-catalog.rs`.
@@ -201,6 +201,43 @@ impl Catalog {
                 )
             })
             .as_ref()
+    }
+
+    /// The built-in catalog with releases recorded by `crdguard catalog add` (SPEC §8 v2): a
+    /// release the built-in data already has is left as built in; derived facts (storage
+    /// history, content-identical releases) are computed over all of them.
+    pub fn with_added(added: &[AddedRelease]) -> Result<Catalog, CatalogError> {
+        let source = "data/gateway-api.json and added releases";
+        let mut file: CatalogFile =
+            serde_json::from_str(GATEWAY_API_DATA).map_err(|e| CatalogError::Data {
+                source: source.to_string(),
+                message: e.to_string(),
+            })?;
+        for release in added {
+            let known = file
+                .releases
+                .iter()
+                .any(|r| r.tag == release.release.tag && r.channel == release.release.channel);
+            if known || release.bundle != file.bundle {
+                continue;
+            }
+            file.releases.push(release.release.clone());
+            for companion in &release.companions {
+                if !file.companions.iter().any(|c| c.digest == companion.digest) {
+                    file.companions.push(companion.clone());
+                }
+            }
+        }
+        file.releases.sort_by_key(crate::generate::release_order);
+        file.storage_history =
+            crate::generate::storage_history(&file.releases).map_err(|e| CatalogError::Data {
+                source: source.to_string(),
+                message: e.to_string(),
+            })?;
+        file.identical_releases = crate::generate::identical_groups(&file.releases);
+        let mut catalog = Catalog::from_file(source, file)?;
+        catalog.policies = policies::load(&policies::BUILTIN_POLICY_FILES)?;
+        Ok(catalog)
     }
 
     /// Builds a catalog from a data file's text and policy files `(product, text)`.

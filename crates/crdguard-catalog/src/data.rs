@@ -110,3 +110,20 @@ pub struct IdenticalGroup {
     pub channel: String,
     pub tags: Vec<String>,
 }
+
+/// Bumped when the layout of an added release file changes incompatibly.
+pub const ADDED_SCHEMA_VERSION: u32 = 1;
+
+/// The facts of one release and channel that `crdguard catalog add` recorded in the user's
+/// cache (SPEC §8 v2): the catalog ships every few months behind upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AddedRelease {
+    pub schema: u32,
+    /// The bundle the release belongs to (`gateway-api`).
+    pub bundle: String,
+    pub release: ReleaseEntry,
+    /// The content of the release's companion objects, by digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub companions: Vec<CompanionEntry>,
+}

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::catalog::{ReleaseKind, short_kube};
 use crate::data::{
-    CatalogFile, CompanionEntry, CrdEntry, ExtraEntry, IdenticalGroup, ReleaseEntry,
+    AddedRelease, CatalogFile, CompanionEntry, CrdEntry, ExtraEntry, IdenticalGroup, ReleaseEntry,
     SCHEMA_VERSION, StorageHistoryEntry, StorageRun,
 };
 use crate::digest::{companion_digest, digest};
@@ -119,6 +119,78 @@ pub fn read_corpus(gateway_api: &Path) -> Result<Vec<SourceRelease>, GenerateErr
         }
     }
     Ok(sources)
+}
+
+/// The facts of the release one published install file holds (`catalog add`, SPEC §8 v2): its
+/// tag and channel are what its CRDs' markers say; its companions are the bundle's objects in
+/// the same file. Pure; `path` is for messages.
+pub fn added_release(path: &str, text: &str) -> Result<AddedRelease, GenerateError> {
+    let input = |message: String| GenerateError::Input(format!("{path}: {message}"));
+    let loaded = parse(path, text)?;
+    let (version_key, channel_key) = (gateway_version_annotation(), gateway_channel_annotation());
+    let first = loaded.crds.first().ok_or_else(|| {
+        input("holds no CustomResourceDefinition; give a release's install file".into())
+    })?;
+    let registry = crdguard_core::registry::Registry::builtin();
+    for crd in &loaded.crds {
+        if registry.for_group(&crd.group).map(|b| b.name.as_str()) != Some(BUNDLE) {
+            return Err(input(format!(
+                "{} (group {}) is not a {BUNDLE} CRD; the catalog records {BUNDLE} releases only",
+                crd.name, crd.group
+            )));
+        }
+    }
+    let tag = first
+        .annotation(version_key)
+        .ok_or_else(|| {
+            input(format!(
+                "{} has no {version_key} annotation: which release is it?",
+                first.name
+            ))
+        })?
+        .to_string();
+    let version: BundleVersion = tag
+        .parse()
+        .map_err(|e| input(format!("{version_key} {tag:?}: {e}")))?;
+    if crdguard_core::identify::is_development_build(&version) {
+        return Err(input(format!(
+            "{tag} is a development build: it has no place among releases (SPEC §1); add tagged releases only"
+        )));
+    }
+    let channel = first
+        .annotation(channel_key)
+        .and_then(Channel::parse)
+        .ok_or_else(|| {
+            input(format!(
+                "{} has no valid {channel_key} annotation",
+                first.name
+            ))
+        })?;
+    let companions: Vec<Value> = loaded
+        .others
+        .iter()
+        .filter(|o| crdguard_core::companion::bundle_of(&o.api_version, &o.kind, &o.name).is_some())
+        .map(|o| o.object.clone())
+        .collect();
+    let extras = if companions.is_empty() {
+        Vec::new()
+    } else {
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": companions});
+        vec![(path.to_string(), list.to_string())]
+    };
+    let source = SourceRelease {
+        tag,
+        kind: ReleaseKind::Release,
+        channel,
+        install: (path.to_string(), text.to_string()),
+        extras,
+    };
+    Ok(AddedRelease {
+        schema: crate::data::ADDED_SCHEMA_VERSION,
+        bundle: BUNDLE.to_string(),
+        release: release_entry(&source)?,
+        companions: companion_contents(std::slice::from_ref(&source))?,
+    })
 }
 
 /// Builds the catalog file from the sources (pure).
@@ -276,7 +348,7 @@ fn crd_entry(crd: &crdguard_core::Crd) -> CrdEntry {
 }
 
 /// Releases by version, then monthly builds by tag (chronological); standard first.
-fn release_order(entry: &ReleaseEntry) -> (u8, Option<BundleVersion>, String, u8) {
+pub(crate) fn release_order(entry: &ReleaseEntry) -> (u8, Option<BundleVersion>, String, u8) {
     let monthly = entry.kind != ReleaseKind::Release.as_str();
     (
         u8::from(monthly),
@@ -296,7 +368,9 @@ struct Sighting<'a> {
 /// For each CRD, the runs of stable releases with the same storage version. Storage versions
 /// are a property of the release, not of the channel; the generator refuses data where the two
 /// channels of one release disagree rather than guess.
-fn storage_history(releases: &[ReleaseEntry]) -> Result<Vec<StorageHistoryEntry>, GenerateError> {
+pub(crate) fn storage_history(
+    releases: &[ReleaseEntry],
+) -> Result<Vec<StorageHistoryEntry>, GenerateError> {
     // crd name → (kind, sightings in release order).
     let mut per_crd: BTreeMap<&str, (&str, Vec<Sighting<'_>>)> = BTreeMap::new();
     for release in releases
@@ -357,7 +431,7 @@ struct ContentGroup<'a> {
 }
 
 /// Per channel, the releases whose CRDs (names and digests) are all the same.
-fn identical_groups(releases: &[ReleaseEntry]) -> Vec<IdenticalGroup> {
+pub(crate) fn identical_groups(releases: &[ReleaseEntry]) -> Vec<IdenticalGroup> {
     let mut groups: Vec<ContentGroup<'_>> = Vec::new();
     for channel in [Channel::Standard, Channel::Experimental] {
         for release in releases.iter().filter(|r| r.channel == channel.as_str()) {

@@ -43,6 +43,21 @@ pub fn fetch_ref(reference: &CatalogRef, options: &FetchOptions) -> Result<Fetch
     let catalog = Catalog::builtin().map_err(|e| FetchError::Catalog {
         message: e.to_string(),
     })?;
+    fetch_in(catalog, reference, options)
+}
+
+/// [`fetch_ref`] against `catalog` (the built-in one with the user's added releases).
+pub fn fetch_in(
+    catalog: &Catalog,
+    reference: &CatalogRef,
+    options: &FetchOptions,
+) -> Result<Fetched, FetchError> {
     let release = resolve(catalog, reference)?;
     fetch(catalog, release, options)
+}
+
+/// The root of crdguard's cache of release files (`$XDG_CACHE_HOME/crdguard/catalog`, else
+/// `~/.cache/crdguard/catalog`), or `override_dir`; `None` without a usable home.
+pub fn cache_root(override_dir: Option<&std::path::Path>) -> Option<std::path::PathBuf> {
+    cache::root(override_dir)
 }

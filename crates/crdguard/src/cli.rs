@@ -483,6 +483,17 @@ pub enum CatalogCommand {
         #[arg(value_name = "NAME[@VERSION]")]
         reference: String,
     },
+    /// Record a release the catalog lacks from its published install file (e.g. a Gateway API
+    /// `standard-install.yaml` newer than this crdguard): its facts are shown, then kept in the
+    /// cache ($XDG_CACHE_HOME/crdguard/catalog/added), and identification and references know it.
+    Add {
+        /// The release's install files (one per channel).
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// Show the facts; record nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]

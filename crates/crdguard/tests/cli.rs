@@ -2015,3 +2015,121 @@ fn for_flag_plans_with_the_builtin_product_policy() {
         &["--policy", "--for"],
     );
 }
+
+/// `crdguard catalog add FILE` (SPEC §8 v2): a release newer than the catalog is first only
+/// `catalog-stale`; once its published install file is added (facts shown, kept in the user's
+/// cache), references, identification and plans know it. The "new" release is v1.6.1 as
+/// released, relabelled v1.7.0, so its content is real.
+#[test]
+fn catalog_add_records_a_release_the_catalog_lacks() {
+    let temp = Temp::new("catalog-add");
+    let cache = temp.path("cache");
+    let run = |args: &[&str]| {
+        Command::cargo_bin("crdguard")
+            .unwrap()
+            .args(args)
+            .env("XDG_CACHE_HOME", &cache)
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap()
+    };
+    let relabel = |relative: &str| {
+        std::fs::read_to_string(corpus(relative))
+            .unwrap()
+            .replace("bundle-version: v1.6.1", "bundle-version: v1.7.0")
+    };
+    let released = temp.write(
+        "standard-install.yaml",
+        &relabel("gateway-api/v1.6.1/as-released/standard-install.yaml"),
+    );
+    let cluster = temp.write(
+        "cluster.yaml",
+        &relabel("gateway-api/v1.6.1/standard-install.yaml"),
+    );
+    let stripped: String = relabel("gateway-api/v1.6.1/standard-install.yaml")
+        .lines()
+        .filter(|l| !l.contains("gateway.networking.k8s.io/"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let stripped = temp.write("stripped.yaml", &stripped);
+    let older = corpus("gateway-api/v1.6.1/standard-install.yaml");
+    let stale = |out: &Output| {
+        let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        plan["preflight"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["check"] == "catalog-stale")
+    };
+    let identified = |out: &Output| {
+        let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+        status["bundles"][0]["versions"].clone()
+    };
+    let plan_args = ["plan", &older, "--snapshot", &cluster, "-o", "json"];
+    let status_args = ["status", "--snapshot", &stripped, "-o", "json"];
+
+    // Before: unknown to references, stale in plans, identified as the newest known release.
+    assert_bad_input(
+        &run(&["catalog", "show", "gateway-api@v1.7.0"]),
+        &["v1.7.0"],
+    );
+    assert!(stale(&run(&plan_args)));
+    assert_eq!(
+        identified(&run(&status_args)),
+        serde_json::json!(["v1.6.1"])
+    );
+
+    // A dry run shows the facts and records nothing.
+    let out = run(&["catalog", "add", &released, "--dry-run", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown[0]["action"], "would-add");
+    assert_eq!(shown[0]["release"], "v1.7.0");
+    assert_eq!(shown[0]["crds"].as_array().unwrap().len(), 10);
+    assert!(!Path::new(&cache).exists());
+
+    let out = run(&["catalog", "add", &released]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("v1.7.0/standard") && text.contains("recorded"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ValidatingAdmissionPolicy/safe-upgrades"),
+        "{text}"
+    );
+
+    // After: a known release everywhere.
+    let out = run(&["catalog", "show", "gateway-api@v1.7.0", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stale(&run(&plan_args)));
+    assert_eq!(
+        identified(&run(&status_args)),
+        serde_json::json!(["v1.7.0"])
+    );
+    // Adding it again records nothing; a file that claims a known release with other content
+    // is refused, and so is a broken cache entry.
+    let again: Value =
+        serde_json::from_slice(&run(&["catalog", "add", &released, "-o", "json"]).stdout).unwrap();
+    assert_eq!(again[0]["action"], "already-known");
+    let impostor = temp.write(
+        "impostor.yaml",
+        &std::fs::read_to_string(corpus("gateway-api/v1.5.1/standard-install.yaml"))
+            .unwrap()
+            .replace("bundle-version: v1.5.1", "bundle-version: v1.6.1"),
+    );
+    assert_bad_input(
+        &run(&["catalog", "add", &impostor]),
+        &["impostor.yaml", "v1.6.1/standard", "other CRD content"],
+    );
+    std::fs::write(
+        Path::new(&cache).join("crdguard/catalog/added/v1.7.0-standard.json"),
+        "{ not json",
+    )
+    .unwrap();
+    assert_bad_input(
+        &run(&["catalog", "list"]),
+        &["v1.7.0-standard.json", "catalog add"],
+    );
+}

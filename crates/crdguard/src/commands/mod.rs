@@ -86,11 +86,9 @@ pub fn connect_options(args: &ClusterArgs) -> ConnectOptions {
     }
 }
 
-/// The built-in Gateway API catalog, as the planner's identifier.
+/// The catalog (built in, plus the user's added releases), as the planner's identifier.
 pub fn catalog_identifier() -> Result<&'static dyn crdguard_core::identify::Identifier, CliError> {
-    crdguard_catalog::Catalog::builtin()
-        .map(|c| c as &dyn crdguard_core::identify::Identifier)
-        .map_err(|e| CliError::usage(format!("the built-in catalog is broken: {e}")))
+    catalog::catalog().map(|c| c as &dyn crdguard_core::identify::Identifier)
 }
 
 /// Evaluates the cluster's ValidatingAdmissionPolicies against planned writes (when it has any).

@@ -117,8 +117,7 @@ fn check_required_kinds(
     desired: &DesiredState,
 ) -> Result<(), CliError> {
     let classifier = crdguard_core::bundle::Classifier::new(policy);
-    let catalog = crdguard_catalog::Catalog::builtin()
-        .map_err(|e| CliError::usage(format!("the built-in catalog is broken: {e}")))?;
+    let catalog = super::catalog::catalog()?;
     for bundle in &policy.spec.bundles {
         let mut known: BTreeSet<String> = desired
             .crds
@@ -218,7 +217,8 @@ fn fetch_catalog_reference(
     if let Some(url) = &render.catalog_url {
         fetch_options.base_url = url.clone();
     }
-    let fetched = crdguard_fetch::fetch_release(reference, &fetch_options)?;
+    let parsed = crdguard_fetch::parse_reference(reference)?;
+    let fetched = crdguard_fetch::fetch_in(super::catalog::catalog()?, &parsed, &fetch_options)?;
     let warnings = fetched
         .warnings
         .iter()
