@@ -55,6 +55,15 @@ pub struct CompanionStatus {
     pub releases: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// For an installed admission policy: the writes that would take the bundle backwards and
+    /// that it lets through, stops, or cannot be evaluated for (SPEC §9 v2). Filled by the
+    /// application layer, which evaluates the policy; empty when it was not probed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lets_through: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stops: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undecided: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,6 +110,9 @@ fn companion_status(
                     state: "absent",
                     releases: Vec::new(),
                     owner: None,
+                    lets_through: Vec::new(),
+                    stops: Vec::new(),
+                    undecided: Vec::new(),
                 };
             };
             let releases: Vec<String> = identifier
@@ -123,6 +135,9 @@ fn companion_status(
                 },
                 releases,
                 owner,
+                lets_through: Vec::new(),
+                stops: Vec::new(),
+                undecided: Vec::new(),
             }
         })
         .collect()

@@ -25,6 +25,7 @@ mod guard;
 mod matching;
 mod policy;
 mod predictor;
+mod probe;
 mod request;
 mod shape;
 mod values;
@@ -35,4 +36,5 @@ pub use guard::{
     RULE_NO_DELETE, RULE_NO_DOWNGRADE, VersionComparison, render_guard, render_guard_with,
 };
 pub use predictor::PolicyEvaluator;
+pub use probe::{Probe, ProbeVerdict, probe_policy};
 pub use request::{AdmissionRequest, Identity, Operation, applied_object};

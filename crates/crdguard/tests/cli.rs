@@ -2133,3 +2133,61 @@ fn catalog_add_records_a_release_the_catalog_lacks() {
         &["v1.7.0-standard.json", "catalog add"],
     );
 }
+
+/// `status` says what each installed companion policy lets through (SPEC §9 v2), by evaluating
+/// it: upstream's safe-upgrades policy stops old releases and widening, but lets a step down
+/// within v1.5+, experimental → standard, deletes, and the x-k8s.io group through.
+#[test]
+fn status_says_what_the_safe_upgrades_policy_lets_through() {
+    let companion = |release: &str, channel: &str| {
+        let out = crdguard(&[
+            "status",
+            "--snapshot",
+            &as_released(release, channel),
+            "-o",
+            "json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+        status["bundles"][0]["companions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                c["object"] == "ValidatingAdmissionPolicy/safe-upgrades.gateway.networking.k8s.io"
+            })
+            .cloned()
+            .unwrap()
+    };
+    let list = |value: &Value| -> Vec<String> {
+        value
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    let experimental = companion("v1.6.1", "experimental");
+    let lets = list(&experimental["letsThrough"]);
+    for write in [
+        "lowering v1.6.1 → v1.6.0",
+        "experimental → standard",
+        "deleting a gateway.networking.k8s.io CRD",
+        "lowering a gateway.networking.x-k8s.io CRD v1.6.1 → v1.6.0",
+    ] {
+        assert!(lets.iter().any(|l| l == write), "{write} not in {lets:?}");
+    }
+    assert_eq!(list(&experimental["stops"]), ["lowering v1.6.1 → v1.0.0"]);
+    let standard = companion("v1.6.1", "standard");
+    assert!(
+        list(&standard["stops"]).contains(&"standard → experimental".to_string()),
+        "{standard}"
+    );
+    let text = stdout(&crdguard(&[
+        "status",
+        "--snapshot",
+        &as_released("v1.6.1", "experimental"),
+    ]));
+    assert!(
+        text.contains("LETS THROUGH") && text.contains("experimental → standard"),
+        "{text}"
+    );
+}

@@ -409,15 +409,27 @@ pub fn status(status: &Status, style: Style) -> String {
     } else {
         out.push_str(&grid.render(style, "  "));
     }
-    let mut companions = Grid::new(&["BUNDLE", "COMPANION", "STATE", "RELEASES", "OWNER"]);
+    let mut companions = Grid::new(&[
+        "BUNDLE",
+        "COMPANION",
+        "STATE",
+        "RELEASES",
+        "OWNER",
+        "LETS THROUGH",
+    ]);
     for b in &status.bundles {
         for c in &b.companions {
+            let mut lets_through = c.lets_through.join("; ");
+            if !c.undecided.is_empty() {
+                lets_through.push_str(&format!(" (cannot tell: {})", c.undecided.join("; ")));
+            }
             companions.row(vec![
                 b.name.clone(),
                 c.object.clone(),
                 c.state.to_string(),
                 release_span(&c.releases),
                 c.owner.clone().unwrap_or_default(),
+                lets_through,
             ]);
         }
     }
