@@ -114,6 +114,43 @@ fn is_crd(value: &Value) -> bool {
 
 /// Splits a stream into raw segments, each starting at its `---` marker line (the first may
 /// have none). Concatenating the segments gives back the input exactly.
+/// The templates (helm's `# Source:` paths, e.g. `chart/templates/crds.yaml`) that rendered at
+/// least one document and only documents the post-renderer drops. Helm stores the chart itself
+/// in the release Secret; phase 2 can run without these files and render the same manifest
+/// (SPEC §6 v2, release size). Sorted.
+pub fn managed_only_templates(rendered: &str) -> Vec<String> {
+    let mut verdicts: std::collections::BTreeMap<&str, bool> = std::collections::BTreeMap::new();
+    for segment in segments(rendered) {
+        let Some(source) = segment
+            .lines()
+            .find_map(|line| line.strip_prefix("# Source: "))
+            .map(str::trim)
+        else {
+            continue;
+        };
+        let removed = match parse_segment(segment) {
+            Some(value) => removed_by_post_render(&value),
+            // An empty document says nothing; one that does not parse keeps its template.
+            None if segment_is_empty(segment) => continue,
+            None => false,
+        };
+        let all = verdicts.entry(source).or_insert(true);
+        *all &= removed;
+    }
+    verdicts
+        .into_iter()
+        .filter(|(_, all)| *all)
+        .map(|(source, _)| source.to_string())
+        .collect()
+}
+
+/// Whether a segment holds nothing but its marker, comments and blank lines.
+fn segment_is_empty(segment: &str) -> bool {
+    segment
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.starts_with("---"))
+}
+
 /// Helm's rendered output grouped by template: (`# Source:` path, the documents rendered from
 /// it), in order. Documents before any `# Source:` comment have no path.
 pub fn by_template(text: &str) -> Vec<(Option<&str>, String)> {
@@ -222,5 +259,14 @@ mod tests {
         let input = "a: 1\n---\nb: 2\n--- # c\nc: 3\n...\n";
         assert_eq!(segments(input).concat(), input);
         assert_eq!(remove_crds(input).text, input);
+    }
+
+    #[test]
+    fn templates_that_render_only_crds_are_named_mixed_ones_are_not() {
+        let input = "---\n# Source: c/templates/crds.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: xs.example.com\n---\n# Source: c/templates/mixed.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: ys.example.com\n---\n# Source: c/templates/app.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n# Source: c/templates/mixed.yaml\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\n# Source: c/charts/sub/templates/crds.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: zs.example.com\n---\n# Source: c/templates/crds.yaml\n# an empty document\n";
+        assert_eq!(
+            managed_only_templates(input),
+            ["c/charts/sub/templates/crds.yaml", "c/templates/crds.yaml"]
+        );
     }
 }

@@ -282,6 +282,10 @@ fn main() {
             "a_companion_another_manager_owns_stops_the_plan_before_any_write",
             companion_conflict_writes_nothing,
         ),
+        (
+            "a_crds_chart_too_big_for_helm_installs_and_upgrades_with_crdguard_keeping_every_object",
+            crds_chart_too_big_for_helm,
+        ),
     ];
     if args.list {
         let trials = tests
@@ -1977,4 +1981,175 @@ fn companion_conflict_writes_nothing(cluster: &Cluster) -> Result<(), Failed> {
         gateway_api_writes(cluster) == before,
         "a CRD or companion was written although the dry run refused the policy",
     )
+}
+
+/// Issue 16, e2e 7 and 8 (SPEC §6 v2): Envoy Gateway's `gateway-crds-helm` chart holds 5 MB of
+/// CRD templates. Plain `helm install` cannot install it on a real cluster: Helm stores the
+/// chart in the release Secret, which is refused above 1 MiB. `crdguard install` applies the
+/// CRDs itself and runs helm on a copy without them, so the release is small; custom
+/// resources are created, and a second `crdguard install` (revision 2) keeps every CRD and
+/// every object (Helm's manifests never held a CRD it could delete).
+fn crds_chart_too_big_for_helm(cluster: &Cluster) -> Result<(), Failed> {
+    const RELEASE: &str = "eg-crds";
+    let chart = corpus("envoy-gateway/v1.9.0/charts/gateway-crds-helm");
+    let values = [
+        "--set",
+        "crds.gatewayAPI.enabled=true",
+        "--set",
+        "crds.gatewayAPI.channel=standard",
+        "--set",
+        "crds.envoyGateway.enabled=true",
+    ];
+    let helm = helm_bin();
+    let kubeconfig = cluster.kubeconfig();
+    let helm_run = |args: &[&str]| {
+        Command::new(&helm)
+            .args(args)
+            .args(["-n", ENVOY_GATEWAY_NAMESPACE, "--kubeconfig", &kubeconfig])
+            .output()
+            .unwrap()
+    };
+    let crdguard_install = || {
+        let mut args = vec![
+            "install",
+            RELEASE,
+            chart.as_str(),
+            "-n",
+            ENVOY_GATEWAY_NAMESPACE,
+            "--kubeconfig",
+            &kubeconfig,
+            "-o",
+            "json",
+        ];
+        args.extend(values);
+        args.extend(["--", "--create-namespace"]);
+        let out = Command::new(env!("CARGO_BIN_EXE_crdguard"))
+            .args(&args)
+            .env("HELM_BIN", &helm)
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "install: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), report)
+    };
+    let result = (|| {
+        let mut install = vec!["install", RELEASE, chart.as_str(), "--create-namespace"];
+        install.extend(values);
+        let out = helm_run(&install);
+        check(
+            !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("Too long"),
+            format!(
+                "plain helm install was expected to exceed the Secret limit: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )?;
+        let _ = helm_run(&["uninstall", RELEASE]);
+
+        let (code, report) = crdguard_install();
+        check(
+            code == 0 && report["install"]["phase2"] == "succeeded",
+            format!(
+                "crdguard install exit {code}: {} stopping: {:?}",
+                report["install"],
+                stopping_items(&report)
+            ),
+        )?;
+        check(
+            report["warnings"].to_string().contains("copy of the chart"),
+            format!("warnings: {}", report["warnings"]),
+        )?;
+        let secret = cluster
+            .get(&[
+                "secret",
+                "-n",
+                ENVOY_GATEWAY_NAMESPACE,
+                &format!("sh.helm.release.v1.{RELEASE}.v1"),
+            ])
+            .ok_or("no release Secret")?;
+        let size = secret["data"]["release"].as_str().map_or(0, str::len) * 3 / 4;
+        eprintln!("  release Secret of crdguard install {RELEASE}: {size} bytes (limit 1,048,576)");
+        check(size > 0 && size < 1024 * 1024, format!("{size} bytes"))?;
+        let crds: Vec<String> = cluster.get(&["crd"]).unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_string))
+            .collect();
+        check(crds.len() == 18, format!("{} CRDs: {crds:?}", crds.len()))?;
+
+        let objects = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+             "metadata": {"name": "eg"}, "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}},
+            {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": "shop", "namespace": ENVOY_GATEWAY_NAMESPACE},
+             "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "svc", "port": 8080}]}]}},
+            {"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "EnvoyProxy",
+             "metadata": {"name": "proxy", "namespace": ENVOY_GATEWAY_NAMESPACE}, "spec": {}}
+        ]});
+        let out = cluster.kubectl(&[
+            "apply",
+            "-f",
+            &temp_file("eg-objects.json", &objects.to_string()),
+        ]);
+        check(
+            out.status.success(),
+            format!("objects: {}", String::from_utf8_lossy(&out.stderr)),
+        )?;
+
+        // Revision 2: nothing deleted, nothing of phase 1 in Helm's manifest.
+        let (code, report) = crdguard_install();
+        check(
+            code == 0 && report["install"]["phase2"] == "succeeded",
+            format!("second install exit {code}: {}", report["install"]),
+        )?;
+        let after: Vec<String> = cluster.get(&["crd"]).unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_string))
+            .collect();
+        check(after == crds, "a CRD was deleted")?;
+        for what in [
+            vec!["gatewayclass", "eg"],
+            vec!["httproute", "shop", "-n", ENVOY_GATEWAY_NAMESPACE],
+            vec!["envoyproxy", "proxy", "-n", ENVOY_GATEWAY_NAMESPACE],
+        ] {
+            check(
+                cluster.get(&what).is_some(),
+                format!("{what:?} was deleted"),
+            )?;
+        }
+        let status = helm_run(&["status", RELEASE, "-o", "json"]);
+        let status: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+        check(
+            status["info"]["status"] == "deployed" && status["version"] == 2,
+            format!(
+                "release {} revision {}",
+                status["info"]["status"], status["version"]
+            ),
+        )?;
+        let manifest = helm_run(&["get", "manifest", RELEASE]);
+        check(
+            !String::from_utf8_lossy(&manifest.stdout).contains("kind: CustomResourceDefinition"),
+            "the release manifest holds CRDs",
+        )
+    })();
+    let _ = helm_run(&["uninstall", RELEASE]);
+    // The objects first: a CRD deleted with objects still in it was seen to take minutes on
+    // 1.36 (its finalizer's clean-up), which would only slow the suite.
+    for what in [
+        vec!["envoyproxy", "proxy", "-n", ENVOY_GATEWAY_NAMESPACE],
+        vec!["httproute", "shop", "-n", ENVOY_GATEWAY_NAMESPACE],
+        vec!["gatewayclass", "eg"],
+    ] {
+        let mut args = vec!["delete", "--ignore-not-found", "--wait"];
+        args.extend(what);
+        let _ = cluster.kubectl(&args);
+    }
+    remove_envoy_gateway(cluster);
+    result
 }

@@ -5,6 +5,9 @@ use crdguard_core::post_render::remove_crds;
 
 use crate::exit::{CliError, Exit};
 
+/// What the post-renderer writes when every document was a CRD or a companion.
+const EVERYTHING_REMOVED: &str = "# crdguard post-render: nothing but CRDs and bundle companions was rendered;\n# crdguard applied them before helm ran\n";
+
 pub fn run() -> Result<Exit, CliError> {
     let options = super::input_options()?;
     let text = crdguard_sources::read_stdin(options)?;
@@ -15,6 +18,13 @@ pub fn run() -> Result<Exit, CliError> {
             "removed from the Helm manifest: crdguard manages it"
         );
     }
-    crate::render::emit_text(&filtered.text)?;
+    // Helm refuses a post-renderer's empty output; a chart of CRDs only (Envoy Gateway's
+    // `gateway-crds-helm`) leaves nothing else, and phase 2's trimmed copy of it renders
+    // nothing at all. A comment is a manifest with no object.
+    if filtered.text.trim().is_empty() {
+        crate::render::emit_text(EVERYTHING_REMOVED)?;
+    } else {
+        crate::render::emit_text(&filtered.text)?;
+    }
     Ok(Exit::Ok)
 }

@@ -15,7 +15,9 @@ use super::apply::{ApplySettings, apply};
 use super::plan::{RenderAs, load_inputs_or_empty};
 
 mod protect;
+mod trim;
 use protect::Protection;
+use trim::TrimmedChart;
 
 pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
     // Phase 2 needs helm whatever happens: fail before writing anything if it is missing.
@@ -94,6 +96,30 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
             set: args.render.set.clone(),
             extra: args.helm_args.clone(),
         };
+        // Helm keeps the chart in the release Secret: give it a copy without what phase 1
+        // applied. Rendering for that is best effort; without it, helm gets the chart as given.
+        let trimmed = helm
+            .template(&chart, &kube)
+            .ok()
+            .and_then(|rendered| TrimmedChart::of(&args.chart, &rendered).ok().flatten());
+        let chart = match &trimmed {
+            Some(copy) => {
+                plan.warnings.push(crdguard_core::plan::PlanWarning {
+                    source: args.chart.clone(),
+                    message: format!(
+                        "helm ran on a copy of the chart without what crdguard applied ({} left out: {}); \
+                         Helm stores the chart in the release Secret, which holds at most 1 MiB",
+                        copy.left_out.len(),
+                        summarize(&copy.left_out)
+                    ),
+                });
+                ChartArgs {
+                    chart: copy.chart.display().to_string(),
+                    ..chart
+                }
+            }
+            None => chart,
+        };
         let plugins = PluginDir::create()?;
         let outcome = if dry_run {
             helm.template_post_rendered(&chart, &kube, &plugins.path).map(|text| {
@@ -116,6 +142,7 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
             Err(e) => {
                 result.phase2 = "failed".into();
                 result.message = e.to_string();
+                plan.verdict = crdguard_core::plan::Verdict::Blocked;
                 // The CRDs of phase 1 stay applied (they are the newer, checked ones); the
                 // report says so, and a re-run converges.
                 exit = Exit::Cluster;
@@ -125,6 +152,21 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
     plan.install = Some(result);
     render::plan(&plan, args.output)?;
     Ok(exit)
+}
+
+/// The first few of a list, and how many more.
+fn summarize(items: &[String]) -> String {
+    const SHOWN: usize = 4;
+    let mut text = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        text.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    text
 }
 
 /// A private plugin directory holding the post-renderer plugin, removed afterwards.
