@@ -42,13 +42,12 @@ clock() {
 peak_mib() { echo "$(sort -n "$work/rss-$1" | tail -1) / 1024" | bc -l; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-names=$(grep -A3 '^kind: CustomResourceDefinition' "$GATEWAY" | awk '/^  name:/ {print $2}' | sed 's/^/crd\//' | tr '\n' ' ')
 # The other tools' commands as scripts, so that /usr/bin/time runs them whole.
 cat > "$work/kubectl-apply-and-wait" <<SCRIPT
 #!/bin/sh
 set -e
 "$KUBECTL" --kubeconfig "$kubeconfig" apply --server-side -f "$GATEWAY"
-"$KUBECTL" --kubeconfig "$kubeconfig" wait --for=condition=Established --timeout=5m $names
+"$KUBECTL" --kubeconfig "$kubeconfig" wait --for=condition=Established --timeout=5m crd --all
 SCRIPT
 cat > "$work/helm-install" <<SCRIPT
 #!/bin/sh
