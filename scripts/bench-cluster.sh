@@ -19,20 +19,31 @@ CORPUS=$PWD/../shared/corpus
 GATEWAY=$CORPUS/gateway-api/v1.6.1/as-released/experimental-install.yaml
 CHART=$CORPUS/envoy-gateway/v1.9.0/charts/gateway-helm
 work=$(mktemp -d)
-kubeconfig=$(scripts/test-cluster/start.sh)
-trap 'scripts/test-cluster/stop.sh "$kubeconfig" >/dev/null 2>&1; rm -rf "$work"' EXIT
-k() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
-h() { "$HELM" --kubeconfig "$kubeconfig" "$@"; }
-
-# Everything either tool created, gone again (the policy first, then a moment for the
-# admission plugin's cache, as the cluster tests do).
+# Every run starts on a fresh, empty control plane (a few seconds each): deleting CRDs right
+# after their admission policy was seen to stall for minutes on 1.36, which a benchmark must
+# not measure.
+kubeconfig=""
+stop_cluster() { [ -z "$kubeconfig" ] || scripts/test-cluster/stop.sh "$kubeconfig" >/dev/null 2>&1 || true; }
+trap 'stop_cluster; rm -rf "$work"' EXIT
 clean() {
-  h uninstall eg -n envoy-gateway-system --no-hooks >/dev/null 2>&1 || true
-  k delete validatingadmissionpolicybinding,validatingadmissionpolicy safe-upgrades.gateway.networking.k8s.io \
-    --ignore-not-found --wait >/dev/null 2>&1 || true
-  sleep 2
-  k get crd -o name | xargs -r "$KUBECTL" --kubeconfig "$kubeconfig" delete --wait >/dev/null 2>&1 || true
+  stop_cluster
+  kubeconfig=$(scripts/test-cluster/start.sh 2>/dev/null)
+  export KUBECONFIG=$kubeconfig
 }
+
+# The other tools' commands as scripts, so that /usr/bin/time runs them whole.
+cat > "$work/kubectl-apply-and-wait" <<SCRIPT
+#!/bin/sh
+set -e
+"$KUBECTL" apply --server-side -f "$GATEWAY"
+"$KUBECTL" wait --for=condition=Established --timeout=5m crd --all
+SCRIPT
+cat > "$work/helm-install" <<SCRIPT
+#!/bin/sh
+exec "$HELM" install eg "$CHART" -n envoy-gateway-system --create-namespace --no-hooks
+SCRIPT
+chmod +x "$work/kubectl-apply-and-wait" "$work/helm-install"
+
 # clock WHO CMD...: wall seconds of CMD; its peak RSS (KiB) is appended to $work/rss-WHO.
 clock() {
   local who=$1; shift
@@ -42,22 +53,10 @@ clock() {
 peak_mib() { echo "$(sort -n "$work/rss-$1" | tail -1) / 1024" | bc -l; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# The other tools' commands as scripts, so that /usr/bin/time runs them whole.
-cat > "$work/kubectl-apply-and-wait" <<SCRIPT
-#!/bin/sh
-set -e
-"$KUBECTL" --kubeconfig "$kubeconfig" apply --server-side -f "$GATEWAY"
-"$KUBECTL" --kubeconfig "$kubeconfig" wait --for=condition=Established --timeout=5m crd --all
-SCRIPT
-cat > "$work/helm-install" <<SCRIPT
-#!/bin/sh
-exec "$HELM" --kubeconfig "$kubeconfig" install eg "$CHART" -n envoy-gateway-system --create-namespace --no-hooks
-SCRIPT
-chmod +x "$work/kubectl-apply-and-wait" "$work/helm-install"
 : > "$work/rss-ours"; : > "$work/rss-theirs"
 ours=(); theirs=()
 for _ in $(seq "$RUNS"); do
-  clean; ours+=("$(clock ours "$BIN" apply "$GATEWAY" --kubeconfig "$kubeconfig" -o json)")
+  clean; ours+=("$(clock ours "$BIN" apply "$GATEWAY" -o json)")
   clean; theirs+=("$(clock theirs "$work/kubectl-apply-and-wait")")
 done
 m1=$(median "${ours[@]}"); m2=$(median "${theirs[@]}")
@@ -68,11 +67,10 @@ printf '%-62s %7.2f\n' "ratio crdguard / kubectl (median of $RUNS)" "$(echo "$m1
 : > "$work/rss-ours"; : > "$work/rss-theirs"
 ours=(); theirs=()
 for _ in $(seq "$INSTALL_RUNS"); do
-  clean; ours+=("$(clock ours "$BIN" install eg "$CHART" -n envoy-gateway-system --kubeconfig "$kubeconfig" --helm "$HELM" -o json -- --create-namespace --no-hooks)")
+  clean; ours+=("$(clock ours "$BIN" install eg "$CHART" -n envoy-gateway-system --helm "$HELM" -o json -- --create-namespace --no-hooks)")
   clean; theirs+=("$(clock theirs "$work/helm-install")")
 done
 m1=$(median "${ours[@]}"); m2=$(median "${theirs[@]}")
 printf '%-62s %7.3f s  peak RSS %6.1f MiB (largest of crdguard and its helm)\n' "crdguard install eg (Envoy Gateway v1.9.0 chart)" "$m1" "$(peak_mib ours)"
 printf '%-62s %7.3f s  peak RSS %6.1f MiB\n' "helm install eg (same chart)" "$m2" "$(peak_mib theirs)"
 printf '%-62s %7.2f\n' "ratio crdguard install / helm install (median of $INSTALL_RUNS)" "$(echo "$m1 / $m2" | bc -l)"
-clean
