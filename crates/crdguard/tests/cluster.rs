@@ -1276,31 +1276,7 @@ fn envoy_gateway_over_kubectl_installed_gateway_api(cluster: &Cluster) -> Result
     let chart = corpus("envoy-gateway/v1.9.0/charts/gateway-helm");
     let helm = helm_bin();
     let kubeconfig = cluster.kubeconfig();
-    let out = Command::new(env!("CARGO_BIN_EXE_crdguard"))
-        .args([
-            "install",
-            "eg",
-            &chart,
-            "-n",
-            ENVOY_GATEWAY_NAMESPACE,
-            "--kubeconfig",
-            &kubeconfig,
-            "-o",
-            "json",
-            "--",
-            "--create-namespace",
-            "--no-hooks",
-        ])
-        .env("HELM_BIN", &helm)
-        .output()
-        .unwrap();
-    let code = out.status.code().unwrap_or(-1);
-    let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        format!(
-            "install: not JSON ({e}); stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })?;
+    let (code, report) = install_envoy_gateway(cluster, &chart, &[], &["--create-namespace"]);
     let result = (|| {
         check(
             code == 0 && report["install"]["phase2"] == "succeeded",
@@ -1406,31 +1382,7 @@ fn envoy_gateway_over_kubectl_installed_gateway_api(cluster: &Cluster) -> Result
         Ok(())
     })();
     // Leave the cluster as the other trials expect it: no release, no Envoy Gateway CRDs.
-    let _ = Command::new(&helm)
-        .args([
-            "uninstall",
-            "eg",
-            "-n",
-            ENVOY_GATEWAY_NAMESPACE,
-            "--no-hooks",
-        ])
-        .args(["--kubeconfig", &kubeconfig])
-        .output();
-    if let Some(crds) = cluster.get(&["crd"]) {
-        let names: Vec<String> = crds["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|c| c["metadata"]["name"].as_str())
-            .filter(|n| n.ends_with(".gateway.envoyproxy.io"))
-            .map(str::to_string)
-            .collect();
-        if !names.is_empty() {
-            let mut args = vec!["delete", "crd", "--wait"];
-            args.extend(names.iter().map(String::as_str));
-            let _ = cluster.kubectl(&args);
-        }
-    }
+    remove_envoy_gateway(cluster);
     let _ = cluster.kubectl(&[
         "delete",
         "namespace",
@@ -1799,6 +1751,16 @@ fn install_envoy_gateway(
     (code, report)
 }
 
+/// The names of every CRD on the cluster.
+fn crd_names(cluster: &Cluster) -> Vec<String> {
+    cluster.get(&["crd"]).unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// Removes the Envoy Gateway release and CRDs the Envoy Gateway trials leave.
 fn remove_envoy_gateway(cluster: &Cluster) {
     let _ = Command::new(helm_bin())
@@ -1812,20 +1774,25 @@ fn remove_envoy_gateway(cluster: &Cluster) {
         .arg("--kubeconfig")
         .arg(&cluster.kubeconfig)
         .output();
-    if let Some(crds) = cluster.get(&["crd"]) {
-        let names: Vec<String> = crds["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|c| c["metadata"]["name"].as_str())
-            .filter(|n| n.ends_with(".gateway.envoyproxy.io"))
-            .map(str::to_string)
-            .collect();
-        if !names.is_empty() {
-            let mut args = vec!["delete", "crd", "--wait"];
-            args.extend(names.iter().map(String::as_str));
-            let _ = cluster.kubectl(&args);
+    // The Envoy Gateway chart renders its namespace: uninstalling deletes it. The next trial's
+    // `--create-namespace` must not meet it terminating.
+    for _ in 0..120 {
+        let terminating = cluster
+            .get(&["namespace", ENVOY_GATEWAY_NAMESPACE])
+            .is_some_and(|ns| ns["status"]["phase"] == "Terminating");
+        if !terminating {
+            break;
         }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let names: Vec<String> = crd_names(cluster)
+        .into_iter()
+        .filter(|n| n.ends_with(".gateway.envoyproxy.io"))
+        .collect();
+    if !names.is_empty() {
+        let mut args = vec!["delete", "crd", "--wait"];
+        args.extend(names.iter().map(String::as_str));
+        let _ = cluster.kubectl(&args);
     }
 }
 
@@ -2073,12 +2040,7 @@ fn crds_chart_too_big_for_helm(cluster: &Cluster) -> Result<(), Failed> {
         let size = secret["data"]["release"].as_str().map_or(0, str::len) * 3 / 4;
         eprintln!("  release Secret of crdguard install {RELEASE}: {size} bytes (limit 1,048,576)");
         check(size > 0 && size < 1024 * 1024, format!("{size} bytes"))?;
-        let crds: Vec<String> = cluster.get(&["crd"]).unwrap()["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_string))
-            .collect();
+        let crds = crd_names(cluster);
         check(crds.len() == 18, format!("{} CRDs: {crds:?}", crds.len()))?;
 
         let objects = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
@@ -2106,13 +2068,7 @@ fn crds_chart_too_big_for_helm(cluster: &Cluster) -> Result<(), Failed> {
             code == 0 && report["install"]["phase2"] == "succeeded",
             format!("second install exit {code}: {}", report["install"]),
         )?;
-        let after: Vec<String> = cluster.get(&["crd"]).unwrap()["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_string))
-            .collect();
-        check(after == crds, "a CRD was deleted")?;
+        check(crd_names(cluster) == crds, "a CRD was deleted")?;
         for what in [
             vec!["gatewayclass", "eg"],
             vec!["httproute", "shop", "-n", ENVOY_GATEWAY_NAMESPACE],
