@@ -628,8 +628,10 @@ async fn write_companions(
 }
 
 /// Rounds of deciding again for objects that changed between read and write (SPEC §11). Each
-/// round re-observes the cluster; with N writers racing, each round settles at least one.
-const STALE_ROUNDS: usize = 5;
+/// round re-observes the cluster; with N writers racing, each round settles at least one, so
+/// the bound must exceed the writers one expects: eight pipelines or GitOps apps at once (the
+/// race trial) ran out of 5 rounds about once in 16, leaving a CRD at an older release.
+const STALE_ROUNDS: usize = 10;
 
 /// A growing pause before observing again, spread by process so that writers that collided
 /// do not all read and write again at the same instant.
