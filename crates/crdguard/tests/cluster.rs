@@ -1247,6 +1247,42 @@ fn stored_objects_decide_live(cluster: &Cluster) -> Result<(), Failed> {
 
 const ENVOY_GATEWAY_NAMESPACE: &str = "envoy-gateway-system";
 
+/// `kubectl apply --server-side --field-manager=MANAGER -f FILE`, as another installer would.
+fn kubectl_apply(cluster: &Cluster, file: &str, manager: &str) -> Result<(), Failed> {
+    let out = cluster.kubectl(&[
+        "apply",
+        "--server-side",
+        &format!("--field-manager={manager}"),
+        "-f",
+        file,
+    ]);
+    check(
+        out.status.success(),
+        format!(
+            "kubectl apply {file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// `helm status RELEASE -o json` in the Envoy Gateway namespace (`Null` when helm fails).
+fn release_status(cluster: &Cluster, release: &str) -> Value {
+    let out = Command::new(helm_bin())
+        .args([
+            "status",
+            release,
+            "-n",
+            ENVOY_GATEWAY_NAMESPACE,
+            "-o",
+            "json",
+        ])
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
 /// The Gateway API CRDs and companions with their generation and field managers: equal before
 /// and after proves that nothing of the shared bundle was written (resourceVersions would also
 /// move with the controllers' status writes after kubectl's apply).
@@ -1290,16 +1326,7 @@ fn gateway_api_writes(cluster: &Cluster) -> Vec<(String, String, Vec<String>)> {
 /// installed with `crdguard install` and real helm 4. `--no-hooks`: the control plane has no
 /// nodes, so the chart's certgen hook Job could never finish.
 fn envoy_gateway_over_kubectl_installed_gateway_api(cluster: &Cluster) -> Result<(), Failed> {
-    let out = cluster.kubectl(&[
-        "apply",
-        "--server-side",
-        "-f",
-        &as_released("v1.6.1", "standard"),
-    ]);
-    check(
-        out.status.success(),
-        format!("kubectl apply: {}", String::from_utf8_lossy(&out.stderr)),
-    )?;
+    kubectl_apply(cluster, &as_released("v1.6.1", "standard"), "kubectl")?;
     let before = gateway_api_writes(cluster);
     let chart = corpus("envoy-gateway/v1.9.0/charts/gateway-helm");
     let helm = helm_bin();
@@ -1370,8 +1397,7 @@ fn envoy_gateway_over_kubectl_installed_gateway_api(cluster: &Cluster) -> Result
                 .output()
                 .unwrap()
         };
-        let status = helm_out(&["status", "eg", "-o", "json"]);
-        let status: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+        let status = release_status(cluster, "eg");
         check(
             status["info"]["status"] == "deployed",
             format!("release status {}", status["info"]["status"]),
@@ -1592,15 +1618,10 @@ fn broken_policy_is_reported_unsound(cluster: &Cluster) -> Result<(), Failed> {
             "validations": [{ "expression": "object.spec.noSuchField == 'x'" }]
         }
     });
-    let out = cluster.kubectl(&[
-        "apply",
-        "--server-side",
-        "-f",
+    kubectl_apply(
+        cluster,
         &temp_file("probe.json", &policy.to_string()),
-    ]);
-    check(
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
+        "kubectl",
     )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1658,18 +1679,10 @@ fn admission_prediction_matrix(cluster: &Cluster) -> Result<(), Failed> {
     for installed in RELEASES {
         for installed_channel in CHANNELS {
             cluster.reset();
-            let out = cluster.kubectl(&[
-                "apply",
-                "--server-side",
-                "-f",
+            kubectl_apply(
+                cluster,
                 &as_released(installed, installed_channel),
-            ]);
-            check(
-                out.status.success(),
-                format!(
-                    "install {installed}/{installed_channel}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ),
+                "kubectl",
             )?;
             // The admission plugin enforces a new policy a moment after it is created: wait
             // until an older release (denied by every safe-upgrades policy) is refused.
@@ -1831,16 +1844,7 @@ fn remove_envoy_gateway(cluster: &Cluster) {
 /// (from the catalog, SPEC §2 v2), taking the CRDs and the policy over from kubectl (a
 /// person, SPEC §2 Ownership), and helm upgrades the release.
 fn envoy_gateway_upgrade_path(cluster: &Cluster) -> Result<(), Failed> {
-    let out = cluster.kubectl(&[
-        "apply",
-        "--server-side",
-        "-f",
-        &as_released("v1.5.1", "standard"),
-    ]);
-    check(
-        out.status.success(),
-        format!("kubectl apply: {}", String::from_utf8_lossy(&out.stderr)),
-    )?;
+    kubectl_apply(cluster, &as_released("v1.5.1", "standard"), "kubectl")?;
     let result = (|| {
         let (code, report) = install_envoy_gateway(
             cluster,
@@ -1907,13 +1911,7 @@ fn envoy_gateway_upgrade_path(cluster: &Cluster) -> Result<(), Failed> {
             })
             .count();
         check(taken > 0, "no item shows the takeover from kubectl")?;
-        let status = Command::new(helm_bin())
-            .args(["status", "eg", "-n", ENVOY_GATEWAY_NAMESPACE, "-o", "json"])
-            .arg("--kubeconfig")
-            .arg(&cluster.kubeconfig)
-            .output()
-            .unwrap();
-        let status: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+        let status = release_status(cluster, "eg");
         check(
             status["info"]["status"] == "deployed" && status["version"] == 2,
             format!(
@@ -1938,20 +1936,7 @@ fn companion_conflict_writes_nothing(cluster: &Cluster) -> Result<(), Failed> {
             "gitops-controller",
         ),
     ] {
-        let out = cluster.kubectl(&[
-            "apply",
-            "--server-side",
-            &format!("--field-manager={manager}"),
-            "-f",
-            &corpus(file),
-        ]);
-        check(
-            out.status.success(),
-            format!(
-                "kubectl apply {file}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )?;
+        kubectl_apply(cluster, &corpus(file), manager)?;
     }
     let before = gateway_api_writes(cluster);
     let (code, report) = cluster.json(&["apply", &as_released("v1.6.1", "standard"), "-o", "json"]);
@@ -2107,8 +2092,7 @@ fn crds_chart_too_big_for_helm(cluster: &Cluster) -> Result<(), Failed> {
                 format!("{what:?} was deleted"),
             )?;
         }
-        let status = helm_run(&["status", RELEASE, "-o", "json"]);
-        let status: Value = serde_json::from_slice(&status.stdout).unwrap_or(Value::Null);
+        let status = release_status(cluster, RELEASE);
         check(
             status["info"]["status"] == "deployed" && status["version"] == 2,
             format!(
