@@ -134,7 +134,7 @@ fn hint(code: u16, message: &str) -> String {
             "{message} (the credentials were rejected: check the kubeconfig user, token or certificate)"
         ),
         403 => format!(
-            "{message} (missing RBAC permission; `crdguard rbac` prints what crdguard needs)"
+            "{message} (missing RBAC permission; `crdguard rbac` prints what crdguard needs, with `--migrate-crd NAME` for the objects a storage migration rewrites and `--guard` for the guard)"
         ),
         _ => message.to_string(),
     }

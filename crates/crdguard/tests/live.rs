@@ -1,7 +1,9 @@
-//! Live-cluster tests against real API servers on loopback, started once for this test binary
-//! by `../shared/kube/` (an upstream apiextensions-apiserver v1.36 for everything about CRDs,
-//! and a kube-apiserver v1.20 for token authentication). Trials run one at a time because
-//! Gateway API CRD names are cluster-wide; each trial starts from a server without CRDs.
+//! Live-cluster tests against a real Kubernetes v1.36.3 control plane on loopback
+//! (kube-apiserver + kube-controller-manager from `scripts/test-cluster/start.sh`, built once
+//! from Go modules and cached), started once for this test binary. Two trials also start a
+//! server of their own: a 1.36 control plane with admission policies switched off, and the
+//! v1.20 kube-apiserver of `../shared/kube` (old-server behaviour). Trials run one at a time
+//! because CRD names are cluster-wide; each starts from a cluster without CRDs and policies.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected input
 
@@ -27,50 +29,110 @@ fn gateway(tag: &str, channel: &str) -> String {
     corpus(&format!("gateway-api/{tag}/{channel}-install.yaml"))
 }
 
-/// A test API server started by the shared scripts, stopped when dropped.
+/// A test API server, stopped when dropped: a Kubernetes v1.36.3 control plane from
+/// `scripts/test-cluster/start.sh`, or the v1.20 kube-apiserver from `../shared/kube`.
 struct Server {
     kubeconfig: PathBuf,
+    stop: PathBuf,
+    /// The prefix of the keys in the run dir's `env` file.
+    env_prefix: &'static str,
 }
 
 impl Server {
-    fn start(script: &str) -> Server {
-        let out = Command::new(shared().join("kube").join(script))
+    /// kube-apiserver + kube-controller-manager v1.36.3, with `apiserver_args` added.
+    fn cluster(apiserver_args: &str) -> Server {
+        Server::run(
+            &repo().join("scripts/test-cluster/start.sh"),
+            &[("TEST_CLUSTER_APISERVER_ARGS", apiserver_args)],
+            repo().join("scripts/test-cluster/stop.sh"),
+            "TEST_CLUSTER_",
+        )
+    }
+
+    /// The v1.20 kube-apiserver of `../shared/kube`, for old-server behaviour.
+    fn v1_20() -> Server {
+        Server::run(
+            &shared().join("kube/start-test-apiserver.sh"),
+            &[],
+            shared().join("kube/stop-test-apiserver.sh"),
+            "TEST_APISERVER_",
+        )
+    }
+
+    fn run(script: &Path, env: &[(&str, &str)], stop: PathBuf, env_prefix: &'static str) -> Server {
+        let out = Command::new(script)
+            .envs(env.iter().copied())
             .stderr(std::process::Stdio::inherit())
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
-        assert!(out.status.success(), "{script} failed");
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(out.status.success(), "{} failed", script.display());
         let kubeconfig = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
         assert!(
             kubeconfig.is_file(),
-            "{script} printed {}",
+            "{} printed {}",
+            script.display(),
             kubeconfig.display()
         );
-        Server { kubeconfig }
+        Server {
+            kubeconfig,
+            stop,
+            env_prefix,
+        }
     }
 
+    /// `KEY` of the run dir's env file (`TEST_CLUSTER_KEY` or `TEST_APISERVER_KEY`).
     fn env(&self, key: &str) -> String {
         let env = std::fs::read_to_string(self.kubeconfig.parent().unwrap().join("env")).unwrap();
+        let prefix = format!("{}{key}=", self.env_prefix);
         env.lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}=")))
-            .unwrap_or_else(|| panic!("{key} not in env"))
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{prefix} not in env"))
             .to_string()
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.kubeconfig.parent().unwrap().to_path_buf()
+    }
+
+    fn kubeconfig(&self) -> String {
+        self.kubeconfig.display().to_string()
+    }
+
+    fn client(&self, runtime: &tokio::runtime::Runtime) -> kube::Client {
+        client_for(runtime, &self.kubeconfig)
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new(shared().join("kube/stop-test-apiserver.sh"))
-            .arg(&self.kubeconfig)
-            .output();
+        let _ = Command::new(&self.stop).arg(&self.kubeconfig).output();
     }
 }
 
+fn client_for(runtime: &tokio::runtime::Runtime, kubeconfig: &Path) -> kube::Client {
+    runtime.block_on(async {
+        let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(config).unwrap()
+    })
+}
+
+/// The API server arguments of a 1.36 control plane without admission policies: the API
+/// group's two kinds switched off, and with them the admission plugin that waits for them.
+const WITHOUT_ADMISSION_POLICIES: &str = "--runtime-config=admissionregistration.k8s.io/v1/validatingadmissionpolicies=false,admissionregistration.k8s.io/v1/validatingadmissionpolicybindings=false --disable-admission-plugins=ValidatingAdmissionPolicy";
+
+/// Namespaces the trials create objects in (a real control plane refuses objects in a
+/// namespace that does not exist).
+const NAMESPACES: [&str; 3] = ["shop", "apps", "web"];
+
 struct Ctx {
-    crd_server: Server,
-    core_server: Server,
+    /// Kubernetes v1.36.3: every trial runs here unless it needs an older or a narrower server.
+    cluster: Server,
     runtime: tokio::runtime::Runtime,
     client: kube::Client,
-    /// The fault-injecting proxy in front of the CRD server, and a kubeconfig for it.
+    /// The fault-injecting proxy in front of the cluster, and a kubeconfig for it.
     proxy: fault_proxy::FaultProxy,
     proxy_kubeconfig: String,
 }
@@ -175,33 +237,27 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let crd_server = Server::start("start-test-crdserver.sh");
-    let core_server = Server::start("start-test-apiserver.sh");
-    let client = runtime.block_on(async {
-        let kubeconfig = kube::config::Kubeconfig::read_from(&crd_server.kubeconfig).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .unwrap();
-        kube::Client::try_from(config).unwrap()
-    });
+    let cluster = Server::cluster("");
+    let client = cluster.client(&runtime);
+    let run_dir = cluster.run_dir();
     let proxy = fault_proxy::FaultProxy::start(
         &runtime,
         fault_proxy::Upstream {
-            url: crd_server.env("TEST_APISERVER_URL"),
-            ca_pem: std::fs::read(crd_server.env("TEST_APISERVER_CA")).unwrap(),
-            cert_pem: std::fs::read(crd_server.env("TEST_APISERVER_CLIENT_CERT")).unwrap(),
-            key_pem: std::fs::read(crd_server.env("TEST_APISERVER_CLIENT_KEY")).unwrap(),
+            url: cluster.env("URL"),
+            ca_pem: std::fs::read(cluster.env("CA")).unwrap(),
+            cert_pem: std::fs::read(run_dir.join("pki/admin.crt")).unwrap(),
+            key_pem: std::fs::read(run_dir.join("pki/admin.key")).unwrap(),
         },
     );
     let proxy_kubeconfig = write_temp("fault-proxy.kubeconfig", &proxy.kubeconfig());
     let ctx = Arc::new(Ctx {
-        crd_server,
-        core_server,
+        cluster,
         runtime,
         client,
         proxy,
         proxy_kubeconfig,
     });
+    ctx.prepare();
     let trials = tests
         .into_iter()
         .map(|(name, test)| {
@@ -225,7 +281,7 @@ impl Ctx {
     }
 
     fn kubeconfig(&self) -> String {
-        self.crd_server.kubeconfig.display().to_string()
+        self.cluster.kubeconfig()
     }
 
     fn crdguard(&self, args: &[&str]) -> Output {
@@ -263,6 +319,17 @@ impl Ctx {
         body: Option<Value>,
         content_type: &str,
     ) -> Result<Value, kube::Error> {
+        self.raw_on(&self.client, method, path, body, content_type)
+    }
+
+    fn raw_on(
+        &self,
+        client: &kube::Client,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        content_type: &str,
+    ) -> Result<Value, kube::Error> {
         let request = http::Request::builder()
             .method(method)
             .uri(path)
@@ -272,7 +339,7 @@ impl Ctx {
                     .unwrap_or_default(),
             )
             .unwrap();
-        self.runtime.block_on(self.client.request::<Value>(request))
+        self.runtime.block_on(client.request::<Value>(request))
     }
 
     fn get(&self, path: &str) -> Value {
@@ -280,7 +347,18 @@ impl Ctx {
     }
 
     fn crds(&self) -> Vec<Value> {
-        self.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")["items"]
+        self.crds_on(&self.client)
+    }
+
+    fn crds_on(&self, client: &kube::Client) -> Vec<Value> {
+        self.raw_on(
+            client,
+            "GET",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            None,
+            "application/json",
+        )
+        .unwrap()["items"]
             .as_array()
             .unwrap()
             .clone()
@@ -288,8 +366,12 @@ impl Ctx {
 
     /// resourceVersion of every CRD, to prove that nothing was written.
     fn versions(&self) -> Vec<(String, String)> {
+        self.versions_on(&self.client)
+    }
+
+    fn versions_on(&self, client: &kube::Client) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = self
-            .crds()
+            .crds_on(client)
             .iter()
             .map(|c| {
                 (
@@ -305,8 +387,46 @@ impl Ctx {
         v
     }
 
-    /// Deletes every CRD (test cleanup; crdguard itself never deletes) and waits until gone.
+    /// Once, before the first trial: the namespaces trials create objects in, and the token
+    /// user (group `crdguard:token-users`, not `system:masters`) bound to `cluster-admin`.
+    fn prepare(&self) {
+        for namespace in NAMESPACES {
+            self.create(
+                "/api/v1/namespaces",
+                json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": namespace } }),
+            );
+        }
+        self.create(
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            json!({ "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": { "name": "crdguard-token-users" },
+                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin" },
+                "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "crdguard:token-users" }] }),
+        );
+    }
+
+    /// Deletes every admission policy and binding, then every CRD (test cleanup; crdguard
+    /// itself never deletes) and waits until they are gone.
     fn reset(&self) {
+        // Observed on 1.36: while a policy on CRDs is in the admission plugin's cache, the CRD
+        // finalizer's own updates during a CRD's deletion are held up for minutes. Policies go
+        // first, and the cache gets a moment to follow.
+        let mut policies = 0;
+        for kind in [
+            "validatingadmissionpolicybindings",
+            "validatingadmissionpolicies",
+        ] {
+            let path = format!("/apis/admissionregistration.k8s.io/v1/{kind}");
+            let count = self.count(&path);
+            if count > 0 {
+                self.raw("DELETE", &path, None, "application/json")
+                    .unwrap_or_else(|e| panic!("cleanup: DELETE {path}: {e}"));
+            }
+            policies += count;
+        }
+        if policies > 0 {
+            std::thread::sleep(Duration::from_secs(2));
+        }
         for crd in self.crds() {
             let name = crd["metadata"]["name"].as_str().unwrap();
             match self.raw(
@@ -350,6 +470,25 @@ impl Ctx {
         }
     }
 
+    /// Deletes Gateway API's safe-upgrades binding and policy, as the policy's own message says
+    /// to do before experimental CRDs go over standard ones, and gives the server's admission
+    /// cache a moment to follow.
+    fn remove_safe_upgrades(&self) {
+        for kind in [
+            "validatingadmissionpolicybindings",
+            "validatingadmissionpolicies",
+        ] {
+            self.raw(
+                "DELETE",
+                &format!("/apis/admissionregistration.k8s.io/v1/{kind}/{SAFE_UPGRADES}"),
+                None,
+                "application/json",
+            )
+            .unwrap_or_else(|e| panic!("DELETE {kind}/{SAFE_UPGRADES}: {e}"));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+
     fn create(&self, path: &str, object: Value) {
         self.raw("POST", path, Some(object), "application/json")
             .unwrap_or_else(|e| panic!("POST {path}: {e}"));
@@ -384,6 +523,7 @@ fn actions(plan: &Value) -> Vec<(String, String, String)> {
 }
 
 const HTTP_ROUTES: &str = "httproutes.gateway.networking.k8s.io";
+const SAFE_UPGRADES: &str = "safe-upgrades.gateway.networking.k8s.io";
 
 /// The plan item of `crd`, `Null` when the plan has none.
 fn item(plan: &Value, crd: &str) -> Value {
@@ -412,8 +552,24 @@ fn fresh_install_then_noop(ctx: &Ctx) -> Result<(), Failed> {
     let source = gateway("v1.6.1", "experimental");
     let (code, report) = ctx.json(&["apply", &source, "-o", "json"]);
     check(code == 0, format!("first apply exit {code}: {report}"))?;
-    let applied = report["apply"]["applied"].as_array().unwrap().len();
-    check(applied == 13, format!("applied {applied}, expected 13"))?;
+    // The 13 CRDs, then the bundle's safe-upgrades policy and binding: the cluster serves
+    // admission policies, so the release's companions follow the bundle (SPEC §9).
+    let applied: Vec<&str> = report["apply"]["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    check(
+        applied.len() == 15
+            && applied[13..]
+                == [
+                    "ValidatingAdmissionPolicy/safe-upgrades.gateway.networking.k8s.io",
+                    "ValidatingAdmissionPolicyBinding/safe-upgrades.gateway.networking.k8s.io",
+                ],
+        format!("applied {applied:?}"),
+    )?;
+    check(ctx.crds().len() == 13, "not 13 CRDs")?;
     check(
         report["apply"]["notEstablished"]
             .as_array()
@@ -450,12 +606,16 @@ fn fresh_install_then_noop(ctx: &Ctx) -> Result<(), Failed> {
 }
 
 /// Gateway API's own `standard-install.yaml` (CRDs + safe-upgrades policy and binding) on a
-/// server that does not serve admissionregistration.k8s.io/v1 (the bare CRD server): the CRDs
-/// are applied and established, the companions are not created and a warning says why; a
-/// second run writes nothing.
+/// 1.36 control plane that does not serve admission policies (the API switched off): the
+/// CRDs are applied and established, the companions are not created and a warning says why;
+/// a second run writes nothing.
 fn published_install_file_without_admission_api(ctx: &Ctx) -> Result<(), Failed> {
+    let bare = Server::cluster(WITHOUT_ADMISSION_POLICIES);
+    let client = bare.client(&ctx.runtime);
+    let kubeconfig = bare.kubeconfig();
     let source = corpus("gateway-api/v1.6.1/as-released/standard-install.yaml");
-    let (code, report) = ctx.json(&["apply", &source, "-o", "json"]);
+    let apply = || ctx.json(&["apply", &source, "--kubeconfig", &kubeconfig, "-o", "json"]);
+    let (code, report) = apply();
     check(code == 0, format!("apply exit {code}: {report}"))?;
     let applied: Vec<&str> = report["apply"]["applied"]
         .as_array()
@@ -463,28 +623,40 @@ fn published_install_file_without_admission_api(ctx: &Ctx) -> Result<(), Failed>
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
+    let crds = ctx.crds_on(&client);
     check(
-        applied.len() == ctx.crds().len() && applied.iter().all(|a| a.ends_with(".k8s.io")),
+        applied.len() == crds.len() && applied.iter().all(|a| a.ends_with(".k8s.io")),
         format!("applied {applied:?}"),
     )?;
     check(
         !applied.iter().any(|a| a.contains('/')),
         format!("a companion was reported applied: {applied:?}"),
     )?;
+    for crd in &crds {
+        let established = crd["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Established" && c["status"] == "True");
+        check(
+            established,
+            format!("{} not Established", crd["metadata"]["name"]),
+        )?;
+    }
     let warnings = report["warnings"].to_string();
     check(
         warnings.contains("ValidatingAdmissionPolicy/safe-upgrades.gateway.networking.k8s.io")
             && warnings.contains("does not serve"),
         format!("no warning about the companion: {warnings}"),
     )?;
-    let before = ctx.versions();
-    let (code, report) = ctx.json(&["apply", &source, "-o", "json"]);
+    let before = ctx.versions_on(&client);
+    let (code, report) = apply();
     check(code == 0, format!("second apply exit {code}"))?;
     check(
         all_actions(&report, "unchanged"),
         format!("second apply: {:?}", actions(&report)),
     )?;
-    check(ctx.versions() == before, "second apply wrote")?;
+    check(ctx.versions_on(&client) == before, "second apply wrote")?;
     Ok(())
 }
 
@@ -546,6 +718,29 @@ fn upgrade_keeps_objects(ctx: &Ctx) -> Result<(), Failed> {
             "json",
         ])
     };
+    // The install created the release's safe-upgrades policy, and the server would refuse
+    // experimental CRDs over standard ones: every such write is predicted `admission-denied`.
+    let (code, plan) = plan_widening();
+    let denied: Vec<&Value> = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "CustomResourceDefinition" && i["installed"].is_object())
+        .collect();
+    check(
+        code == 1
+            && !denied.is_empty()
+            && denied.iter().all(|i| {
+                i["action"] == "blocked"
+                    && i["reasons"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|r| r["code"] == "admission-denied")
+            }),
+        format!("plan exit {code}: {:?}", actions(&plan)),
+    )?;
+    ctx.remove_safe_upgrades();
     let (code, plan) = plan_widening();
     let http = item(&plan, HTTP_ROUTES);
     check(
@@ -911,10 +1106,14 @@ fn dry_run_writes_nothing(ctx: &Ctx) -> Result<(), Failed> {
     )?;
     check(
         report["apply"]["dryRun"] == true
-            && report["apply"]["applied"].as_array().unwrap().len() == 10,
+            && report["apply"]["applied"].as_array().unwrap().len() == 12,
         format!("{}", report["apply"]),
     )?;
     check(ctx.crds().is_empty(), "dry run created CRDs")?;
+    check(
+        ctx.count("/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies") == 0,
+        "dry run created the companion policy",
+    )?;
     Ok(())
 }
 
@@ -937,8 +1136,8 @@ fn assert_exit_3(out: &Output, fragments: &[&str]) -> Result<(), Failed> {
 }
 
 fn unreachable_and_wrong_ca(ctx: &Ctx) -> Result<(), Failed> {
-    let kubeconfig = std::fs::read_to_string(&ctx.crd_server.kubeconfig).unwrap();
-    let url = ctx.crd_server.env("TEST_APISERVER_URL");
+    let kubeconfig = std::fs::read_to_string(&ctx.cluster.kubeconfig).unwrap();
+    let url = ctx.cluster.env("URL");
     let closed = write_temp(
         "closed.kubeconfig",
         &kubeconfig.replace(&url, "https://127.0.0.1:1"),
@@ -950,10 +1149,9 @@ fn unreachable_and_wrong_ca(ctx: &Ctx) -> Result<(), Failed> {
         &closed,
     ]);
     assert_exit_3(&out, &["cannot reach the cluster", "127.0.0.1:1"])?;
-    // The other server's CA: a valid CA, but not the one that signed this server's certificate.
-    let other_ca =
-        std::fs::read(Path::new(&ctx.core_server.env("TEST_APISERVER_RUN_DIR")).join("pki/ca.crt"))
-            .unwrap();
+    // The cluster's front-proxy CA: a valid CA, but not the one that signed the server's
+    // certificate.
+    let other_ca = std::fs::read(ctx.cluster.run_dir().join("pki/front-proxy-ca.crt")).unwrap();
     let ours = kubeconfig
         .lines()
         .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
@@ -985,16 +1183,16 @@ fn unreachable_and_wrong_ca(ctx: &Ctx) -> Result<(), Failed> {
 }
 
 fn invalid_token(ctx: &Ctx) -> Result<(), Failed> {
-    let kubeconfig = std::fs::read_to_string(&ctx.core_server.kubeconfig).unwrap();
-    let token = std::fs::read_to_string(ctx.core_server.env("TEST_APISERVER_TOKEN_FILE")).unwrap();
-    let token = token.split(',').next().unwrap().trim().to_string();
+    let token_kubeconfig = ctx.cluster.env("TOKEN_KUBECONFIG");
+    let kubeconfig = std::fs::read_to_string(&token_kubeconfig).unwrap();
+    let token = ctx.cluster.env("TOKEN");
     check(
         kubeconfig.contains(&token),
-        "token context not found in kubeconfig",
+        "token not found in the token kubeconfig",
     )?;
     let forged = "crdguard-test-not-a-valid-token-0123456789";
     let bad = write_temp("bad-token.kubeconfig", &kubeconfig.replace(&token, forged));
-    let out = ctx.crdguard(&["status", "--kubeconfig", &bad, "--context", "test-token"]);
+    let out = ctx.crdguard(&["status", "--kubeconfig", &bad]);
     assert_exit_3(&out, &["401"])?;
     let all = format!(
         "{}{}",
@@ -1006,15 +1204,7 @@ fn invalid_token(ctx: &Ctx) -> Result<(), Failed> {
         "the token leaked into the output",
     )?;
     // The good token works on the same server.
-    let out = ctx.crdguard(&[
-        "status",
-        "--kubeconfig",
-        &ctx.core_server.kubeconfig.display().to_string(),
-        "--context",
-        "test-token",
-        "-o",
-        "json",
-    ]);
+    let out = ctx.crdguard(&["status", "--kubeconfig", &token_kubeconfig, "-o", "json"]);
     check(
         out.status.code() == Some(0),
         String::from_utf8_lossy(&out.stderr).to_string(),
@@ -1042,7 +1232,7 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-// ---------------------------------------------------------------- Helm (kube-apiserver v1.20)
+// ---------------------------------------------------------------- Helm
 
 /// A small chart: a versioned CRD bundle in crds/ (with a policy that makes it a standard
 /// bundle), a ConfigMap and a Deployment in templates/.
@@ -1106,24 +1296,13 @@ spec:
 }
 
 impl Ctx {
-    fn core_kubeconfig(&self) -> String {
-        self.core_server.kubeconfig.display().to_string()
-    }
-
-    fn core_get(&self, path: &str) -> Option<Value> {
-        let kubeconfig = kube::config::Kubeconfig::read_from(&self.core_server.kubeconfig).unwrap();
-        self.runtime.block_on(async {
-            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                .await
-                .unwrap();
-            let client = kube::Client::try_from(config).unwrap();
-            let request = http::Request::get(path).body(Vec::new()).unwrap();
-            client.request::<Value>(request).await.ok()
-        })
+    /// GET `path` on the cluster, `None` when it fails (e.g. 404).
+    fn get_opt(&self, path: &str) -> Option<Value> {
+        self.raw("GET", path, None, "application/json").ok()
     }
 
     fn install(&self, release: &str, chart: &str, namespace: &str, extra: &[&str]) -> (i32, Value) {
-        let kubeconfig = self.core_kubeconfig();
+        let kubeconfig = self.kubeconfig();
         let mut args = vec![
             "install",
             release,
@@ -1154,7 +1333,7 @@ impl Ctx {
     /// The manifest Helm stored for a release revision (Secret: base64 → gzip → JSON).
     fn release_manifest(&self, release: &str, revision: u32) -> Option<String> {
         use std::io::Read;
-        let secret = self.core_get(&format!(
+        let secret = self.get_opt(&format!(
             "/api/v1/namespaces/default/secrets/sh.helm.release.v1.{release}.v{revision}"
         ))?;
         let once = decode_base64(secret["data"]["release"].as_str()?);
@@ -1193,7 +1372,7 @@ fn decode_base64(text: &str) -> Vec<u8> {
 }
 
 fn cart_crd(ctx: &Ctx, group: &str) -> Value {
-    ctx.core_get(&format!(
+    ctx.get_opt(&format!(
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/carts.{group}"
     ))
     .unwrap_or(Value::Null)
@@ -1224,7 +1403,7 @@ fn staged_helm_install(ctx: &Ctx) -> Result<(), Failed> {
         "CRD not installed",
     )?;
     check(
-        ctx.core_get("/api/v1/namespaces/default/configmaps/shop-config")
+        ctx.get_opt("/api/v1/namespaces/default/configmaps/shop-config")
             .is_some(),
         "ConfigMap not installed",
     )?;
@@ -1308,7 +1487,7 @@ fn helm_plugin_install(ctx: &Ctx) -> Result<(), Failed> {
         "via plugin",
         false,
     );
-    let kubeconfig = ctx.core_kubeconfig();
+    let kubeconfig = ctx.kubeconfig();
     let out = Command::new(&helm)
         .args([
             "crdguard",
@@ -1450,8 +1629,8 @@ impl Ctx {
 
 fn killed_mid_apply(ctx: &Ctx) -> Result<(), Failed> {
     let source = upjet_subset(400);
-    let run_dir = PathBuf::from(ctx.crd_server.env("TEST_APISERVER_RUN_DIR"));
-    let pid = std::fs::read_to_string(run_dir.join("apiserver.pid"))
+    let run_dir = ctx.cluster.run_dir();
+    let pid = std::fs::read_to_string(run_dir.join("kube-apiserver.pid"))
         .unwrap()
         .trim()
         .to_string();
@@ -1476,10 +1655,10 @@ fn killed_mid_apply(ctx: &Ctx) -> Result<(), Failed> {
     // Restart on the same etcd with the same flags.
     let log = std::fs::OpenOptions::new()
         .append(true)
-        .open(run_dir.join("apiserver.log"))
+        .open(run_dir.join("kube-apiserver.log"))
         .unwrap();
-    // The restarted server outlives this trial: stop-test-apiserver.sh ends it through the pid
-    // file, as it would the original.
+    // The restarted server outlives this trial: stop.sh ends it through the pid file, as it
+    // would the original.
     #[allow(clippy::zombie_processes)]
     let child = Command::new(&cmdline[0])
         .args(&cmdline[1..])
@@ -1489,7 +1668,7 @@ fn killed_mid_apply(ctx: &Ctx) -> Result<(), Failed> {
         .stderr(log)
         .spawn()
         .unwrap();
-    std::fs::write(run_dir.join("apiserver.pid"), child.id().to_string()).unwrap();
+    std::fs::write(run_dir.join("kube-apiserver.pid"), child.id().to_string()).unwrap();
     let started = Instant::now();
     loop {
         let ok = ctx
@@ -1533,10 +1712,10 @@ fn killed_mid_apply(ctx: &Ctx) -> Result<(), Failed> {
 }
 
 fn guard_apply_needs_the_api(ctx: &Ctx) -> Result<(), Failed> {
-    // Neither test server serves admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy
-    // (v1.20 is older; the bare CRD server has no admission API): exit 1, said clearly.
-    for kubeconfig in [ctx.kubeconfig(), ctx.core_kubeconfig()] {
-        let out = ctx.crdguard(&["guard", "apply", "--kubeconfig", &kubeconfig]);
+    // Neither server serves admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (v1.20 is
+    // older; the 1.36 control plane runs with that API switched off): exit 1, said clearly.
+    for server in [Server::v1_20(), Server::cluster(WITHOUT_ADMISSION_POLICIES)] {
+        let out = ctx.crdguard(&["guard", "apply", "--kubeconfig", &server.kubeconfig()]);
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         check(
             out.status.code() == Some(1),
@@ -1550,28 +1729,70 @@ fn guard_apply_needs_the_api(ctx: &Ctx) -> Result<(), Failed> {
     Ok(())
 }
 
-// ---------------------------------------------------------------- least privilege (v1.20, RBAC)
+// ---------------------------------------------------------------- least privilege (RBAC)
 
 const SMALL_CRD: &str = r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
  "metadata":{"name":"gizmos.rbac.example.com"},
  "spec":{"group":"rbac.example.com","scope":"Namespaced","names":{"kind":"Gizmo","plural":"gizmos"},
   "versions":[{"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{"type":"object"}}}]}}"#;
 
-/// The admin kubeconfig of the v1.20 server, impersonating `user` (kubeconfig `as:`), so the
+/// The admin kubeconfig of the cluster, impersonating `user` (kubeconfig `as:`), so the
 /// server's RBAC decides what crdguard may do.
 fn impersonating_kubeconfig(ctx: &Ctx, user: &str) -> String {
-    let text = std::fs::read_to_string(&ctx.core_server.kubeconfig).unwrap();
+    let text = std::fs::read_to_string(&ctx.cluster.kubeconfig).unwrap();
     let patched = text.replacen(
-        "- name: test-admin\n  user:\n",
-        &format!("- name: test-admin\n  user:\n    as: {user}\n"),
+        "- name: crdguard-admin\n  user:\n",
+        &format!("- name: crdguard-admin\n  user:\n    as: {user}\n"),
         1,
     );
     assert_ne!(text, patched, "kubeconfig layout changed");
     write_temp(&format!("{user}.kubeconfig"), &patched)
 }
 
+/// `crdguard ARGS --kubeconfig KUBECONFIG -o json` must exit 0.
+fn succeeds_as(ctx: &Ctx, kubeconfig: &str, args: &[&str]) -> Result<(), Failed> {
+    let mut full = args.to_vec();
+    full.extend(["--kubeconfig", kubeconfig, "-o", "json"]);
+    let out = ctx.crdguard(&full);
+    check(
+        out.status.code() == Some(0),
+        format!(
+            "{args:?} with the role: exit {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The cluster's unprivileged user (a client certificate, CN=crdguard-unprivileged, no group):
+/// refused before the role is bound, then the role of `crdguard rbac` is enough for status,
+/// plan, apply and a storage migration, and it grants no delete.
 fn least_privilege(ctx: &Ctx) -> Result<(), Failed> {
-    let out = ctx.crdguard(&["rbac", "--subject", "User:crdguard-limited", "-o", "json"]);
+    let user = "crdguard-unprivileged";
+    let unprivileged = ctx.cluster.env("UNPRIVILEGED_KUBECONFIG");
+    let file = write_temp("gizmo.json", SMALL_CRD);
+    // Without the role: exit 3, and the 403 says what is missing.
+    let out = ctx.crdguard(&["plan", &file, "--kubeconfig", &unprivileged]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    check(
+        out.status.code() == Some(3),
+        format!("exit {:?}: {err}", out.status.code()),
+    )?;
+    check(
+        err.contains("403")
+            && err.contains("customresourcedefinitions")
+            && err.contains("crdguard rbac"),
+        err,
+    )?;
+    let out = ctx.crdguard(&[
+        "rbac",
+        "--subject",
+        &format!("User:{user}"),
+        "--migrate-crd",
+        "gizmos.rbac.example.com",
+        "-o",
+        "json",
+    ]);
     check(
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).to_string(),
@@ -1583,58 +1804,71 @@ fn least_privilege(ctx: &Ctx) -> Result<(), Failed> {
         !String::from_utf8_lossy(&out.stdout).contains("delete"),
         "the role grants delete",
     )?;
-    let admin = kube::config::Kubeconfig::read_from(&ctx.core_server.kubeconfig).unwrap();
-    ctx.runtime.block_on(async {
-        let config = kube::Config::from_custom_kubeconfig(admin, &Default::default())
-            .await
-            .unwrap();
-        let client = kube::Client::try_from(config).unwrap();
-        for (object, collection) in objects.iter().zip(["clusterroles", "clusterrolebindings"]) {
-            let request =
-                http::Request::post(format!("/apis/rbac.authorization.k8s.io/v1/{collection}"))
-                    .header("content-type", "application/json")
-                    .body(serde_json::to_vec(object).unwrap())
-                    .unwrap();
-            let _ = client.request::<Value>(request).await; // already there on a re-run
-        }
-    });
-    let file = write_temp("gizmo.json", SMALL_CRD);
-    let limited = impersonating_kubeconfig(ctx, "crdguard-limited");
-    for args in [
-        vec!["status"],
-        vec!["plan", file.as_str()],
-        vec!["apply", file.as_str()],
-    ] {
-        let mut full = args.clone();
-        full.extend(["--kubeconfig", limited.as_str(), "-o", "json"]);
-        let out = ctx.crdguard(&full);
-        check(
-            out.status.code() == Some(0),
-            format!(
-                "{args:?} with the role: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )?;
+    for (object, collection) in objects.iter().zip(["clusterroles", "clusterrolebindings"]) {
+        // Already there on a re-run: fine.
+        let _ = ctx.raw(
+            "POST",
+            &format!("/apis/rbac.authorization.k8s.io/v1/{collection}"),
+            Some(object.clone()),
+            "application/json",
+        );
     }
-    check(
-        ctx.core_get(
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.rbac.example.com",
-        )
-        .is_some(),
-        "not applied",
+    succeeds_as(ctx, &unprivileged, &["status"])?;
+    succeeds_as(ctx, &unprivileged, &["plan", &file])?;
+    succeeds_as(ctx, &unprivileged, &["apply", &file])?;
+    let crd_path =
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.rbac.example.com";
+    check(ctx.get_opt(crd_path).is_some(), "not applied")?;
+    // A storage migration: objects stored as v1, then v2 becomes the storage version.
+    for i in 0..5 {
+        ctx.create(
+            "/apis/rbac.example.com/v1/namespaces/shop/gizmos",
+            json!({ "apiVersion": "rbac.example.com/v1", "kind": "Gizmo",
+                "metadata": { "name": format!("gizmo-{i}"), "namespace": "shop" } }),
+        );
+    }
+    // v2 is served first, then made the storage version (a storage version the installed CRD
+    // does not serve yet is a breaking change).
+    let with_versions = |name: &str, storage_v2: bool| {
+        let mut crd: Value = serde_json::from_str(SMALL_CRD).unwrap();
+        let mut v1 = crd["spec"]["versions"][0].clone();
+        let mut v2 = v1.clone();
+        v1["storage"] = json!(!storage_v2);
+        v2["name"] = json!("v2");
+        v2["storage"] = json!(storage_v2);
+        crd["spec"]["versions"] = json!([v1, v2]);
+        write_temp(name, &crd.to_string())
+    };
+    succeeds_as(
+        ctx,
+        &unprivileged,
+        &["apply", &with_versions("gizmo-v2-served.json", false)],
     )?;
-    // A user without the role: exit 3, and the 403 says what is missing.
-    let nobody = impersonating_kubeconfig(ctx, "crdguard-nobody");
-    let out = ctx.crdguard(&["plan", &file, "--kubeconfig", &nobody]);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    succeeds_as(
+        ctx,
+        &unprivileged,
+        &["apply", &with_versions("gizmo-v2-stored.json", true)],
+    )?;
+    let stored = ctx.get(crd_path)["status"]["storedVersions"].clone();
     check(
-        out.status.code() == Some(3),
-        format!("exit {:?}: {err}", out.status.code()),
+        stored == json!(["v1", "v2"]),
+        format!("storedVersions {stored}"),
+    )?;
+    succeeds_as(ctx, &unprivileged, &["migrate", "gizmos.rbac.example.com"])?;
+    let stored = ctx.get(crd_path)["status"]["storedVersions"].clone();
+    check(
+        stored == json!(["v2"]),
+        format!("storedVersions after migrate {stored}"),
     )?;
     check(
-        err.contains("403")
-            && err.contains("customresourcedefinitions")
-            && err.contains("crdguard rbac"),
-        err,
-    )
+        ctx.count("/apis/rbac.example.com/v2/namespaces/shop/gizmos") == 5,
+        "gizmos lost",
+    )?;
+    // Nothing more: the server refuses the role's user a delete.
+    let client = client_for(&ctx.runtime, Path::new(&unprivileged));
+    let request = http::Request::delete(crd_path).body(Vec::new()).unwrap();
+    match ctx.runtime.block_on(client.request::<Value>(request)) {
+        Err(kube::Error::Api(status)) if status.code == 403 => Ok(()),
+        other => Err(format!("DELETE of a CRD as {user}: {other:?}").into()),
+    }
 }

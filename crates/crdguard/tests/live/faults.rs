@@ -134,6 +134,9 @@ fn gateway_workload() -> Workload {
         setup: |ctx| {
             let (code, _) = ctx.json(&["apply", &gateway("v1.5.1", "standard"), "-o", "json"]);
             assert_eq!(code, 0, "setup: v1.5.1 standard");
+            // Its safe-upgrades policy refuses experimental over standard: removed as its
+            // message says (the widening trial checks that the refusal is predicted).
+            ctx.remove_safe_upgrades();
             for i in 0..10 {
                 ctx.create(ROUTES, http_route(&format!("route-{i}")));
             }

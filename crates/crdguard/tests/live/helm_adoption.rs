@@ -89,35 +89,17 @@ fn temp_chart(name: &str) -> std::path::PathBuf {
 }
 
 impl Ctx {
-    /// A request to the v1.20 server as its admin.
-    fn core_request(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let kubeconfig = kube::config::Kubeconfig::read_from(&self.core_server.kubeconfig).unwrap();
-        self.runtime.block_on(async {
-            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                .await
-                .unwrap();
-            let client = kube::Client::try_from(config).unwrap();
-            let request = http::Request::builder()
-                .method(method)
-                .uri(path)
-                .header("content-type", "application/json")
-                .body(
-                    body.map(|b| serde_json::to_vec(&b).unwrap())
-                        .unwrap_or_default(),
-                )
-                .unwrap();
-            client
-                .request::<Value>(request)
-                .await
-                .map_err(|e| e.to_string())
-        })
+    /// A request to the cluster as its admin.
+    fn request(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+        self.raw(method, path, body, "application/json")
+            .map_err(|e| e.to_string())
     }
 
-    /// Plain `helm ARGS` against the v1.20 server.
+    /// Plain `helm ARGS` against the cluster.
     fn plain_helm(&self, args: &[&str]) -> Result<(), Failed> {
         let out = Command::new(helm_bin())
             .args(args)
-            .args(["--kubeconfig", &self.core_kubeconfig()])
+            .args(["--kubeconfig", &self.kubeconfig()])
             .output()
             .unwrap();
         check(
@@ -133,7 +115,7 @@ impl Ctx {
     fn established(&self, name: &str) -> Result<(), Failed> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let crd = self.core_get(&format!("{CRD_PATH}/{name}"));
+            let crd = self.get_opt(&format!("{CRD_PATH}/{name}"));
             let ready = crd.as_ref().is_some_and(|crd| {
                 crd["status"]["conditions"].as_array().is_some_and(|c| {
                     c.iter()
@@ -155,7 +137,7 @@ impl Ctx {
     fn widgets(&self, group: &str, count: usize) -> Result<(), Failed> {
         self.established(&format!("widgets.{group}"))?;
         for i in 0..count {
-            self.core_request(
+            self.request(
                 "POST",
                 &format!("/apis/{group}/v1/namespaces/default/widgets"),
                 Some(json!({
@@ -169,13 +151,13 @@ impl Ctx {
     }
 
     fn widget_count(&self, group: &str) -> usize {
-        self.core_get(&format!("/apis/{group}/v1/namespaces/default/widgets"))
+        self.get_opt(&format!("/apis/{group}/v1/namespaces/default/widgets"))
             .and_then(|list| list["items"].as_array().map(Vec::len))
             .unwrap_or(0)
     }
 
     fn crd_keep_annotation(&self, name: &str) -> Option<String> {
-        self.core_get(&format!("{CRD_PATH}/{name}"))?["metadata"]["annotations"]
+        self.get_opt(&format!("{CRD_PATH}/{name}"))?["metadata"]["annotations"]
             ["helm.sh/resource-policy"]
             .as_str()
             .map(str::to_string)
@@ -242,7 +224,7 @@ pub fn plain_helm_release_switched_to_crdguard(ctx: &Ctx) -> Result<(), Failed> 
     )?;
     for g in [group, sub.as_str(), in_crds.as_str()] {
         check(
-            ctx.core_get(&format!("{CRD_PATH}/widgets.{g}")).is_some(),
+            ctx.get_opt(&format!("{CRD_PATH}/widgets.{g}")).is_some(),
             format!("CRD widgets.{g} was deleted"),
         )?;
     }
@@ -277,7 +259,7 @@ pub fn plain_helm_release_switched_to_crdguard(ctx: &Ctx) -> Result<(), Failed> 
         [group, sub.as_str(), in_crds.as_str()]
             .iter()
             .map(|g| {
-                ctx.core_get(&format!("{CRD_PATH}/widgets.{g}"))
+                ctx.get_opt(&format!("{CRD_PATH}/widgets.{g}"))
                     .map(|c| c["metadata"]["resourceVersion"].clone())
                     .unwrap_or(Value::Null)
             })
@@ -334,7 +316,7 @@ pub fn crd_dropped_by_the_new_chart_version_is_kept(ctx: &Ctx) -> Result<(), Fai
         format!("{objects}"),
     )?;
     check(
-        ctx.core_get(&format!("{CRD_PATH}/widgets.{group}"))
+        ctx.get_opt(&format!("{CRD_PATH}/widgets.{group}"))
             .is_some()
             && ctx.widget_count(group) == 2,
         "the CRD the new chart dropped, or its objects, were deleted",
@@ -369,12 +351,12 @@ pub fn missing_patch_permission_blocks_the_install(ctx: &Ctx) -> Result<(), Fail
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
     });
     // Already there on a re-run of the same server: fine.
-    let _ = ctx.core_request(
+    let _ = ctx.request(
         "POST",
         "/apis/rbac.authorization.k8s.io/v1/clusterroles",
         Some(role),
     );
-    let _ = ctx.core_request(
+    let _ = ctx.request(
         "POST",
         "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
         Some(binding),
@@ -424,7 +406,7 @@ pub fn missing_patch_permission_blocks_the_install(ctx: &Ctx) -> Result<(), Fail
         format!("{} {}", report["verdict"], report["install"]),
     )?;
     check(
-        ctx.core_get(&format!("{CRD_PATH}/widgets.{group}"))
+        ctx.get_opt(&format!("{CRD_PATH}/widgets.{group}"))
             .is_some()
             && ctx.widget_count(group) == 2,
         "CRD or objects deleted",
