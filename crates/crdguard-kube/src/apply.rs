@@ -345,42 +345,21 @@ impl Cluster {
         Ok(created)
     }
 
-    /// Rewrites the `managedFields` entry the create left (`crdguard`, `Update`) as `Apply`,
-    /// conditioned on the created resourceVersion (a JSON patch `test`).
+    /// Rewrites the `managedFields` entry the create left (`crdguard`, `Update`) as `Apply`.
+    /// The JSON patch is conditioned on the object crdguard created (`test` of its uid and
+    /// generation) and on that entry (`test` of its manager and operation at its index), not on
+    /// the resourceVersion: the server's own status writes right after a create (a CRD's
+    /// NamesAccepted and Established) move the resourceVersion but not these, and conditioning
+    /// on it made most hand-overs of a fresh install fail once and read the object again.
     async fn take_apply_ownership(
         &self,
         collection: &str,
         name: &str,
         created: &Value,
     ) -> Result<Option<Value>, ClusterError> {
-        let Some(Value::Array(entries)) = created.pointer("/metadata/managedFields") else {
+        let Some(patch) = ownership_patch(created) else {
             return Ok(None);
         };
-        let Some(version) = created.pointer("/metadata/resourceVersion") else {
-            return Ok(None);
-        };
-        let mut changed = false;
-        let entries: Vec<Value> = entries
-            .iter()
-            .map(|entry| {
-                let ours = entry.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER)
-                    && entry.get("operation").and_then(Value::as_str) == Some("Update")
-                    && entry.get("subresource").is_none();
-                let mut entry = entry.clone();
-                if ours && let Some(map) = entry.as_object_mut() {
-                    map.insert("operation".into(), "Apply".into());
-                    changed = true;
-                }
-                entry
-            })
-            .collect();
-        if !changed {
-            return Ok(None);
-        }
-        let patch = serde_json::json!([
-            { "op": "test", "path": "/metadata/resourceVersion", "value": version },
-            { "op": "replace", "path": "/metadata/managedFields", "value": entries },
-        ]);
         self.send(
             &format!("take server-side apply ownership of {name}"),
             http::Method::PATCH,
@@ -440,7 +419,8 @@ impl Cluster {
         let unreachable = std::sync::Mutex::new(None::<String>);
         let unreachable = &unreachable;
         let mut stream =
-            futures::stream::iter(writes.iter().enumerate().map(|(index, write)| async move {
+            futures::stream::iter(largest_first(writes).into_iter().map(|index| async move {
+                let write = &writes[index];
                 let crd = write.crd;
                 let stopped = unreachable.lock().ok().and_then(|g| g.clone());
                 let result = match (self.stop.requested(), stopped) {
@@ -482,6 +462,36 @@ impl Cluster {
     }
 }
 
+/// The indices of `writes`, largest CRD first. The server's cost of a CRD write grows with its
+/// schema (validation, CEL cost estimates), and a few Gateway API CRDs are most of a bundle:
+/// started first, they overlap with the small ones instead of running alone at the end.
+fn largest_first(writes: &[PlannedWrite<'_>]) -> Vec<usize> {
+    let size = |crd: &Crd| {
+        let mut counter = ByteCounter(0);
+        // Writing into a counter cannot fail, and a size of 0 only changes the order.
+        let _ = serde_json::to_writer(&mut counter, &crd.object.get("spec"));
+        counter.0
+    };
+    let sizes: Vec<usize> = writes.iter().map(|w| size(w.crd)).collect();
+    let mut order: Vec<usize> = (0..writes.len()).collect();
+    order.sort_by_key(|&index| std::cmp::Reverse(sizes[index]));
+    order
+}
+
+/// An `io::Write` that only counts bytes.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The object's current `metadata`, if it is still the object of `seen` (only the server's
 /// bookkeeping moved on); [`ClusterError::Stale`] otherwise.
 pub(crate) async fn current_metadata_matches(
@@ -502,6 +512,28 @@ pub(crate) async fn current_metadata_matches(
             describe_change(seen, &now)
         ))),
     }
+}
+
+/// The JSON patch that turns crdguard's `Update` entry of `object` into an `Apply` entry, with
+/// `test`s of the object's uid and generation and of the entry itself; `None` when there is no
+/// such entry (nothing to hand over) or the object has no uid or generation to condition on.
+fn ownership_patch(object: &Value) -> Option<Value> {
+    let entries = object.pointer("/metadata/managedFields")?.as_array()?;
+    let index = entries.iter().position(|entry| {
+        entry.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER)
+            && entry.get("operation").and_then(Value::as_str) == Some("Update")
+            && entry.get("subresource").is_none()
+    })?;
+    let uid = object.pointer("/metadata/uid")?;
+    let generation = object.pointer("/metadata/generation")?;
+    let entry = format!("/metadata/managedFields/{index}");
+    Some(serde_json::json!([
+        { "op": "test", "path": "/metadata/uid", "value": uid },
+        { "op": "test", "path": "/metadata/generation", "value": generation },
+        { "op": "test", "path": format!("{entry}/manager"), "value": FIELD_MANAGER },
+        { "op": "test", "path": format!("{entry}/operation"), "value": "Update" },
+        { "op": "replace", "path": format!("{entry}/operation"), "value": "Apply" },
+    ]))
 }
 
 /// `body` with `metadata.resourceVersion` set: the server refuses the write (409) if the object
@@ -537,6 +569,32 @@ mod tests {
         );
         let relabelled = json!({"uid": "u1", "generation": 3, "annotations": {"a": "2"}});
         assert!(!same_object(&seen, &relabelled));
+    }
+
+    #[test]
+    fn ownership_patch_names_crdguards_update_entry_and_the_created_object() {
+        let created = json!({"metadata": {"uid": "u1", "generation": 1, "resourceVersion": "7",
+            "managedFields": [
+                {"manager": "kube-apiserver", "operation": "Update", "subresource": "status"},
+                {"manager": "crdguard", "operation": "Update"}]}});
+        let patch = ownership_patch(&created).unwrap();
+        assert_eq!(
+            patch[0],
+            json!({"op": "test", "path": "/metadata/uid", "value": "u1"})
+        );
+        assert_eq!(patch[1]["value"], 1);
+        assert_eq!(patch[2]["path"], "/metadata/managedFields/1/manager");
+        assert_eq!(
+            patch[4],
+            json!({"op": "replace", "path": "/metadata/managedFields/1/operation", "value": "Apply"})
+        );
+        // The resourceVersion is not a condition: status writes move it.
+        assert!(!patch.to_string().contains("resourceVersion"));
+        // Already an Apply entry, or crdguard's entry on the status subresource: nothing to do.
+        let applied = json!({"metadata": {"uid": "u1", "generation": 1,
+            "managedFields": [{"manager": "crdguard", "operation": "Apply"},
+                {"manager": "crdguard", "operation": "Update", "subresource": "status"}]}});
+        assert!(ownership_patch(&applied).is_none());
     }
 
     #[test]
