@@ -887,15 +887,43 @@ fn grpc_specs(ctx: &Ctx) -> Vec<Value> {
     specs
 }
 
+const HTTP_CRD_PATH: &str =
+    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io";
+
+/// Every HTTPRoute of namespace `apps` (read as v1), by name, with its spec.
+fn http_specs(ctx: &Ctx) -> Vec<Value> {
+    let mut specs: Vec<Value> = ctx
+        .get("/apis/gateway.networking.k8s.io/v1/namespaces/apps/httproutes")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!([r["metadata"]["name"], r["spec"]]))
+        .collect();
+    specs.sort_by_key(|v| v[0].as_str().unwrap().to_string());
+    specs
+}
+
 fn storage_migration(ctx: &Ctx) -> Result<(), Failed> {
-    // v1.2.0 then drops v1alpha2.
+    // v1.2.0 then drops v1alpha2. v1.0.0 also stores HTTPRoutes as v1beta1 (v1.1.0 moves
+    // them to v1 and still serves v1beta1): those are migrated on request, by `migrate`.
     let grants_v1alpha2 =
         "/apis/gateway.networking.k8s.io/v1alpha2/namespaces/apps/referencegrants";
+    let http_v1beta1 = "/apis/gateway.networking.k8s.io/v1beta1/namespaces/apps/httproutes";
     grpc_routes_stored_in_v1alpha2(ctx, 30, |ctx, i| {
         ctx.create(grants_v1alpha2, json!({ "apiVersion": "gateway.networking.k8s.io/v1alpha2", "kind": "ReferenceGrant",
             "metadata": { "name": format!("grant-{i}"), "namespace": "apps" },
             "spec": { "from": [{ "group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "web" }], "to": [{ "group": "", "kind": "Service" }] } }));
+        ctx.create(http_v1beta1, json!({ "apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "HTTPRoute",
+            "metadata": { "name": format!("http-{i}"), "namespace": "apps" },
+            "spec": { "hostnames": [format!("web{i}.example.com")], "parentRefs": [{ "name": "gw" }],
+                "rules": [{ "backendRefs": [{ "name": "web", "port": 8080 }] }] } }));
     })?;
+    let http_before = http_specs(ctx);
+    let stored = ctx.get(HTTP_CRD_PATH)["status"]["storedVersions"].clone();
+    check(
+        http_before.len() == 30 && stored == json!(["v1beta1", "v1"]),
+        format!("{} HTTPRoutes, storedVersions {stored}", http_before.len()),
+    )?;
     let crd_path = GRPC_CRD_PATH;
     let before = grpc_specs(ctx);
     check(before.len() == 30, "objects missing before the migration")?;
@@ -979,6 +1007,29 @@ fn storage_migration(ctx: &Ctx) -> Result<(), Failed> {
         ctx.count("/apis/gateway.networking.k8s.io/v1beta1/namespaces/apps/referencegrants") == 30,
         "ReferenceGrants lost",
     )?;
+    // HTTPRoute's v1beta1 is still served, so nothing forced its migration; `migrate` rewrites
+    // the 30 routes in v1 and trims storedVersions, with the routes unchanged.
+    let stored = ctx.get(HTTP_CRD_PATH)["status"]["storedVersions"].clone();
+    check(
+        stored == json!(["v1beta1", "v1"]),
+        format!("HTTPRoute storedVersions before migrate: {stored}"),
+    )?;
+    let (code, report) = ctx.json(&[
+        "migrate",
+        "httproutes.gateway.networking.k8s.io",
+        "-o",
+        "json",
+    ]);
+    check(
+        code == 0,
+        format!("migrate httproutes exit {code}: {report}"),
+    )?;
+    let stored = ctx.get(HTTP_CRD_PATH)["status"]["storedVersions"].clone();
+    check(
+        stored == json!(["v1"]),
+        format!("HTTPRoute storedVersions after migrate: {stored}"),
+    )?;
+    check(http_specs(ctx) == http_before, "HTTPRoutes changed or lost")?;
     Ok(())
 }
 
