@@ -534,6 +534,22 @@ fn item(plan: &Value, crd: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Whether the server reports `crd` Established.
+fn is_established(crd: &Value) -> bool {
+    crd["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True")
+    })
+}
+
+/// Every one of `crds` is Established; the first that is not is named.
+fn all_established(crds: &[Value]) -> Result<(), Failed> {
+    match crds.iter().find(|crd| !is_established(crd)) {
+        Some(crd) => Err(format!("{} not Established", crd["metadata"]["name"]).into()),
+        None => Ok(()),
+    }
+}
+
 fn all_actions(plan: &Value, action: &str) -> bool {
     actions(plan).iter().all(|(_, a, _)| a == action)
 }
@@ -577,16 +593,7 @@ fn fresh_install_then_noop(ctx: &Ctx) -> Result<(), Failed> {
             .is_empty(),
         "not established",
     )?;
-    for crd in ctx.crds() {
-        let conditions = crd["status"]["conditions"].as_array().unwrap();
-        let established = conditions
-            .iter()
-            .any(|c| c["type"] == "Established" && c["status"] == "True");
-        check(
-            established,
-            format!("{} not Established", crd["metadata"]["name"]),
-        )?;
-    }
+    all_established(&ctx.crds())?;
     let before = ctx.versions();
     let (code, report) = ctx.json(&["apply", &source, "-o", "json"]);
     check(code == 0, format!("second apply exit {code}"))?;
@@ -632,17 +639,7 @@ fn published_install_file_without_admission_api(ctx: &Ctx) -> Result<(), Failed>
         !applied.iter().any(|a| a.contains('/')),
         format!("a companion was reported applied: {applied:?}"),
     )?;
-    for crd in &crds {
-        let established = crd["status"]["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "Established" && c["status"] == "True");
-        check(
-            established,
-            format!("{} not Established", crd["metadata"]["name"]),
-        )?;
-    }
+    all_established(&crds)?;
     let warnings = report["warnings"].to_string();
     check(
         warnings.contains("ValidatingAdmissionPolicy/safe-upgrades.gateway.networking.k8s.io")
@@ -875,9 +872,9 @@ fn grpc_routes_stored_in_v1alpha2(
 const GRPC_CRD_PATH: &str =
     "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/grpcroutes.gateway.networking.k8s.io";
 
-/// Every GRPCRoute (read as v1), by name, with its spec.
-fn grpc_specs(ctx: &Ctx) -> Vec<Value> {
-    let mut specs: Vec<Value> = ctx.get("/apis/gateway.networking.k8s.io/v1/grpcroutes")["items"]
+/// Every object of the list at `path`, by name, with its spec, sorted by name.
+fn specs_by_name(ctx: &Ctx, path: &str) -> Vec<Value> {
+    let mut specs: Vec<Value> = ctx.get(path)["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -887,20 +884,20 @@ fn grpc_specs(ctx: &Ctx) -> Vec<Value> {
     specs
 }
 
+/// Every GRPCRoute (read as v1), by name, with its spec.
+fn grpc_specs(ctx: &Ctx) -> Vec<Value> {
+    specs_by_name(ctx, "/apis/gateway.networking.k8s.io/v1/grpcroutes")
+}
+
 const HTTP_CRD_PATH: &str =
     "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io";
 
 /// Every HTTPRoute of namespace `apps` (read as v1), by name, with its spec.
 fn http_specs(ctx: &Ctx) -> Vec<Value> {
-    let mut specs: Vec<Value> = ctx
-        .get("/apis/gateway.networking.k8s.io/v1/namespaces/apps/httproutes")["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| json!([r["metadata"]["name"], r["spec"]]))
-        .collect();
-    specs.sort_by_key(|v| v[0].as_str().unwrap().to_string());
-    specs
+    specs_by_name(
+        ctx,
+        "/apis/gateway.networking.k8s.io/v1/namespaces/apps/httproutes",
+    )
 }
 
 fn storage_migration(ctx: &Ctx) -> Result<(), Failed> {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use libtest_mimic::Failed;
 use serde_json::{Value, json};
 
-use super::{Ctx, check, helm_bin, impersonating_kubeconfig};
+use super::{Ctx, check, helm_bin, impersonating_kubeconfig, is_established};
 
 const CRD_PATH: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
 
@@ -116,13 +116,7 @@ impl Ctx {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let crd = self.get_opt(&format!("{CRD_PATH}/{name}"));
-            let ready = crd.as_ref().is_some_and(|crd| {
-                crd["status"]["conditions"].as_array().is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c["type"] == "Established" && c["status"] == "True")
-                })
-            });
-            if ready {
+            if crd.as_ref().is_some_and(is_established) {
                 return Ok(());
             }
             check(
