@@ -37,12 +37,26 @@ pub enum Command {
 conflict, blocked) and per bundle, with reason codes, and a preflight. Exit code 1 when anything \
 is blocked or in conflict.\n\nSources are CRD files (YAML/JSON, multi-document, v1 List), \
 directories (searched recursively for *.yaml, *.yml, *.json), '-' for stdin, and Helm charts \
-(directory or .tgz: the chart's crds/ and every subchart's crds/)."
+(directory or .tgz: the chart's crds/ and every subchart's crds/).\n\n\
+Examples:\n  crdguard plan --chart ./my-chart --snapshot cluster.yaml\n  \
+crdguard plan --chart ./my-chart --snapshot cluster.yaml -o markdown > plan.md\n  \
+crdguard plan gateway-api@v1.6.1/experimental --for envoy-gateway@v1.9\n  \
+crdguard plan --chart oci://docker.io/envoyproxy/gateway-helm --release eg -n envoy-gateway-system\n  \
+crdguard plan crds/ --policy crdguard.yaml --context prod -o json > plan.json"
     )]
     Plan(PlanArgs),
     /// Inventory of the cluster's CRDs: bundles, versions, channels, owners, skew, stored versions.
+    #[command(
+        after_help = "Examples:\n  crdguard status\n  crdguard status --context prod -o json\n  \
+crdguard status --snapshot cluster.yaml --policy crdguard.yaml"
+    )]
     Status(StatusArgs),
     /// Preflight only: check the cluster against a compatibility policy.
+    #[command(
+        after_help = "Examples:\n  crdguard check --for envoy-gateway@v1.9\n  \
+crdguard check --policy crdguard.yaml --snapshot cluster.yaml --server-version v1.33.1\n  \
+crdguard check --policy crdguard.yaml crds/ --snapshot cluster.yaml -o json"
+    )]
     Check(CheckArgs),
     /// Run the plan against a live cluster: server-side apply, wait for Established, migrate.
     #[command(
@@ -56,7 +70,11 @@ safely (blocked, conflict, not established in time, or interrupted); 3 cluster u
 failure.\n\nTransient API failures (429, 5xx, timeouts, broken connections) are retried up to 5 \
 times with backoff, honouring Retry-After. Ctrl-C or SIGTERM lets the writes in flight finish, \
 sends nothing new and reports what was not sent (apply.notSent); run the same command again to \
-resume. A second signal exits at once."
+resume. A second signal exits at once.\n\n\
+Examples:\n  crdguard apply --chart ./my-chart --dry-run=server\n  \
+crdguard apply gateway-api@v1.6.1 --for envoy-gateway@v1.9 --migrate\n  \
+crdguard apply crds/ --take-ownership --context prod --timeout 5m\n  \
+crdguard plan --chart ./my-chart -o json > plan.json && crdguard apply --plan plan.json"
     )]
     Apply(ApplyArgs),
     /// Staged Helm install/upgrade: the chart's CRDs through crdguard, then the rest through helm.
@@ -66,24 +84,34 @@ resume. A second signal exits at once."
 `apply` does. Phase 2 runs `helm upgrade --install --skip-crds` with crdguard's post-renderer \
 (a Helm 4 postrenderer/v1 plugin crdguard provides for that one run), so no CRD goes through \
 Helm or into its release Secret. Phase 2 never runs when phase 1 is blocked or fails. Flags \
-after `--` go to helm.\n\nExample:\n  crdguard install eg oci://docker.io/envoyproxy/gateway-helm \
--n envoy-gateway-system -- --create-namespace --version v1.9.0"
+after `--` go to helm.\n\nExamples:\n  crdguard install eg oci://docker.io/envoyproxy/gateway-helm -n envoy-gateway-system \\\n    \
+-- --create-namespace --version v1.9.0\n  \
+crdguard install my-app ./my-chart -n apps -f values.yaml --dry-run=server\n  \
+helm crdguard install my-app ./my-chart -n apps (as a Helm plugin)"
     )]
     Install(InstallArgs),
     /// Helm post-renderer: reads rendered manifests on stdin, writes them without CRDs.
     #[command(
         after_help = "Used by `crdguard install` through a Helm 4 postrenderer/v1 plugin; \
-every document other than a CustomResourceDefinition is passed through byte for byte."
+every document other than a CustomResourceDefinition is passed through byte for byte.\n\n\
+Examples:\n  helm template my-app ./my-chart | crdguard post-render\n  \
+helm template my-app ./my-chart --include-crds | crdguard post-render > without-crds.yaml"
     )]
     PostRender,
     /// Write the cluster's observed state (CRDs, admission policies, server version) as YAML.
+    #[command(after_help = "Examples:\n  crdguard snapshot --file cluster.yaml\n  \
+crdguard snapshot --context prod --objects --file cluster-objects.yaml\n  \
+crdguard snapshot -o json > cluster.json\n  \
+crdguard plan --chart ./my-chart --snapshot cluster.yaml   (plan offline against it)")]
     Snapshot(SnapshotArgs),
     /// Rewrite a CRD's objects in its storage version and trim status.storedVersions.
     #[command(
         after_help = "Every object is listed (paged) and written back unchanged, so the server \
 stores it in the storage version; the object count is checked again, and only then is \
 status.storedVersions trimmed. Ctrl-C or SIGTERM stops between two objects, before \
-storedVersions is touched (exit 1); running the same command again resumes."
+storedVersions is touched (exit 1); running the same command again resumes.\n\n\
+Examples:\n  crdguard migrate grpcroutes.gateway.networking.k8s.io\n  \
+crdguard migrate httproutes.gateway.networking.k8s.io --to v1 --timeout 5m -o json"
     )]
     Migrate(MigrateArgs),
     /// Known upstream bundles and releases (Gateway API), and built-in product policies.
@@ -99,17 +127,42 @@ bundles' CRDs: lowering the bundle version, experimental -> standard, removing t
 annotations, and deleting the CRD. Overrides: the annotation crdguard.dev/allow-downgrade=\"true\" \
 in the same write, and the label crdguard.dev/allow-delete=true on the CRD before deleting it. \
 Creates, upgrades, channel widening and status updates (storage migrations) are never denied; \
-pre-release and dev versions are not compared.")]
+pre-release and dev versions are not compared.\n\n\
+Examples:\n  crdguard guard render > guard.yaml\n  \
+crdguard guard render --policy crdguard.yaml --server-version v1.34.0\n  \
+crdguard guard apply --dry-run=server\n  crdguard guard apply --bundle gateway-api --context prod")]
     Guard(GuardArgs),
     /// Print the least-privilege ClusterRole (and binding) crdguard needs; no `delete` anywhere.
+    #[command(after_help = "Examples:\n  crdguard rbac | kubectl apply -f -\n  \
+crdguard rbac --guard --migrate-crd grpcroutes.gateway.networking.k8s.io\n  \
+crdguard rbac --subject ServiceAccount:ci:deployer -o json")]
     Rbac(RbacArgs),
     /// Schema compatibility of two CRD sets, offline (matched by name).
     #[command(
         after_help = "Findings have a severity (error, warning, info), a check name, the \
 API version and the JSON path, e.g. `error field-removed v1 .spec.rules[*].matches`. Exit code 1 \
-when any error finding exists, 0 otherwise, 2 on bad input."
+when any error finding exists, 0 otherwise, 2 on bad input.\n\n\
+Examples:\n  crdguard diff old/standard-install.yaml new/standard-install.yaml\n  \
+crdguard diff crds/ ../next-release/crds/ --server-version v1.33.1 --no-info\n  \
+git show HEAD:crds/widgets.yaml | crdguard diff - crds/widgets.yaml -o markdown"
     )]
     Diff(DiffArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(
+        after_help = "The script completes subcommands, flags and their fixed values. Load it \
+in the current shell, or install it where the shell looks for completions.\n\n\
+Examples:\n  source <(crdguard completions bash)\n  \
+crdguard completions bash > ~/.local/share/bash-completion/completions/crdguard\n  \
+crdguard completions zsh > \"${fpath[1]}/_crdguard\"\n  \
+crdguard completions fish > ~/.config/fish/completions/crdguard.fish\n  \
+crdguard completions powershell | Out-String | Invoke-Expression"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page crdguard(1) in roff, or write one page per command with --dir.
+    #[command(after_help = "Examples:\n  crdguard man | man -l -\n  \
+crdguard man > /usr/local/share/man/man1/crdguard.1\n  \
+crdguard man --dir /usr/local/share/man/man1   (crdguard.1, crdguard-plan.1, ...)")]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -477,8 +530,11 @@ pub struct CatalogArgs {
 #[derive(Debug, Subcommand)]
 pub enum CatalogCommand {
     /// Every known bundle release and product policy.
+    #[command(after_help = "Examples:\n  crdguard catalog list\n  crdguard catalog list -o json")]
     List,
     /// One bundle, release (`gateway-api@v1.6.1[/experimental]`), product or product version.
+    #[command(after_help = "Examples:\n  crdguard catalog show gateway-api\n  \
+crdguard catalog show gateway-api@v1.6.1/experimental\n  crdguard catalog show envoy-gateway@v1.9")]
     Show {
         #[arg(value_name = "NAME[@VERSION]")]
         reference: String,
@@ -486,6 +542,10 @@ pub enum CatalogCommand {
     /// Record a release the catalog lacks from its published install file (e.g. a Gateway API
     /// `standard-install.yaml` newer than this crdguard): its facts are shown, then kept in the
     /// cache ($XDG_CACHE_HOME/crdguard/catalog/added), and identification and references know it.
+    #[command(
+        after_help = "Examples:\n  crdguard catalog add standard-install.yaml experimental-install.yaml --dry-run\n  \
+crdguard catalog add standard-install.yaml experimental-install.yaml"
+    )]
     Add {
         /// The release's install files (one per channel).
         #[arg(value_name = "FILE", required = true)]
@@ -546,6 +606,21 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell the script is for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write crdguard.1 and one page per command (crdguard-plan.1, crdguard-guard-render.1, ...)
+    /// into DIR instead of printing crdguard(1).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct GuardArgs {
     #[command(subcommand)]
     pub command: GuardCommand,
@@ -554,8 +629,12 @@ pub struct GuardArgs {
 #[derive(Debug, Subcommand)]
 pub enum GuardCommand {
     /// Print the policy and binding (YAML by default).
+    #[command(after_help = "Examples:\n  crdguard guard render > guard.yaml\n  \
+crdguard guard render --bundle gateway-api --server-version v1.34.0 -o json")]
     Render(GuardRenderArgs),
     /// Install them with server-side apply (needs admissionregistration.k8s.io/v1 policies).
+    #[command(after_help = "Examples:\n  crdguard guard apply --dry-run=server\n  \
+crdguard guard apply --policy crdguard.yaml --context prod")]
     Apply(GuardApplyArgs),
 }
 

@@ -9,13 +9,13 @@ mod render;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
 use exit::Exit;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse(std::env::args_os()) {
         Ok(cli) => cli,
         Err(err) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr.
@@ -41,6 +41,8 @@ fn main() -> ExitCode {
         Command::PostRender => commands::post_render::run(),
         Command::Snapshot(args) => commands::snapshot::run(args),
         Command::Migrate(args) => commands::migrate::run(args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::man::run(args),
     };
     match outcome {
         Ok(exit) => ExitCode::from(exit as u8),
@@ -49,6 +51,40 @@ fn main() -> ExitCode {
             let _ = writeln!(stderr, "error: {err}");
             ExitCode::from(err.exit() as u8)
         }
+    }
+}
+
+/// Parses the command line as `Cli::try_parse` does, with usage and help naming the command as
+/// it was invoked: `kubectl crdguard` for the kubectl plugin (a binary or link named
+/// `kubectl-crdguard` on PATH), `helm crdguard` under the Helm plugin (plugin.yaml).
+fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    let mut args = args.into_iter().peekable();
+    let helm_plugin = std::env::var_os("HELM_PLUGIN_NAME");
+    let mut command = Cli::command();
+    if let Some(name) = invoked_as(
+        args.peek().map(std::path::Path::new),
+        helm_plugin.as_deref(),
+    ) {
+        command = command.bin_name(name);
+    }
+    let mut matches = command.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|err| err.format(&mut command))
+}
+
+/// The name usage and help give the command, when it is not the binary's own file name.
+fn invoked_as(
+    argv0: Option<&std::path::Path>,
+    helm_plugin: Option<&std::ffi::OsStr>,
+) -> Option<&'static str> {
+    let stem = argv0
+        .and_then(|path| path.file_stem())
+        .and_then(|s| s.to_str());
+    if stem == Some("kubectl-crdguard") {
+        Some("kubectl crdguard")
+    } else if helm_plugin.is_some_and(|name| name == "crdguard") {
+        Some("helm crdguard")
+    } else {
+        None
     }
 }
 
@@ -67,4 +103,35 @@ fn init_tracing(level: &str) {
         .with_writer(std::io::stderr)
         .without_time()
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::path::Path;
+
+    #[test]
+    fn plugin_names() {
+        let kubectl = Some(Path::new("/usr/local/bin/kubectl-crdguard"));
+        assert_eq!(invoked_as(kubectl, None), Some("kubectl crdguard"));
+        let exe = Some(Path::new("C:/bin/kubectl-crdguard.exe"));
+        assert_eq!(invoked_as(exe, None), Some("kubectl crdguard"));
+        let plain = Some(Path::new("target/release/crdguard"));
+        assert_eq!(invoked_as(plain, None), None);
+        let helm = Some(OsStr::new("crdguard"));
+        assert_eq!(invoked_as(plain, helm), Some("helm crdguard"));
+        // The post-renderer plugin runs `crdguard post-render` under its own name.
+        let post_render = Some(OsStr::new("crdguard-post-render"));
+        assert_eq!(invoked_as(plain, post_render), None);
+    }
+
+    #[test]
+    fn usage_names_the_plugin() {
+        let err = parse(["kubectl-crdguard", "--no-such-flag"].map(Into::into))
+            .err()
+            .map(|e| e.render().to_string())
+            .unwrap_or_default();
+        assert!(err.contains("Usage: kubectl crdguard"), "{err}");
+    }
 }

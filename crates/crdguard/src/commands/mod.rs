@@ -3,9 +3,11 @@
 pub mod apply;
 pub mod catalog;
 pub mod check;
+pub mod completions;
 pub mod diff;
 pub mod guard;
 pub mod install;
+pub mod man;
 pub mod migrate;
 pub mod objects;
 pub mod plan;
