@@ -234,7 +234,13 @@ fn zsh_and_fish_completions_parse() {
             offered.lines().any(|l| l.starts_with("plan\t")),
             "{offered}"
         );
-        assert!(offered.lines().any(|l| l == "markdown"), "{offered}");
+        // A value, with its description when it has one.
+        assert!(
+            offered
+                .lines()
+                .any(|l| l == "markdown" || l.starts_with("markdown\t")),
+            "{offered}"
+        );
     } else {
         eprintln!("note: fish is not installed; its completion script is not parsed");
     }
