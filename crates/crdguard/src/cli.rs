@@ -27,6 +27,10 @@ pub struct Cli {
     /// Log verbosity for diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(long, global = true, env = "CRDGUARD_LOG", default_value = "warn")]
     pub log_level: String,
+
+    /// Colour in output for people: auto (a terminal, and NO_COLOR unset), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,9 +171,23 @@ crdguard man --dir /usr/local/share/man/man1   (crdguard.1, crdguard-plan.1, ...
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
+    /// For people: what changes or blocks; `--details` lists everything.
     Table,
+    /// The contract (SPEC §3) other tools read.
     Json,
+    /// The same object as `json`, as YAML.
+    Yaml,
+    /// A pull-request comment: at most 60,000 characters, renders on GitHub.
     Markdown,
+}
+
+/// When to colour output for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE forces it).
+    Auto,
+    Always,
+    Never,
 }
 
 /// Where the observed state comes from.
@@ -316,6 +334,10 @@ pub struct PlanArgs {
     #[arg(long)]
     pub migrate: bool,
 
+    /// List every item and finding, not only what changes or blocks (table and markdown).
+    #[arg(long)]
+    pub details: bool,
+
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -374,6 +396,10 @@ pub struct ApplyArgs {
 
     #[command(flatten)]
     pub write: WriteArgs,
+
+    /// List every item and finding, not only what changes or blocks (table and markdown).
+    #[arg(long)]
+    pub details: bool,
 
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -434,6 +460,10 @@ pub struct InstallArgs {
 
     #[command(flatten)]
     pub write: WriteArgs,
+
+    /// List every item and finding, not only what changes or blocks (table and markdown).
+    #[arg(long)]
+    pub details: bool,
 
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,

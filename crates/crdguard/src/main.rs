@@ -28,6 +28,13 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&cli.log_level);
+    // Resolved once: every writer for people (anstream) follows it; `auto` leaves the
+    // decision to anstream (a terminal, NO_COLOR, CLICOLOR_FORCE).
+    anstream::ColorChoice::write_global(match cli.color {
+        cli::ColorWhen::Auto => anstream::ColorChoice::Auto,
+        cli::ColorWhen::Always => anstream::ColorChoice::Always,
+        cli::ColorWhen::Never => anstream::ColorChoice::Never,
+    });
     let outcome = match &cli.command {
         Command::Plan(args) => commands::plan::run(args),
         Command::Status(args) => commands::status::run(args),

@@ -254,7 +254,8 @@ fn markdown_output_is_a_table() {
         text.contains("| CRD | ACTION | FROM -> TO | REASON |"),
         "{text}"
     );
-    assert!(text.contains("## Bundle gateway-api"), "{text}");
+    assert!(text.contains("#### Bundles"), "{text}");
+    assert!(text.contains("| `gateway-api` | standard |"), "{text}");
 }
 
 #[test]

@@ -5,10 +5,12 @@ pub mod channel;
 mod companions;
 mod engine;
 mod judge;
+mod next;
 mod preflight;
 mod report;
 pub mod rules;
 
 pub use engine::{PlanInputs, PlanOptions, SCHEMA_ANALYSIS, plan, plan_with};
 pub use judge::ratcheting;
+pub use next::{NextStep, next_steps};
 pub use report::*;

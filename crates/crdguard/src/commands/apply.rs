@@ -77,7 +77,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, CliError> {
         };
         let (plan, exit) =
             apply(&cluster, &inputs, &observed, &settings, identity, &progress).await?;
-        render::plan(&plan, args.output)?;
+        render::plan(&plan, args.output, render::View::new(args.details))?;
         Ok(exit)
     })
 }

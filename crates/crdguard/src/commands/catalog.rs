@@ -262,6 +262,7 @@ pub fn run(args: &CatalogArgs) -> Result<Exit, CliError> {
             let outcomes = add(files, *dry_run)?;
             match output {
                 Output::Json => pretty_json(&outcomes)?,
+                Output::Yaml => crate::render::to_yaml(&outcomes)?,
                 Output::Table | Output::Markdown => add_table(&outcomes),
             }
         }
@@ -269,6 +270,7 @@ pub fn run(args: &CatalogArgs) -> Result<Exit, CliError> {
             let value = to_value(&catalog()?.list())?;
             match output {
                 Output::Json => pretty_json(&value)?,
+                Output::Yaml => crate::render::to_yaml(&value)?,
                 Output::Table => list_table(&value, false),
                 Output::Markdown => list_table(&value, true),
             }
@@ -280,6 +282,7 @@ pub fn run(args: &CatalogArgs) -> Result<Exit, CliError> {
             let value = to_value(&shown)?;
             match output {
                 Output::Json => pretty_json(&value)?,
+                Output::Yaml => crate::render::to_yaml(&value)?,
                 Output::Table => show_table(&value),
                 Output::Markdown => format!(
                     "```yaml\n{}```\n",

@@ -182,7 +182,10 @@ impl TerminalProgress {
     pub fn new(output: crate::cli::Output) -> Self {
         use std::io::IsTerminal;
         TerminalProgress {
-            enabled: output != crate::cli::Output::Json && std::io::stderr().is_terminal(),
+            enabled: matches!(
+                output,
+                crate::cli::Output::Table | crate::cli::Output::Markdown
+            ) && std::io::stderr().is_terminal(),
         }
     }
 }

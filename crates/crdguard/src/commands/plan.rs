@@ -344,7 +344,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
     }
     // A live plan is also a saved plan: `apply --plan` applies exactly it (SPEC §11).
     super::saved_plan::seal(&mut plan, &inputs.desired, &inputs.policy)?;
-    render::plan(&plan, args.output)?;
+    render::plan(&plan, args.output, render::View::new(args.details))?;
     Ok(match plan.verdict {
         Verdict::Ok => Exit::Ok,
         Verdict::Blocked => Exit::Blocked,

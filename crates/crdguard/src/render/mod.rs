@@ -2,8 +2,11 @@
 
 mod grid;
 mod human;
+mod markdown;
+mod palette;
+mod review;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
@@ -15,19 +18,41 @@ use crate::exit::CliError;
 
 pub use grid::Style;
 
-pub fn plan(plan: &Plan, output: Output) -> Result<(), CliError> {
+/// How a report for people is laid out, resolved once per run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct View {
+    /// `--details`: every item and finding, not only what changes or blocks.
+    pub details: bool,
+    /// The terminal's width when stdout is one; `None` when piped (one row per line).
+    pub width: Option<usize>,
+}
+
+impl View {
+    pub fn new(details: bool) -> Self {
+        let width = std::io::stdout()
+            .is_terminal()
+            .then(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
+            .flatten();
+        View { details, width }
+    }
+}
+
+pub fn plan(plan: &Plan, output: Output, view: View) -> Result<(), CliError> {
     match output {
         Output::Json => json(plan),
-        Output::Table => emit(&human::plan(plan, Style::Table)),
-        Output::Markdown => emit(&human::plan(plan, Style::Markdown)),
+        Output::Yaml => yaml(plan),
+        Output::Table => emit_for_people(&review::text(plan, view.details, view.width)),
+        Output::Markdown => emit(&markdown::plan(plan, view.details)),
     }
 }
 
 pub fn status(status: &Status, output: Output) -> Result<(), CliError> {
+    let view = View::new(false);
     match output {
         Output::Json => json(status),
-        Output::Table => emit(&human::status(status, Style::Table)),
-        Output::Markdown => emit(&human::status(status, Style::Markdown)),
+        Output::Yaml => yaml(status),
+        Output::Table => emit_for_people(&human::status(status, Style::Table, view.width)),
+        Output::Markdown => emit(&human::status(status, Style::Markdown, None)),
     }
 }
 
@@ -36,10 +61,12 @@ pub fn diff(
     no_info: bool,
     output: Output,
 ) -> Result<(), CliError> {
+    let view = View::new(false);
     match output {
         Output::Json => json(diff),
-        Output::Table => emit(&human::diff(diff, no_info, Style::Table)),
-        Output::Markdown => emit(&human::diff(diff, no_info, Style::Markdown)),
+        Output::Yaml => yaml(diff),
+        Output::Table => emit_for_people(&human::diff(diff, no_info, Style::Table, view.width)),
+        Output::Markdown => emit(&human::diff(diff, no_info, Style::Markdown, None)),
     }
 }
 
@@ -81,16 +108,23 @@ pub fn check(plan: &Plan, output: Output) -> Result<(), CliError> {
         .preflight
         .iter()
         .any(|c| c.status == crdguard_core::plan::CheckStatus::Fail);
+    let report = CheckReport {
+        api_version: plan.api_version,
+        kind: "Check",
+        cluster: &plan.cluster,
+        preflight: &plan.preflight,
+        verdict: if failed { "blocked" } else { "ok" },
+    };
     match output {
-        Output::Json => json(&CheckReport {
-            api_version: plan.api_version,
-            kind: "Check",
-            cluster: &plan.cluster,
-            preflight: &plan.preflight,
-            verdict: if failed { "blocked" } else { "ok" },
-        }),
-        Output::Table => emit(&human::check(plan, failed, Style::Table)),
-        Output::Markdown => emit(&human::check(plan, failed, Style::Markdown)),
+        Output::Json => json(&report),
+        Output::Yaml => yaml(&report),
+        Output::Table => emit_for_people(&human::check(
+            plan,
+            failed,
+            Style::Table,
+            View::new(false).width,
+        )),
+        Output::Markdown => emit(&human::check(plan, failed, Style::Markdown, None)),
     }
 }
 
@@ -99,6 +133,29 @@ fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
         .map_err(|e| CliError::usage(format!("cannot serialize the report: {e}")))?;
     text.push('\n');
     emit(&text)
+}
+
+/// The same object as `-o json`, as YAML (SPEC §3 v2).
+pub fn yaml<T: Serialize>(value: &T) -> Result<(), CliError> {
+    emit(&to_yaml(value)?)
+}
+
+pub fn to_yaml<T: Serialize>(value: &T) -> Result<String, CliError> {
+    // Through a JSON value, so YAML holds exactly what `-o json` holds.
+    let value = serde_json::to_value(value)
+        .map_err(|e| CliError::usage(format!("cannot serialize the report: {e}")))?;
+    crdguard_core::yaml::to_string(&value)
+        .map_err(|e| CliError::usage(format!("cannot serialize the report: {e}")))
+}
+
+/// Text for people: colour kept on a terminal (or `--color always`), stripped otherwise.
+fn emit_for_people(text: &str) -> Result<(), CliError> {
+    let mut out = anstream::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::usage(format!("cannot write to stdout: {e}"))),
+    }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

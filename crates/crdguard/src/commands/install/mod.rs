@@ -150,7 +150,7 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
         }
     }
     plan.install = Some(result);
-    render::plan(&plan, args.output)?;
+    render::plan(&plan, args.output, render::View::new(args.details))?;
     Ok(exit)
 }
 
