@@ -20,9 +20,16 @@ use crate::{CRD_PATH, Cluster, ClusterError};
 
 const CONFLICT_RETRIES: usize = 5;
 
-/// Progress callbacks for long work (printed on a terminal, silent in JSON mode).
+/// Progress callbacks for long work (a bar and lines on a terminal, silent in JSON mode).
 pub trait Progress: Send + Sync {
+    /// A line about what is happening.
     fn message(&self, text: &str);
+    /// Counted work begins: `total` units, described by `what` (`applying CRDs`).
+    fn start(&self, _what: &str, _total: u64) {}
+    /// `n` more units of the counted work are done.
+    fn advance(&self, _n: u64) {}
+    /// The counted work is over (done, or stopped).
+    fn finish(&self) {}
 }
 
 pub use crdguard_core::plan::MigrationResult as MigrationReport;
@@ -105,8 +112,13 @@ impl Cluster {
             desired.name,
             objects.len()
         ));
+        progress.start(
+            &format!("rewriting {} objects", desired.kind),
+            objects.len() as u64,
+        );
         for (index, object) in objects.iter().enumerate() {
             if let Some(reason) = self.stop.requested() {
+                progress.finish();
                 // storedVersions is untouched, so the next run finds the same work and resumes.
                 return Err(ClusterError::Interrupted {
                     operation: format!(
@@ -121,15 +133,9 @@ impl Cluster {
             if self.rewrite(desired, &target, object).await? {
                 report.rewritten += 1;
             }
-            if (index + 1) % 100 == 0 {
-                progress.message(&format!(
-                    "{}: {} / {} rewritten",
-                    desired.name,
-                    index + 1,
-                    objects.len()
-                ));
-            }
+            progress.advance(1);
         }
+        progress.finish();
         let after = self
             .list_all(
                 &format!("count {}", desired.name),

@@ -286,6 +286,10 @@ fn main() {
             "a_crds_chart_too_big_for_helm_installs_and_upgrades_with_crdguard_keeping_every_object",
             crds_chart_too_big_for_helm,
         ),
+        (
+            "progress_bars_with_counts_on_a_terminal_and_none_when_piped",
+            progress_on_a_terminal_only,
+        ),
     ];
     if args.list {
         let trials = tests
@@ -2120,4 +2124,80 @@ fn crds_chart_too_big_for_helm(cluster: &Cluster) -> Result<(), Failed> {
     }
     remove_envoy_gateway(cluster);
     result
+}
+
+/// Runs crdguard with `args` on a pseudo-terminal (util-linux `script`, on every Debian
+/// system) and returns what the terminal received, colour and redraws included.
+fn on_terminal(cluster: &Cluster, args: &[&str]) -> String {
+    let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+    let mut line = format!(
+        "stty cols 120 rows 40; {}",
+        quote(env!("CARGO_BIN_EXE_crdguard"))
+    );
+    for arg in args
+        .iter()
+        .copied()
+        .chain(["--kubeconfig", &cluster.kubeconfig()])
+    {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// SPEC §3 v2: long work shows progress bars with counts on a terminal and stays quiet in
+/// JSON and when not on a terminal. A piped apply of v1.5.0 and an apply of v1.5.1 with
+/// `-o json` on a terminal print no bar; an apply of v1.6.1 on a terminal draws the CRD bar up
+/// to its full count and the Established bar.
+fn progress_on_a_terminal_only(cluster: &Cluster) -> Result<(), Failed> {
+    let piped = cluster.crdguard(&["apply", &as_released("v1.5.0", "standard")]);
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    check(piped.status.success(), format!("piped apply: {stderr}"))?;
+    check(
+        !stderr.contains("applying CRDs") && !stderr.contains("ETA"),
+        format!("progress on a pipe: {stderr}"),
+    )?;
+    let before = cluster.versions();
+    let json_screen = on_terminal(
+        cluster,
+        &["apply", &as_released("v1.5.1", "standard"), "-o", "json"],
+    );
+    check(
+        cluster.versions() != before,
+        format!("the JSON apply on a terminal wrote nothing:\n{json_screen}"),
+    )?;
+    check(
+        !json_screen.contains("applying CRDs") && !json_screen.contains("ETA"),
+        format!("progress with -o json:\n{json_screen}"),
+    )?;
+    let source = as_released("v1.6.1", "standard");
+    let (_, plan) = cluster.json(&["plan", &source, "-o", "json"]);
+    let writes = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "CustomResourceDefinition" && i["step"] != "none")
+        .count();
+    check(writes > 0, format!("nothing to write: {}", plan["summary"]))?;
+    let screen = on_terminal(cluster, &["apply", &source]);
+    let visible = screen.replace('\r', "\n");
+    check(
+        visible.contains("applying CRDs [") && visible.contains(&format!("{writes}/{writes}")),
+        format!("no CRD bar reaching {writes}/{writes}:\n{visible}"),
+    )?;
+    check(
+        visible.contains("waiting for Established"),
+        format!("no Established bar:\n{visible}"),
+    )?;
+    check(
+        visible.contains("Verdict: ok"),
+        format!("the apply on a terminal did not finish:\n{visible}"),
+    )?;
+    Ok(())
 }

@@ -404,11 +404,15 @@ pub async fn apply(
 
     if !dry_run && !result.applied.is_empty() && interrupted.is_none() {
         let names: BTreeSet<String> = result.applied.iter().cloned().collect();
+        progress.start("waiting for Established", names.len() as u64);
         let waited = cluster
             .wait_established(&names, args.live.timeout, |name| {
-                progress.message(&format!("established {name}"))
+                progress.message(&format!("established {name}"));
+                progress.advance(1);
             })
-            .await?;
+            .await;
+        progress.finish();
+        let waited = waited?;
         result.not_established = waited.pending.into_iter().collect();
     }
 
@@ -674,6 +678,7 @@ async fn write_crds(
     progress: &TerminalProgress,
 ) -> Vec<crdguard_kube::WriteOutcome> {
     let mut outcomes = Vec::new();
+    progress.start("applying CRDs", names.len() as u64);
     for force in [false, true] {
         let group: Vec<PlannedWrite> = names
             .iter()
@@ -697,10 +702,12 @@ async fn write_crds(
                     if outcome.result == WriteResult::Applied {
                         progress.message(&format!("applied {}", outcome.crd));
                     }
+                    progress.advance(1);
                 })
                 .await,
         );
     }
+    progress.finish();
     outcomes
 }
 

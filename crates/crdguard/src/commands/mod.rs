@@ -173,9 +173,12 @@ pub fn live_options(args: &crate::cli::LiveArgs) -> ConnectOptions {
     }
 }
 
-/// Progress lines on stderr when it is a terminal and the output is for people.
+/// Progress on stderr when it is a terminal and the output is for people: lines about what
+/// happens, and a bar with counts and ETA for counted work (indicatif). Silent otherwise, so
+/// JSON, YAML and piped runs carry none of it.
 pub struct TerminalProgress {
     enabled: bool,
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
 }
 
 impl TerminalProgress {
@@ -186,15 +189,72 @@ impl TerminalProgress {
                 output,
                 crate::cli::Output::Table | crate::cli::Output::Markdown
             ) && std::io::stderr().is_terminal(),
+            bar: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn with_bar(&self, f: impl FnOnce(&mut Option<indicatif::ProgressBar>)) {
+        // A poisoned lock only means a panic elsewhere; progress is not worth a second one.
+        if let Ok(mut bar) = self.bar.lock() {
+            f(&mut bar);
         }
     }
 }
 
 impl crdguard_kube::Progress for TerminalProgress {
     fn message(&self, text: &str) {
-        if self.enabled {
-            eprintln!("  {text}");
+        if !self.enabled {
+            return;
         }
+        self.with_bar(|bar| match bar {
+            // Above the bar, which is drawn again under it.
+            Some(bar) => bar.println(format!("  {text}")),
+            None => eprintln!("  {text}"),
+        });
+    }
+
+    fn start(&self, what: &str, total: u64) {
+        if !self.enabled {
+            return;
+        }
+        self.with_bar(|bar| {
+            if let Some(old) = bar.take() {
+                old.finish_and_clear();
+            }
+            let style = indicatif::ProgressStyle::with_template(
+                "  {prefix} [{bar:30}] {pos}/{len} ({elapsed}, ETA {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            let new = indicatif::ProgressBar::new(total)
+                .with_style(style)
+                .with_prefix(what.to_string());
+            new.enable_steady_tick(std::time::Duration::from_millis(200));
+            *bar = Some(new);
+        });
+    }
+
+    fn advance(&self, n: u64) {
+        self.with_bar(|bar| {
+            if let Some(bar) = bar {
+                bar.inc(n);
+            }
+        });
+    }
+
+    fn finish(&self) {
+        self.with_bar(|bar| {
+            if let Some(bar) = bar.take() {
+                // The final count stays on screen: what was done, at a glance.
+                bar.finish();
+            }
+        });
+    }
+}
+
+impl Drop for TerminalProgress {
+    fn drop(&mut self) {
+        crdguard_kube::Progress::finish(self);
     }
 }
 
