@@ -147,7 +147,7 @@ pub async fn apply(
     if !reads.is_empty() {
         let read = match observed.source {
             crdguard_core::ClusterSource::Live => {
-                super::objects::read_live(cluster, observed, desired, &reads).await?
+                super::objects::read_live(cluster, observed, desired, &reads, progress).await?
             }
             crdguard_core::ClusterSource::Snapshot => {
                 crdguard_core::objects::evidence_from_snapshot(

@@ -19,6 +19,7 @@ pub fn observe_objects(
     observed: &ObservedState,
     desired: &DesiredState,
     reads: &[ObjectReads],
+    progress: &dyn crdguard_kube::Progress,
 ) -> Result<ObjectsObserved, CliError> {
     if reads.is_empty() {
         return Ok(ObjectsObserved::new());
@@ -32,7 +33,7 @@ pub fn observe_objects(
         )),
         ClusterSource::Live => super::runtime()?.block_on(async {
             let cluster = super::connect_live(&super::connect_options(args)).await?;
-            read_live(&cluster, observed, desired, reads).await
+            read_live(&cluster, observed, desired, reads, progress).await
         }),
     }
 }
@@ -44,8 +45,25 @@ pub async fn read_live(
     observed: &ObservedState,
     desired: &DesiredState,
     reads: &[ObjectReads],
+    progress: &dyn crdguard_kube::Progress,
 ) -> Result<ObjectsObserved, CliError> {
     let mut found = ObjectsObserved::new();
+    let lists: usize = reads.iter().map(|r| r.versions.len()).sum();
+    progress.start("checking stored objects", lists as u64);
+    let outcome = read_each(cluster, observed, desired, reads, progress, &mut found).await;
+    progress.finish();
+    outcome.map(|()| found)
+}
+
+/// One paged list per CRD and version asked for, each counted on the progress bar.
+async fn read_each(
+    cluster: &Cluster,
+    observed: &ObservedState,
+    desired: &DesiredState,
+    reads: &[ObjectReads],
+    progress: &dyn crdguard_kube::Progress,
+    found: &mut ObjectsObserved,
+) -> Result<(), CliError> {
     for read in reads {
         let Some(installed) = observed.crds.get(&read.crd) else {
             continue;
@@ -61,10 +79,11 @@ pub async fn read_live(
                 break;
             }
             let mut collector = ObjectsCollector::new(version, schema);
-            match cluster
+            let listed = cluster
                 .for_each_object(installed, version, |object| collector.add(object))
-                .await
-            {
+                .await;
+            progress.advance(1);
+            match listed {
                 Ok(_) => evidence.push(collector.finish()),
                 Err(e) if matches!(e.code(), Some(403 | 404)) => {
                     unreadable = Some(format!(
@@ -82,5 +101,5 @@ pub async fn read_live(
         };
         found.insert(read.crd.clone(), objects);
     }
-    Ok(found)
+    Ok(())
 }

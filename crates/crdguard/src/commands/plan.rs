@@ -338,8 +338,13 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
     // Errors the stored objects can decide: read them and plan again with what they show.
     let reads = crdguard_core::objects::reads_needed(&plan);
     if !reads.is_empty() {
-        observed.objects =
-            super::objects::observe_objects(&args.cluster, &observed, &inputs.desired, &reads)?;
+        observed.objects = super::objects::observe_objects(
+            &args.cluster,
+            &observed,
+            &inputs.desired,
+            &reads,
+            &super::TerminalProgress::new(args.output),
+        )?;
         plan = planner(&observed);
     }
     // A live plan is also a saved plan: `apply --plan` applies exactly it (SPEC §11).
