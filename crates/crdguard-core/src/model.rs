@@ -112,9 +112,10 @@ pub struct Crd {
     pub annotations: BTreeMap<String, String>,
     /// `status.storedVersions` (installed CRDs only).
     pub stored_versions: Vec<String>,
-    /// Whether `status.storedVersions` was there at all. A snapshot without `status` (or a
-    /// plain CRD file given as a snapshot) says nothing about what is stored: removing any of
-    /// its versions may lose data (SPEC §2, unknown stored versions).
+    /// Whether `status.storedVersions` was there and not empty. A snapshot without `status`
+    /// (or a plain CRD file given as a snapshot, whose generator may write an empty list) says
+    /// nothing about what is stored: removing any of its versions may lose data (SPEC §2,
+    /// unknown stored versions).
     pub stored_versions_known: bool,
     pub managed_fields: Vec<FieldManager>,
     pub origin: Origin,
