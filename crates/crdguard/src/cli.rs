@@ -151,6 +151,15 @@ crdguard diff crds/ ../next-release/crds/ --server-version v1.33.1 --no-info\n  
 git show HEAD:crds/widgets.yaml | crdguard diff - crds/widgets.yaml -o markdown"
     )]
     Diff(DiffArgs),
+    /// One item's whole decision: every row of the decision table, every finding, every
+    /// object checked (same inputs as plan).
+    #[command(
+        after_help = "explain makes the same plan as `plan` and shows one item of it: its decision and step, each row of the decision table (SPEC §2) with whether it decides, also blocks, applies or does not apply, its bundle's decision, every schema finding (infos included) with each change of severity, and the stored objects checked. CRD is the CRD's full name, its plural when only one CRD has it, or Kind/name for a companion object. Exit codes as plan's, for that one item: 1 when it is blocked or in conflict; 2 when the plan has no such item.\n\n\
+Examples:\n  crdguard explain httproutes.gateway.networking.k8s.io --chart ./my-chart --snapshot cluster.yaml\n  \
+crdguard explain httproutes gateway-api@v1.6.1/standard --context prod\n  \
+crdguard explain ValidatingAdmissionPolicy/safe-upgrades.gateway.networking.k8s.io crds/ -o json"
+    )]
+    Explain(ExplainArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(
         after_help = "The script completes subcommands, flags and their fixed values. Load it \
@@ -309,6 +318,16 @@ impl ReleaseArgs {
             }),
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The item: a CRD's name (or its plural alone, when unique), or Kind/name for a companion.
+    #[arg(value_name = "CRD")]
+    pub item: String,
+
+    #[command(flatten)]
+    pub plan: PlanArgs,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Diff(args) => commands::diff::run(args),
+        Command::Explain(args) => commands::explain::run(args),
         Command::Catalog(args) => commands::catalog::run(args),
         Command::Guard(args) => commands::guard::run(args),
         Command::Rbac(args) => commands::rbac::run(args),

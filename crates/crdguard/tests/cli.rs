@@ -94,6 +94,8 @@ spec:
       openAPIV3Schema: { type: object }
 "#;
 
+const HTTP_ROUTES: &str = "httproutes.gateway.networking.k8s.io";
+
 fn empty_snapshot(temp: &Temp) -> String {
     temp.write("snapshot.yaml", "apiVersion: v1\nkind: List\nitems: []\n")
 }
@@ -1209,6 +1211,29 @@ fn snapshot_without_status_blocks_version_removals() {
             "{item}"
         );
     }
+    // Gateway API v0.5.0's published file carries `status: {storedVersions: []}` (older
+    // controller-gen): an empty list says nothing about what is stored either. HTTPRoute
+    // v1.6.1 drops v1alpha2, which a v0.5.0 cluster may well store.
+    let out = crdguard(&[
+        "plan",
+        &corpus("gateway-api/v1.6.1/as-released/experimental-install.yaml"),
+        "--snapshot",
+        &corpus("gateway-api/v0.5.0/as-released/experimental-install.yaml"),
+        "-o",
+        "json",
+    ]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let routes = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["crd"] == HTTP_ROUTES)
+        .unwrap();
+    assert_eq!(routes["action"], "blocked", "{routes}");
+    assert_eq!(
+        routes["reasons"][0]["code"], "stored-versions-unknown",
+        "{routes}"
+    );
     // An explicit empty List is a valid empty cluster: everything is created.
     let dir = Temp::new("empty-list");
     let empty = dir.0.join("empty.yaml");
@@ -2191,4 +2216,116 @@ fn status_says_what_the_safe_upgrades_policy_lets_through() {
         text.contains("LETS THROUGH") && text.contains("experimental → standard"),
         "{text}"
     );
+}
+
+/// `crdguard explain` (SPEC §3): the plan's item in full. Its JSON item is the plan's item, its
+/// table is SPEC §2 row by row (one row decides; every row that also blocks is one of the
+/// item's reasons), and the item is found by full name, by plural, or as Kind/name.
+#[test]
+fn explain_shows_one_items_whole_decision() {
+    let args = |item: &str| -> Vec<String> {
+        vec![
+            "explain".into(),
+            item.into(),
+            corpus("gateway-api/v1.6.1/as-released/experimental-install.yaml"),
+            "--snapshot".into(),
+            corpus("gateway-api/v0.5.0/as-released/experimental-install.yaml"),
+            "--server-version".into(),
+            "v1.36.3".into(),
+        ]
+    };
+    let run = |item: &str, more: &[&str]| {
+        let mut all = args(item);
+        all.extend(more.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        crdguard(&refs)
+    };
+    let out = run(HTTP_ROUTES, &["-o", "json"]);
+    let explained: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(explained["kind"], "Explanation");
+    let item = &explained["item"];
+    assert_eq!(item["crd"], HTTP_ROUTES);
+    assert_eq!(out.status.code(), Some(1), "a blocked item exits 1");
+    assert_eq!(item["action"], "blocked");
+
+    // The same item as in the plan of the same inputs.
+    let mut plan_args = args(HTTP_ROUTES);
+    plan_args[0] = "plan".into();
+    plan_args.remove(1);
+    plan_args.extend(["-o".into(), "json".into()]);
+    let refs: Vec<&str> = plan_args.iter().map(String::as_str).collect();
+    let plan: Value = serde_json::from_slice(&crdguard(&refs).stdout).unwrap();
+    let in_plan = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["crd"] == HTTP_ROUTES)
+        .unwrap();
+    assert_eq!(item, in_plan);
+
+    // Every row of the table, numbered as in SPEC §2; exactly one decides, with the item's
+    // first reason; each row that also blocks gives one of the item's reasons.
+    let rows = explained["rules"].as_array().unwrap();
+    assert_eq!(rows.len(), 14);
+    assert!(rows.iter().enumerate().all(|(i, r)| r["row"] == i + 1));
+    let deciding: Vec<&Value> = rows.iter().filter(|r| r["outcome"] == "decides").collect();
+    assert_eq!(deciding.len(), 1, "{rows:?}");
+    assert_eq!(deciding[0]["action"], "blocked");
+    assert_eq!(
+        deciding[0]["reasons"][0]["code"], item["reasons"][0]["code"],
+        "{rows:?}"
+    );
+    let item_codes: Vec<&Value> = item["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["code"])
+        .collect();
+    let also: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["outcome"] == "also-blocks")
+        .collect();
+    assert!(!also.is_empty(), "{rows:?}");
+    for row in also {
+        assert!(item_codes.contains(&&row["reasons"][0]["code"]), "{row}");
+    }
+    assert_eq!(explained["bundle"]["name"], "gateway-api");
+
+    // The table for people: each rule by name, and infos listed (the plan only counts them).
+    let out = run("httproutes", &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1));
+    for row in rows {
+        assert!(
+            text.contains(row["rule"].as_str().unwrap()),
+            "{} missing: {text}",
+            row["rule"]
+        );
+    }
+    let infos = item["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "info")
+        .count();
+    assert!(infos > 0);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.split_whitespace().next() == Some("info"))
+            .count(),
+        infos,
+        "{text}"
+    );
+    assert!(text.contains("Verdict for this item: BLOCKED"), "{text}");
+
+    // A companion follows its bundle: no rows of its own.
+    let companion = "ValidatingAdmissionPolicy/safe-upgrades.gateway.networking.k8s.io";
+    let out = run(companion, &["-o", "json"]);
+    let explained: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(explained["item"]["crd"], companion);
+    assert_eq!(explained["rules"], serde_json::json!([]));
+
+    // An item the plan does not have: bad input with the closest name.
+    let out = run("httproute.gateway.networking.k8s.io", &[]);
+    assert_bad_input(&out, &["no item", "did you mean", HTTP_ROUTES]);
 }

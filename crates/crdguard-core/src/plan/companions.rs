@@ -213,6 +213,7 @@ fn item(
         step: Step::None,
         observed_resource_version: None,
         companion: decision.action.writes().then_some(companion),
+        rule_rows: Vec::new(),
     }
 }
 

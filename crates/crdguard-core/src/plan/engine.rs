@@ -324,6 +324,7 @@ fn decide_item(
     };
     ctx.findings = &findings;
     let mut decision = rules::decide(&ctx);
+    let rule_rows = rules::trace(&ctx);
     if decision.action == Action::Upgrade
         && inputs
             .preserved_channel
@@ -422,6 +423,7 @@ fn decide_item(
         step: Step::None,
         observed_resource_version: None,
         companion: None,
+        rule_rows,
     }
 }
 

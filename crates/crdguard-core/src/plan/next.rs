@@ -96,6 +96,7 @@ mod tests {
             step: Step::None,
             observed_resource_version: None,
             companion: None,
+            rule_rows: Vec::new(),
         }
     }
 

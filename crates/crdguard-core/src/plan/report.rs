@@ -229,6 +229,10 @@ pub struct ItemPlan {
     /// For a companion item that writes: upstream's object that `apply` sends.
     #[serde(skip)]
     pub companion: Option<crate::companion::CompanionObject>,
+    /// Every row of SPEC §2's table as it judged this CRD (`crdguard explain`); empty for
+    /// companions, which follow their bundle.
+    #[serde(skip)]
+    pub rule_rows: Vec<super::rules::RuleRow>,
 }
 
 impl ItemPlan {

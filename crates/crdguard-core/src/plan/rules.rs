@@ -113,6 +113,63 @@ pub fn decide(ctx: &ItemContext) -> Decision {
     decision
 }
 
+/// How one row of the table judged an item, for `crdguard explain` (SPEC §3).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleRow {
+    /// The row's number in SPEC §2's table (1-based, as in the table).
+    pub row: usize,
+    /// The row's name: the reason code it gives.
+    pub rule: &'static str,
+    pub outcome: RowOutcome,
+    /// What the row would do when it applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowOutcome {
+    /// The first row that applies: it decides.
+    Decides,
+    /// Applies after the deciding row stopped the plan, and stops it too: its reason is listed.
+    AlsoBlocks,
+    /// Applies, but a row above decided.
+    Applies,
+    DoesNotApply,
+}
+
+/// Every row of the table for one item, as `decide` weighs them.
+pub fn trace(ctx: &ItemContext) -> Vec<RuleRow> {
+    let mut decided: Option<Action> = None;
+    RULES
+        .iter()
+        .enumerate()
+        .map(|(index, (name, rule))| {
+            let result = rule(ctx);
+            let outcome = match (&result, decided) {
+                (None, _) => RowOutcome::DoesNotApply,
+                (Some(d), None) => {
+                    decided = Some(d.action);
+                    RowOutcome::Decides
+                }
+                (Some(d), Some(first)) if first.stops() && d.action.stops() => {
+                    RowOutcome::AlsoBlocks
+                }
+                (Some(_), Some(_)) => RowOutcome::Applies,
+            };
+            RuleRow {
+                row: index + 1,
+                rule: name,
+                outcome,
+                action: result.as_ref().map(|d| d.action),
+                reasons: result.map(|d| d.reasons).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
 /// The write rows 10–14 would make, if any ("a change is needed").
 pub fn write_intent(ctx: &ItemContext) -> Option<Decision> {
     INTENT_RULES

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod check;
 pub mod completions;
 pub mod diff;
+pub mod explain;
 pub mod guard;
 pub mod install;
 pub mod man;

@@ -299,6 +299,18 @@ fn gather_charts(
 }
 
 pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
+    let plan = make_plan(args)?;
+    render::plan(&plan, args.output, render::View::new(args.details))?;
+    Ok(match plan.verdict {
+        Verdict::Ok => Exit::Ok,
+        Verdict::Blocked => Exit::Blocked,
+    })
+}
+
+/// The plan of `args`: inputs resolved, the cluster observed, the plan made, stored objects
+/// read when they decide findings (and the plan made again with them), and sealed for `apply
+/// --plan`. `plan` renders it; `explain` shows one of its items.
+pub fn make_plan(args: &PlanArgs) -> Result<crdguard_core::plan::Plan, CliError> {
     let mut inputs = load_inputs(
         &args.desired.sources,
         &args.desired.chart,
@@ -349,9 +361,5 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
     }
     // A live plan is also a saved plan: `apply --plan` applies exactly it (SPEC §11).
     super::saved_plan::seal(&mut plan, &inputs.desired, &inputs.policy)?;
-    render::plan(&plan, args.output, render::View::new(args.details))?;
-    Ok(match plan.verdict {
-        Verdict::Ok => Exit::Ok,
-        Verdict::Blocked => Exit::Blocked,
-    })
+    Ok(plan)
 }

@@ -1,5 +1,6 @@
 //! Output: JSON (the contract), tables for people, Markdown for pull requests and CI summaries.
 
+mod explain;
 mod grid;
 mod human;
 mod markdown;
@@ -43,6 +44,21 @@ pub fn plan(plan: &Plan, output: Output, view: View) -> Result<(), CliError> {
         Output::Yaml => yaml(plan),
         Output::Table => emit_for_people(&review::text(plan, view.details, view.width)),
         Output::Markdown => emit(&markdown::plan(plan, view.details)),
+    }
+}
+
+/// One item of `plan` in full (`crdguard explain`).
+pub fn explain(plan: &Plan, index: usize, output: Output) -> Result<(), CliError> {
+    match output {
+        Output::Json => json(&explain::explanation(plan, index)),
+        Output::Yaml => yaml(&explain::explanation(plan, index)),
+        Output::Table => emit_for_people(&explain::text(
+            plan,
+            index,
+            Style::Table,
+            View::new(false).width,
+        )),
+        Output::Markdown => emit(&explain::text(plan, index, Style::Markdown, None)),
     }
 }
 

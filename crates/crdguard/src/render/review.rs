@@ -224,16 +224,30 @@ pub fn items_grid(items: &[&ItemPlan], arrow: &str) -> Grid {
 }
 
 pub fn findings_grid(findings: &[(&str, &Finding)]) -> Grid {
-    let mut grid = Grid::new(&["CRD", "SEVERITY", "CHECK", "VERSION", "PATH", "MESSAGE"]);
+    findings_table(findings, true)
+}
+
+/// Findings with or without the CRD column (`explain` shows one CRD's).
+pub fn findings_table(findings: &[(&str, &Finding)], with_crd: bool) -> Grid {
+    let header: &[&str] = if with_crd {
+        &["CRD", "SEVERITY", "CHECK", "VERSION", "PATH", "MESSAGE"]
+    } else {
+        &["SEVERITY", "CHECK", "VERSION", "PATH", "MESSAGE"]
+    };
+    let mut grid = Grid::new(header);
     for (crd, f) in findings {
-        grid.row(vec![
-            Cell::code(*crd),
+        let mut row = Vec::with_capacity(6);
+        if with_crd {
+            row.push(Cell::code(*crd));
+        }
+        row.extend([
             Cell::from(f.severity.as_str()).painted(palette::severity(f.severity)),
             Cell::code(&f.check),
             Cell::code(&f.version),
             Cell::code(&f.path),
             Cell::from(finding_message(f)),
         ]);
+        grid.row(row);
     }
     grid
 }
