@@ -18,6 +18,7 @@ pub mod plan;
 pub mod policy;
 pub mod post_render;
 pub mod registry;
+pub mod requirements;
 pub mod schema_checks;
 pub mod state;
 pub mod status;

@@ -65,6 +65,10 @@ pub struct BundlePolicy {
     /// Newer than this is allowed, with a warning.
     #[serde(default)]
     pub tested_maximum: Option<BundleVersion>,
+    /// A hard limit the product cannot run above (SPEC §4 v2): recorded for other products'
+    /// plans (SPEC §12).
+    #[serde(default)]
+    pub maximum: Option<BundleVersion>,
     /// The narrowest channel the product works with.
     #[serde(default)]
     pub channel: Option<Channel>,
@@ -416,6 +420,7 @@ impl BundlePolicy {
             minimum: None,
             recommended: None,
             tested_maximum: None,
+            maximum: None,
             channel: None,
             required_kinds: Vec::new(),
             install: InstallMode::IfAbsent,

@@ -40,6 +40,8 @@ pub struct BundleStatus {
     pub identified_by: &'static str,
     /// The bundle's companion objects (SPEC §9 v2): upstream's, a modified copy, or absent.
     pub companions: Vec<CompanionStatus>,
+    /// What products recorded on the bundle's CRDs (SPEC §12), one entry per product.
+    pub requirements: Vec<crate::requirements::Requirement>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -203,6 +205,7 @@ pub fn status(
                         version_range: status.version_range.clone(),
                         identified_by: "annotation",
                         companions: companion_status(observed, name, identifier),
+                        requirements: Vec::new(),
                     },
                     BTreeSet::new(),
                 )
@@ -225,6 +228,19 @@ pub fn status(
             {
                 entry.owners.push(owner.clone());
             }
+            // Unreadable annotations are named by plan's preflight; status shows what it can.
+            let (recorded, _) = crate::requirements::of_bundle([crd]);
+            for requirement in recorded {
+                match entry
+                    .requirements
+                    .iter_mut()
+                    .find(|r| r.product == requirement.product)
+                {
+                    Some(kept) if kept.minimum >= requirement.minimum => {}
+                    Some(kept) => *kept = requirement,
+                    None => entry.requirements.push(requirement),
+                }
+            }
         }
         crds.push(status);
     }
@@ -241,6 +257,7 @@ pub fn status(
             parsed.sort();
             b.versions = parsed.into_iter().map(|(_, t)| t).collect();
             b.channels.sort();
+            b.requirements.sort_by(|x, y| x.product.cmp(&y.product));
             b.skew = b.versions.len() > 1 || b.channels.len() > 1;
             b
         })

@@ -24,7 +24,7 @@ const OWNERSHIP_ATTEMPTS: usize = 5;
 /// A 409 that says "the object has been modified": someone wrote between the server's read and
 /// write. Re-applying is safe (server-side apply is idempotent) and is what kubectl does. A 409
 /// that says "Apply failed with N conflicts" is about field ownership and is reported instead.
-fn is_optimistic_conflict(error: &ClusterError) -> bool {
+pub(crate) fn is_optimistic_conflict(error: &ClusterError) -> bool {
     match error {
         ClusterError::Api {
             code: 409, message, ..
@@ -372,7 +372,7 @@ impl Cluster {
     }
 
     /// The object's `metadata` as it is now, `None` when it is gone.
-    async fn current_metadata(
+    pub(crate) async fn current_metadata(
         &self,
         collection: &str,
         name: &str,

@@ -4,6 +4,7 @@
 //!
 //! Everything the adapter reads becomes `crdguard-core` values; all decisions stay in the core.
 
+mod annotate;
 mod apply;
 mod connect;
 mod error;

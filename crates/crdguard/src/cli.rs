@@ -160,6 +160,17 @@ crdguard explain httproutes gateway-api@v1.6.1/standard --context prod\n  \
 crdguard explain ValidatingAdmissionPolicy/safe-upgrades.gateway.networking.k8s.io crds/ -o json"
     )]
     Explain(ExplainArgs),
+    /// Requirements products recorded on shared bundles (crdguard.dev/requirements).
+    #[command(
+        after_help = "When crdguard applies a bundle for a product (a policy file or --for), it \
+records that product's requirement (minimum, hard maximum, tested maximum, channel, kinds) on \
+each CRD of the bundle, and every later plan, for any product, refuses a write that breaks one \
+(`breaks-other-product`). `crdguard status` lists them. `requirements remove` drops a \
+product's entry, for a product that was uninstalled; other products' entries stay.\n\n\
+Examples:\n  crdguard requirements remove istio --dry-run=server\n  \
+crdguard requirements remove istio --context prod -o json"
+    )]
+    Requirements(RequirementsArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(
         after_help = "The script completes subcommands, flags and their fixed values. Load it \
@@ -723,6 +734,34 @@ pub struct GuardApplyArgs {
     /// `server`: validate with a server-side dry run; nothing is stored.
     #[arg(long, value_enum, value_name = "MODE", require_equals = true, num_args = 0..=1, default_missing_value = "server")]
     pub dry_run: Option<DryRun>,
+}
+
+#[derive(Debug, Args)]
+pub struct RequirementsArgs {
+    #[command(subcommand)]
+    pub command: RequirementsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequirementsCommand {
+    /// Drop one product's entry from every CRD that records it (live).
+    #[command(after_help = "Examples:\n  crdguard requirements remove istio\n  \
+crdguard requirements remove istio --dry-run=server -o json")]
+    Remove {
+        /// The product whose entry goes (as `crdguard status` names it).
+        #[arg(value_name = "PRODUCT")]
+        product: String,
+
+        #[command(flatten)]
+        live: LiveArgs,
+
+        /// `server`: send every write as a server-side dry run; nothing is stored.
+        #[arg(long, value_enum, value_name = "MODE", require_equals = true, num_args = 0..=1, default_missing_value = "server")]
+        dry_run: Option<DryRun>,
+
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Args)]

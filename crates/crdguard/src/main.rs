@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         Command::Catalog(args) => commands::catalog::run(args),
         Command::Guard(args) => commands::guard::run(args),
         Command::Rbac(args) => commands::rbac::run(args),
+        Command::Requirements(args) => commands::requirements::run(args),
         Command::Apply(args) => commands::apply::run(args),
         Command::Install(args) => commands::install::run(args),
         Command::PostRender => commands::post_render::run(),

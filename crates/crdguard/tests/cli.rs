@@ -2266,7 +2266,8 @@ fn explain_shows_one_items_whole_decision() {
     // Every row of the table, numbered as in SPEC §2; exactly one decides, with the item's
     // first reason; each row that also blocks gives one of the item's reasons.
     let rows = explained["rules"].as_array().unwrap();
-    assert_eq!(rows.len(), 14);
+    // SPEC §2's fourteen rows and §12's gate after row 9.
+    assert_eq!(rows.len(), 15);
     assert!(rows.iter().enumerate().all(|(i, r)| r["row"] == i + 1));
     let deciding: Vec<&Value> = rows.iter().filter(|r| r["outcome"] == "decides").collect();
     assert_eq!(deciding.len(), 1, "{rows:?}");
@@ -2328,4 +2329,127 @@ fn explain_shows_one_items_whole_decision() {
     // An item the plan does not have: bad input with the closest name.
     let out = run("httproute.gateway.networking.k8s.io", &[]);
     assert_bad_input(&out, &["no item", "did you mean", HTTP_ROUTES]);
+}
+
+/// Gateway API v1.5.1 standard as a cluster would show it, each CRD carrying `requirements`
+/// in `crdguard.dev/requirements` (SPEC §12).
+fn cluster_with_requirements(temp: &Temp, requirements: &Value) -> String {
+    let text = std::fs::read_to_string(as_released("v1.5.1", "standard")).unwrap();
+    let mut items = Vec::new();
+    for document in serde_yaml_ng::Deserializer::from_str(&text) {
+        let mut object: Value = serde::Deserialize::deserialize(document).unwrap();
+        if object["kind"] != "CustomResourceDefinition" {
+            continue;
+        }
+        let storage: Vec<Value> = object["spec"]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["storage"] == true)
+            .map(|v| v["name"].clone())
+            .collect();
+        object["status"] = serde_json::json!({ "storedVersions": storage });
+        object["metadata"]["annotations"]["crdguard.dev/requirements"] =
+            Value::String(requirements.to_string());
+        items.push(object);
+    }
+    let list = serde_json::json!({
+        "apiVersion": "v1", "kind": "List",
+        "metadata": { "annotations": { "crdguard.dev/server-version": "v1.36.3" } },
+        "items": items,
+    });
+    temp.write("cluster.json", &list.to_string())
+}
+
+/// SPEC §12: what another product recorded on the bundle is honoured by every plan. Istio
+/// recorded a hard maximum of v1.5.1: a plan to v1.6.1 is blocked, naming Istio and the
+/// maximum, with the way forward; `status` lists the entry; Istio's own plan replaces its own
+/// entry instead of tripping on it; a tested maximum alone is a preflight warning.
+#[test]
+fn requirements_recorded_by_other_products_are_honoured() {
+    let temp = Temp::new("requirements");
+    let istio = serde_json::json!([{
+        "product": "istio", "version": "1.28.0", "minimum": "v1.4.0", "maximum": "v1.5.1",
+        "channel": "standard", "kinds": ["Gateway", "HTTPRoute"]
+    }]);
+    let snapshot = cluster_with_requirements(&temp, &istio);
+    let plan_to_v161 = |extra: &[&str]| {
+        let source = as_released("v1.6.1", "standard");
+        let mut args = vec!["plan", source.as_str(), "--snapshot", snapshot.as_str()];
+        args.extend(extra);
+        args.extend(["-o", "json"]);
+        let out = crdguard(&args);
+        let plan: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+        (out.status.code(), plan)
+    };
+    let (code, plan) = plan_to_v161(&[]);
+    assert_eq!(code, Some(1), "{}", plan["summary"]);
+    let routes = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["crd"] == HTTP_ROUTES)
+        .unwrap();
+    assert_eq!(routes["action"], "blocked", "{routes}");
+    assert_eq!(routes["reasons"][0]["code"], "breaks-other-product");
+    let message = routes["reasons"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("istio 1.28.0") && message.contains("at most v1.5.1"),
+        "{message}"
+    );
+    assert!(
+        message.contains("crdguard requirements remove istio"),
+        "{message}"
+    );
+    // Nothing of the bundle is written: every CRD of the release breaks the maximum.
+    assert_eq!(plan["summary"]["upgrade"], 0, "{}", plan["summary"]);
+
+    let status = crdguard(&["status", "--snapshot", &snapshot, "-o", "json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["bundles"][0]["requirements"], istio, "{status}");
+    let table = stdout(&crdguard(&["status", "--snapshot", &snapshot]));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("istio 1.28.0") && l.contains("v1.5.1")),
+        "{table}"
+    );
+
+    // Istio's own newer policy replaces its entry: the old maximum is not held against it.
+    let policy = temp.write(
+        "istio.yaml",
+        "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: istio, version: 1.29.0}\nspec:\n  bundles:\n  - name: gateway-api\n    minimum: v1.5.0\n",
+    );
+    let breaks = |plan: &Value| {
+        plan["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["reasons"].to_string().contains("breaks-other-product"))
+            .count()
+    };
+    let (_, plan) = plan_to_v161(&["--policy", &policy]);
+    assert_eq!(breaks(&plan), 0, "{}", plan["items"]);
+    assert!(plan["summary"]["upgrade"].as_u64().unwrap() > 0);
+
+    // A tested maximum only warns, in the preflight.
+    let tested = serde_json::json!([{
+        "product": "istio", "version": "1.28.0", "testedMaximum": "v1.5.1", "kinds": []
+    }]);
+    let temp2 = Temp::new("requirements-tested");
+    let snapshot = cluster_with_requirements(&temp2, &tested);
+    let source = as_released("v1.6.1", "standard");
+    let out = crdguard(&["plan", &source, "--snapshot", &snapshot, "-o", "json"]);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(breaks(&plan), 0, "{}", plan["items"]);
+    let warned = plan["preflight"].as_array().unwrap().iter().any(|c| {
+        c["check"] == "other-products"
+            && c["status"] == "warn"
+            && c["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("tested maximum v1.5.1")
+    });
+    assert!(warned, "{}", plan["preflight"]);
 }

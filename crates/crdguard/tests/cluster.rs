@@ -290,6 +290,10 @@ fn main() {
             "progress_bars_with_counts_on_a_terminal_and_none_when_piped",
             progress_on_a_terminal_only,
         ),
+        (
+            "a_products_requirement_is_recorded_honoured_by_others_and_removed",
+            requirements_recorded_honoured_removed,
+        ),
     ];
     if args.list {
         let trials = tests
@@ -2198,6 +2202,114 @@ fn progress_on_a_terminal_only(cluster: &Cluster) -> Result<(), Failed> {
     check(
         visible.contains("Verdict: ok"),
         format!("the apply on a terminal did not finish:\n{visible}"),
+    )?;
+    Ok(())
+}
+
+fn requirement_entries(cluster: &Cluster, crd: &str) -> Value {
+    let object = cluster.get(&["crd", crd]).unwrap_or(Value::Null);
+    object["metadata"]["annotations"]["crdguard.dev/requirements"]
+        .as_str()
+        .map(|text| serde_json::from_str(text).unwrap())
+        .unwrap_or(Value::Null)
+}
+
+fn breaks_other_product(plan: &Value) -> Vec<String> {
+    plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["reasons"][0]["code"] == "breaks-other-product")
+        .map(|i| i["crd"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// SPEC §12 on the real server. An apply for Istio (a policy with a hard maximum of v1.5.1)
+/// records Istio's entry on every Gateway API CRD, with a field manager of its own that owns
+/// nothing else; the same apply again writes nothing. Another product's apply of v1.6.1 is
+/// refused (`breaks-other-product`) with nothing written. `requirements remove istio` drops
+/// the entry, and the plan to v1.6.1 no longer trips on it.
+fn requirements_recorded_honoured_removed(cluster: &Cluster) -> Result<(), Failed> {
+    let policy = temp_file(
+        "istio-policy.yaml",
+        "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: istio, version: 1.28.0}\n\
+         spec:\n  bundles:\n  - name: gateway-api\n    minimum: v1.5.0\n    maximum: v1.5.1\n    \
+         requiredKinds: [Gateway, HTTPRoute]\n",
+    );
+    let v151 = as_released("v1.5.1", "standard");
+    let (code, report) = cluster.json(&["apply", &v151, "--policy", &policy, "-o", "json"]);
+    check(
+        code == 0,
+        format!("apply for istio: exit {code}: {}", report["apply"]),
+    )?;
+    let recorded = report["apply"]["requirementsRecorded"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let crds = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "CustomResourceDefinition")
+        .count();
+    check(
+        recorded == crds && crds > 0,
+        format!("recorded on {recorded} of {crds} CRDs"),
+    )?;
+    let entries = requirement_entries(cluster, HTTP_ROUTES_CRD);
+    check(
+        entries[0]["product"] == "istio" && entries[0]["maximum"] == "v1.5.1",
+        format!("annotation: {entries}"),
+    )?;
+    let routes = cluster
+        .get(&["crd", HTTP_ROUTES_CRD, "--show-managed-fields"])
+        .ok_or("no HTTPRoute CRD")?;
+    let managers = routes["metadata"]["managedFields"].as_array().unwrap();
+    let record = managers
+        .iter()
+        .find(|m| m["manager"] == "crdguard-requirements")
+        .ok_or("no crdguard-requirements manager")?;
+    check(
+        !record["fieldsV1"].to_string().contains("f:spec"),
+        format!("the requirements manager owns more than the annotation: {record}"),
+    )?;
+
+    let before = cluster.versions();
+    let (code, report) = cluster.json(&["apply", &v151, "--policy", &policy, "-o", "json"]);
+    check(
+        code == 0 && report["apply"]["requirementsRecorded"].is_null(),
+        format!("second apply: exit {code}: {}", report["apply"]),
+    )?;
+    check(cluster.versions() == before, "the second apply wrote")?;
+
+    let v161 = as_released("v1.6.1", "standard");
+    let (code, report) = cluster.json(&["apply", &v161, "-o", "json"]);
+    let blocked = breaks_other_product(&report);
+    check(
+        code == 1 && blocked.iter().any(|c| c == HTTP_ROUTES_CRD),
+        format!("apply of v1.6.1 over istio's maximum: exit {code}, blocked {blocked:?}"),
+    )?;
+    check(cluster.versions() == before, "a refused apply wrote")?;
+
+    let out = cluster.crdguard(&["requirements", "remove", "istio", "-o", "json"]);
+    let removal: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "requirements remove: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    check(
+        out.status.success() && removal["crds"].as_array().map_or(0, Vec::len) == crds,
+        format!("removal: {removal}"),
+    )?;
+    check(
+        requirement_entries(cluster, HTTP_ROUTES_CRD) == serde_json::json!([]),
+        "istio's entry is still there",
+    )?;
+    let (_, plan) = cluster.json(&["plan", &v161, "-o", "json"]);
+    let blocked = breaks_other_product(&plan);
+    check(
+        blocked.is_empty(),
+        format!("still blocked by a removed entry: {blocked:?}"),
     )?;
     Ok(())
 }

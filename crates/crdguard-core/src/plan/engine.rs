@@ -19,6 +19,7 @@ use crate::model::{BundleMembership, Channel, Crd};
 use crate::normalize::semantically_equal;
 use crate::owner::{self, Identity};
 use crate::policy::{BundlePolicy, Policy};
+use crate::requirements::Requirement;
 use crate::state::{DesiredState, ObservedState};
 use crate::version::BundleVersion;
 
@@ -55,6 +56,80 @@ pub(crate) struct Decided<'a> {
     pub item: ItemPlan,
 }
 
+/// What other products recorded on each installed bundle (SPEC §12): every product's entry but
+/// the planning policy's own, and a warning per unreadable annotation.
+fn other_products(
+    policy: &crate::policy::Policy,
+    installed: &BTreeMap<&str, (&Crd, BundleMembership)>,
+) -> (BTreeMap<String, Vec<Requirement>>, Vec<String>) {
+    let mut by_bundle: BTreeMap<String, Vec<&Crd>> = BTreeMap::new();
+    for (crd, membership) in installed.values() {
+        if let Some(bundle) = &membership.bundle {
+            by_bundle.entry(bundle.clone()).or_default().push(crd);
+        }
+    }
+    let mut warnings = Vec::new();
+    let requirements = by_bundle
+        .into_iter()
+        .map(|(bundle, crds)| {
+            let (entries, unreadable) = crate::requirements::of_bundle(crds);
+            warnings.extend(unreadable);
+            let others = crate::requirements::without(&entries, &policy.metadata.name);
+            (bundle, others)
+        })
+        .filter(|(_, entries)| !entries.is_empty())
+        .collect();
+    (requirements, warnings)
+}
+
+/// Preflight lines about other products' recorded requirements: which are honoured, which
+/// the plan goes above the tested maximum of (a warning), and annotations that could not be
+/// read.
+fn other_product_checks(
+    requirements: &BTreeMap<String, Vec<Requirement>>,
+    unreadable: Vec<String>,
+    decided: &[Decided],
+) -> Vec<PreflightCheck> {
+    let mut checks: Vec<PreflightCheck> = unreadable
+        .into_iter()
+        .map(|message| PreflightCheck {
+            check: "other-products".into(),
+            status: CheckStatus::Warn,
+            message,
+        })
+        .collect();
+    for (bundle, entries) in requirements {
+        let written = decided
+            .iter()
+            .filter(|d| d.desired_bundle.bundle.as_deref() == Some(bundle.as_str()))
+            .filter(|d| d.item.action.writes())
+            .filter_map(|d| d.desired_bundle.version.as_ref())
+            .max();
+        let untested: Vec<String> = entries
+            .iter()
+            .filter_map(|e| written.and_then(|v| e.untested(v)))
+            .collect();
+        let who: Vec<String> = entries.iter().map(Requirement::who).collect();
+        checks.push(if untested.is_empty() {
+            PreflightCheck {
+                check: "other-products".into(),
+                status: CheckStatus::Pass,
+                message: format!(
+                    "{bundle}: the requirements recorded by {} are checked on every write",
+                    who.join(", ")
+                ),
+            }
+        } else {
+            PreflightCheck {
+                check: "other-products".into(),
+                status: CheckStatus::Warn,
+                message: format!("{bundle}: {}", untested.join("; ")),
+            }
+        });
+    }
+    checks
+}
+
 pub fn plan(inputs: &PlanInputs) -> Plan {
     plan_with(inputs, SCHEMA_ANALYSIS)
 }
@@ -70,6 +145,7 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
     .map(|(crd, membership)| (crd.name.as_str(), (crd, membership)))
     .collect();
     let installed_bundles = installed_bundle_states(installed.values().map(|(_, m)| m));
+    let (requirements, requirement_warnings) = other_products(inputs.policy, &installed);
     let default_policies: BTreeMap<String, BundlePolicy> = inputs
         .desired
         .crds
@@ -106,6 +182,12 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
                     .and_then(|b| installed_bundles.get(b))
                     .cloned(),
                 policy,
+                desired_bundle
+                    .bundle
+                    .as_ref()
+                    .and_then(|b| requirements.get(b))
+                    .map(Vec::as_slice)
+                    .unwrap_or_default(),
                 schema_analysis,
             );
             Decided {
@@ -125,6 +207,11 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
     };
     let assessments = plan_bundles(&bundle_inputs);
     let mut preflight = product_checks(inputs.policy, inputs.observed, inputs.admission.is_some());
+    preflight.extend(other_product_checks(
+        &requirements,
+        requirement_warnings,
+        &decided,
+    ));
     let mut bundles = Vec::with_capacity(assessments.len());
     let mut items: Vec<ItemPlan> = decided.into_iter().map(|d| d.item).collect();
     let mut companion_warnings = Vec::new();
@@ -240,6 +327,7 @@ fn decide_item(
     installed_bundle: Option<&BundleMembership>,
     bundle_installed: Option<(Option<BundleVersion>, Option<Channel>)>,
     policy: &BundlePolicy,
+    other_requirements: &[Requirement],
     schema_analysis: SchemaAnalysis,
 ) -> ItemPlan {
     let options = inputs.options;
@@ -295,6 +383,7 @@ fn decide_item(
         findings: &[],
         admission_denial: None,
         experimental_counterpart_available: false,
+        other_requirements,
     };
     // Schema analysis and admission prediction only for CRDs that would be written.
     let writes = !identical && (installed.is_none() || rules::write_intent(&ctx).is_some());

@@ -49,6 +49,12 @@ pub fn next_steps(plan: &Plan) -> Vec<NextStep> {
                     "review the error findings first (`crdguard snapshot --objects` lets the plan \
                      check stored objects); then apply the breaking changes anyway",
                 ),
+                Code::BreaksOtherProduct => add(
+                    None,
+                    "another product's recorded requirement would break: keep the bundle within \
+                     it, or drop the entry of a product that is gone (`crdguard requirements \
+                     remove PRODUCT`)",
+                ),
                 Code::AdmissionDenied => add(
                     None,
                     "the cluster's admission policy refuses the write: its message in the reason \

@@ -94,6 +94,8 @@ pub enum Code {
     PlanStale,
     /// The server refused the write in the server-side dry run sent before any real write.
     DryRunRefused,
+    /// The write would break a requirement another product recorded on the bundle (SPEC §12).
+    BreaksOtherProduct,
 }
 
 impl Code {
@@ -452,6 +454,10 @@ pub struct ApplyResult {
     /// Set when apply stopped before writing everything (why, in words).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// CRDs whose `crdguard.dev/requirements` annotation was written with the policy's entry
+    /// (SPEC §12).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requirements_recorded: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

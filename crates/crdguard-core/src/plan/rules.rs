@@ -38,6 +38,8 @@ pub struct ItemContext<'a> {
     pub admission_denial: Option<String>,
     /// The experimental-channel release of the desired version, when a catalog has it.
     pub experimental_counterpart_available: bool,
+    /// What other products recorded on the desired CRD's bundle (SPEC §12).
+    pub other_requirements: &'a [crate::requirements::Requirement],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,7 @@ pub const RULES: &[(&str, Rule)] = &[
     ("stored-version-removed", stored_version_removed),
     ("breaking-change", breaking_change),
     ("admission-denied", admission_denied),
+    ("breaks-other-product", breaks_other_product),
     ("channel-widening", channel_widening),
     ("channel-preserved", channel_preserved),
     ("older-installed", older_installed),
@@ -224,6 +227,9 @@ fn absent(ctx: &ItemContext) -> Option<Decision> {
     // "Policy allows install" includes the cluster's admission policies (row 9 for creates).
     if let Some(message) = &ctx.admission_denial {
         return Decision::new(Action::Blocked, Code::AdmissionDenied, message.clone());
+    }
+    if let Some(message) = broken_requirement(ctx) {
+        return Decision::new(Action::Blocked, Code::BreaksOtherProduct, message);
     }
     let bundle = ctx.desired_bundle.bundle.as_deref().unwrap_or("its bundle");
     if is_standard(ctx) && ctx.policy.install == InstallMode::Never {
@@ -464,6 +470,46 @@ fn admission_denied(ctx: &ItemContext) -> Option<Decision> {
     Decision::new(Action::Blocked, Code::AdmissionDenied, message.clone())
 }
 
+/// The first recorded requirement of another product that writing `ctx.desired` breaks.
+fn broken_requirement(ctx: &ItemContext) -> Option<String> {
+    if !is_standard(ctx) {
+        return None;
+    }
+    let served: Vec<&str> = ctx.desired.served_versions().collect();
+    let served_before: Vec<&str> = ctx
+        .installed
+        .map(|i| i.served_versions().collect())
+        .unwrap_or_default();
+    ctx.other_requirements.iter().find_map(|entry| {
+        entry
+            .broken_by(
+                desired_version(ctx),
+                ctx.desired_bundle.channel,
+                &served,
+                &served_before,
+            )
+            .map(|why| {
+                let bundle = ctx.desired_bundle.bundle.as_deref().unwrap_or("the bundle");
+                format!(
+                    "breaks the requirement {} recorded on {bundle}: {why} (`crdguard status` \
+                     lists the recorded requirements; `crdguard requirements remove {}` drops \
+                     one for a product that was uninstalled)",
+                    entry.who(),
+                    entry.product
+                )
+            })
+    })
+}
+
+// Gate after row 9 (SPEC §12): a write that would break what another product recorded on the
+// bundle (its minimum, hard maximum, channel, served versions) → blocked (breaks-other-product).
+fn breaks_other_product(ctx: &ItemContext) -> Option<Decision> {
+    ctx.installed?;
+    write_intent(ctx)?;
+    let message = broken_requirement(ctx)?;
+    Decision::new(Action::Blocked, Code::BreaksOtherProduct, message)
+}
+
 // Row 10: installed standard, desired experimental, installed same or older →
 // upgrade if the policy's channel is experimental, else keep + warning.
 fn channel_widening(ctx: &ItemContext) -> Option<Decision> {
@@ -657,18 +703,58 @@ mod tests {
             findings: &[],
             admission_denial: None,
             experimental_counterpart_available: false,
+            other_requirements: &[],
         }
     }
 
+    /// SPEC §2's fourteen rows, and §12's gate after row 9.
     #[test]
-    fn the_table_has_fourteen_rows_in_spec_order() {
+    fn the_table_has_its_rows_in_spec_order() {
         let names: Vec<&str> = RULES.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names.len(), 14);
+        assert_eq!(names.len(), 15);
         assert_eq!(names.first(), Some(&"absent"));
         assert_eq!(names.last(), Some(&"extension-update"));
         let position = |n: &str| names.iter().position(|x| *x == n).unwrap();
         assert!(position("owned-by-other") < position("stored-version-removed"));
         assert!(position("admission-denied") < position("channel-widening"));
+        assert_eq!(
+            position("breaks-other-product"),
+            position("admission-denied") + 1
+        );
+    }
+
+    // SPEC §12: a write above another product's recorded hard maximum → blocked, naming it;
+    // nothing is blocked when nothing is written.
+    #[test]
+    fn another_products_requirement_blocks_a_write_that_breaks_it() {
+        let policy = BundlePolicy::default_for("gateway-api");
+        let istio = crate::requirements::Requirement {
+            product: "istio".into(),
+            version: Some("1.28.0".into()),
+            minimum: None,
+            maximum: "v1.5.1".parse().ok(),
+            tested_maximum: None,
+            channel: None,
+            kinds: Vec::new(),
+            served_versions: Vec::new(),
+        };
+        let others = [istio];
+        let (installed, desired) = (crd("v1.5.1", "standard"), crd("v1.6.1", "standard"));
+        let mut ctx = context(&installed, &desired, &policy);
+        ctx.other_requirements = &others;
+        let decision = decide(&ctx);
+        assert_eq!(decision.action, Action::Blocked);
+        assert_eq!(decision.reasons[0].code, Code::BreaksOtherProduct);
+        assert!(
+            decision.reasons[0].message.contains("istio 1.28.0")
+                && decision.reasons[0].message.contains("at most v1.5.1"),
+            "{}",
+            decision.reasons[0].message
+        );
+        let (installed, desired) = (crd("v1.6.1", "standard"), crd("v1.5.1", "standard"));
+        let mut ctx = context(&installed, &desired, &policy);
+        ctx.other_requirements = &others;
+        assert_eq!(decide(&ctx).action, Action::Keep);
     }
 
     // Row 9: an admission policy would deny the write → blocked (admission-denied).

@@ -429,6 +429,14 @@ pub async fn apply(
         .await;
     }
 
+    if plan.verdict == Verdict::Ok
+        && result.failed.is_empty()
+        && result.not_established.is_empty()
+        && cluster.stop_signal().requested().is_none()
+    {
+        super::requirements::record(cluster, &mut plan, &mut result, &inputs.policy, dry_run).await;
+    }
+
     plan.summary = Summary::of(&plan.items);
     let exit = if !result.failed.is_empty() {
         result.stopped = Some(format!("{} write(s) failed", result.failed.len()));

@@ -14,6 +14,7 @@ pub mod objects;
 pub mod plan;
 pub mod post_render;
 pub mod rbac;
+pub mod requirements;
 pub mod saved_plan;
 pub mod snapshot;
 pub mod status;

@@ -117,6 +117,32 @@ pub fn status(status: &Status, style: Style, width: Option<usize>) -> String {
         out.push_str(&heading(style, 2, "Companions"));
         out.push_str(&companions.render(style, "  ", width));
     }
+    let mut requirements = Grid::new(&[
+        "BUNDLE", "PRODUCT", "MINIMUM", "MAXIMUM", "TESTED", "CHANNEL", "KINDS",
+    ]);
+    let text = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    for b in &status.bundles {
+        for r in &b.requirements {
+            requirements.row(vec![
+                b.name.clone(),
+                r.who(),
+                text(r.minimum.as_ref().map(ToString::to_string)),
+                text(r.maximum.as_ref().map(ToString::to_string)),
+                text(r.tested_maximum.as_ref().map(ToString::to_string)),
+                text(r.channel.map(|c| c.to_string())),
+                r.kinds.join(","),
+            ]);
+        }
+    }
+    if !requirements.is_empty() {
+        out.push('\n');
+        out.push_str(&heading(
+            style,
+            2,
+            "Requirements recorded by products (crdguard.dev/requirements)",
+        ));
+        out.push_str(&requirements.render(style, "  ", width));
+    }
     out.push('\n');
     out.push_str(&heading(style, 2, "CRDs"));
     let mut grid = Grid::new(&[

@@ -152,6 +152,7 @@ fn is_blocker(code: Code) -> bool {
             | Code::StoredVersionsUnknown
             | Code::BreakingChange
             | Code::AdmissionDenied
+            | Code::BreaksOtherProduct
             | Code::ChannelWidening
             | Code::UnversionedInstalled
     )
@@ -350,6 +351,12 @@ pub fn outcome_lines(plan: &Plan) -> Vec<String> {
             lines.push(format!(
                 "Decided again (changed by another writer after crdguard read them): {}",
                 apply.decided_again.join(", ")
+            ));
+        }
+        if !apply.requirements_recorded.is_empty() {
+            lines.push(format!(
+                "Requirements recorded (crdguard.dev/requirements) on {} CRD(s)",
+                apply.requirements_recorded.len()
             ));
         }
         if let Some(stopped) = &apply.stopped {
