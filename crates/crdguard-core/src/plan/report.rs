@@ -96,6 +96,8 @@ pub enum Code {
     DryRunRefused,
     /// The write would break a requirement another product recorded on the bundle (SPEC §12).
     BreaksOtherProduct,
+    /// The write would take the bundle above the policy's own hard `maximum` (SPEC §4 v2).
+    AboveMaximum,
 }
 
 impl Code {

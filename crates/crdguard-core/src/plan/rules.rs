@@ -228,6 +228,9 @@ fn absent(ctx: &ItemContext) -> Option<Decision> {
     if let Some(message) = &ctx.admission_denial {
         return Decision::new(Action::Blocked, Code::AdmissionDenied, message.clone());
     }
+    if let Some(message) = above_own_maximum(ctx) {
+        return Decision::new(Action::Blocked, Code::AboveMaximum, message);
+    }
     if let Some(message) = broken_requirement(ctx) {
         return Decision::new(Action::Blocked, Code::BreaksOtherProduct, message);
     }
@@ -506,8 +509,24 @@ fn broken_requirement(ctx: &ItemContext) -> Option<String> {
 fn breaks_other_product(ctx: &ItemContext) -> Option<Decision> {
     ctx.installed?;
     write_intent(ctx)?;
+    if let Some(message) = above_own_maximum(ctx) {
+        return Decision::new(Action::Blocked, Code::AboveMaximum, message);
+    }
     let message = broken_requirement(ctx)?;
     Decision::new(Action::Blocked, Code::BreaksOtherProduct, message)
+}
+
+/// The policy's own hard maximum (SPEC §4 v2): crdguard never writes the bundle above it.
+fn above_own_maximum(ctx: &ItemContext) -> Option<String> {
+    let maximum = ctx.policy.maximum.as_ref()?;
+    let version = desired_version(ctx)?;
+    (is_standard(ctx) && version > maximum).then(|| {
+        format!(
+            "the policy's maximum for {} is {maximum}; this would write {version} (give sources \
+             of a release within it)",
+            ctx.desired_bundle.bundle.as_deref().unwrap_or("the bundle")
+        )
+    })
 }
 
 // Row 10: installed standard, desired experimental, installed same or older →
@@ -755,6 +774,22 @@ mod tests {
         let mut ctx = context(&installed, &desired, &policy);
         ctx.other_requirements = &others;
         assert_eq!(decide(&ctx).action, Action::Keep);
+    }
+
+    // SPEC §4 v2: the policy's own hard maximum is never crossed.
+    #[test]
+    fn the_policys_own_maximum_blocks_a_write_above_it() {
+        let mut policy = BundlePolicy::default_for("gateway-api");
+        policy.maximum = "v1.6.0".parse().ok();
+        let (installed, desired) = (crd("v1.5.1", "standard"), crd("v1.6.1", "standard"));
+        let decision = decide(&context(&installed, &desired, &policy));
+        assert_eq!(decision.action, Action::Blocked);
+        assert_eq!(decision.reasons[0].code, Code::AboveMaximum);
+        let (installed, desired) = (crd("v1.5.0", "standard"), crd("v1.5.1", "standard"));
+        assert_eq!(
+            decide(&context(&installed, &desired, &policy)).action,
+            Action::Upgrade
+        );
     }
 
     // Row 9: an admission policy would deny the write → blocked (admission-denied).

@@ -153,6 +153,7 @@ fn is_blocker(code: Code) -> bool {
             | Code::BreakingChange
             | Code::AdmissionDenied
             | Code::BreaksOtherProduct
+            | Code::AboveMaximum
             | Code::ChannelWidening
             | Code::UnversionedInstalled
     )
