@@ -433,6 +433,10 @@ fn split_crds(files: &[PathBuf]) -> BTreeMap<String, CrdDoc> {
     out
 }
 
+fn parse_yaml(path: &Path) -> Value {
+    serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 // ------------------------------------------------------------------------------------ tools
 
 fn crdify_bin() -> String {
@@ -809,6 +813,11 @@ enum Outcome {
     Unserved,
     /// crdguard reports it as `info` (these checks, all in [`INFO_BY_DESIGN`]).
     Info(Vec<String>),
+    /// crdguard reports nothing because nothing changed in meaning; checked on the schemas
+    /// ([`void_change`]).
+    Void(Vec<&'static str>),
+    /// crdify compared something other than the node (checked on the schemas, [`artifact`]).
+    Artifact(Vec<&'static str>),
     /// In [`KNOWN_GAPS`].
     KnownGap(String),
     /// No counterpart and no documented reason: fails the test.
@@ -874,6 +883,7 @@ fn classify(
     e: &CrdifyError,
     found: &[Found],
     served_new: &BTreeSet<String>,
+    docs: &dyn Fn() -> (Value, Value),
 ) -> Outcome {
     if let Some(gap) = KNOWN_GAPS.iter().find(|g| {
         g.0 == pair && g.1 == crd && g.2 == e.version && g.3 == e.key && g.4 == e.validation
@@ -952,23 +962,60 @@ fn classify(
             }
         }
     }
+    let mut voids = BTreeSet::new();
+    let mut artifacts = BTreeSet::new();
+    let mut nodes: Option<(Value, Value)> = None;
     for (what, key, checks) in tries {
         match look(&candidates, &key, checks) {
             Ok(m) => matched.extend(m),
             Err(i) if !i.is_empty() && i.iter().all(|c| info_reason(c).is_some()) => {
                 infos.extend(i)
             }
-            Err(i) if i.is_empty() => missing.push(format!("{what}: no finding")),
-            Err(i) => missing.push(format!("{what}: only {}", i.join(", "))),
+            Err(i) => {
+                // Nothing (or not the expected severity) from crdguard: was there a change?
+                let (old, new) = nodes.get_or_insert_with(|| {
+                    let (old_crd, new_crd) = docs();
+                    let (old_crd, old_version) = match &e.scope {
+                        Scope::Served { older } => (&new_crd, older.as_str()),
+                        _ => (&old_crd, e.version.as_str()),
+                    };
+                    (
+                        schema_node(old_crd, old_version, &e.key)
+                            .cloned()
+                            .unwrap_or_default(),
+                        schema_node(&new_crd, &e.version, &e.key)
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                });
+                let keyword = if e.validation == "unhandled" {
+                    what.as_str()
+                } else {
+                    e.validation.as_str()
+                };
+                if let Some(why) = void_change(keyword, old, new) {
+                    voids.insert(why);
+                } else if let Some(why) = artifact(keyword, old, new) {
+                    artifacts.insert(why);
+                } else if i.is_empty() {
+                    missing.push(format!("{what}: no finding"));
+                } else {
+                    missing.push(format!("{what}: only {}", i.join(", ")));
+                }
+            }
         }
     }
     if !missing.is_empty() {
         Outcome::Gap(missing.join("; "))
-    } else if !infos.is_empty() && matched.is_empty() {
-        Outcome::Info(infos.into_iter().collect())
     } else if !matched.is_empty() {
-        // Part of an `unhandled` error may be info by design; the strong part decides.
+        // Part of an `unhandled` error may be info by design or void; the strong part decides.
         Outcome::Matched(matched.into_iter().collect())
+    } else if !infos.is_empty() {
+        Outcome::Info(infos.into_iter().collect())
+    } else if !voids.is_empty() {
+        Outcome::Void(voids.into_iter().collect())
+    } else if !artifacts.is_empty() {
+        Outcome::Artifact(artifacts.into_iter().collect())
     } else {
         Outcome::Gap("nothing compared".into())
     }
@@ -986,6 +1033,115 @@ fn same_place(e: &CrdifyError, f: &Found) -> bool {
         && (e.key == f.key
             || is_under(&e.key, &f.key)
             || (e.validation == "required" && e.key == parent))
+}
+
+/// The schema node at a crdify location (`.spec.rules[*].name`) of one version of a CRD:
+/// `.name` is a property, `[*]` the list entries (or map values), `[i]` a tuple entry.
+fn schema_node<'a>(crd: &'a Value, version: &str, key: &str) -> Option<&'a Value> {
+    let mut node = crd["spec"]["versions"]
+        .as_array()?
+        .iter()
+        .find(|v| v["name"] == version)?
+        .pointer("/schema/openAPIV3Schema")?;
+    let mut rest = key;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("[*]") {
+            node = node
+                .get("items")
+                .filter(|i| i.is_object())
+                .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))?;
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let (index, after) = after.split_once(']')?;
+            node = node.get("items")?.get(index.parse::<usize>().ok()?)?;
+            rest = after;
+        } else {
+            let after = rest.strip_prefix('.')?;
+            let end = after.find(['.', '[']).unwrap_or(after.len());
+            node = node.get("properties")?.get(&after[..end])?;
+            rest = &after[end..];
+        }
+    }
+    Some(node)
+}
+
+/// The JSON keyword of a crdify validation or of a `JSONSchemaProps` field.
+fn json_keyword(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "type" => "type",
+        "default" => "default",
+        "enum" => "enum",
+        "required" => "required",
+        "maximum" => "maximum",
+        "minimum" => "minimum",
+        "maxItems" => "maxItems",
+        "minItems" => "minItems",
+        "maxLength" => "maxLength",
+        "minLength" => "minLength",
+        "maxProperties" => "maxProperties",
+        "minProperties" => "minProperties",
+        "Format" => "format",
+        "Pattern" => "pattern",
+        "Nullable" => "nullable",
+        "XListType" => "x-kubernetes-list-type",
+        "XListMapKeys" => "x-kubernetes-list-map-keys",
+        "XMapType" => "x-kubernetes-map-type",
+        "XValidations" => "x-kubernetes-validations",
+        "XPreserveUnknownFields" => "x-kubernetes-preserve-unknown-fields",
+        "XIntOrString" => "x-kubernetes-int-or-string",
+        "XEmbeddedResource" => "x-kubernetes-embedded-resource",
+        _ => return None,
+    })
+}
+
+/// Changes crdify reports that mean nothing to the API server, checked on the two schema
+/// nodes; crdguard reports nothing for them.
+fn void_change(keyword: &str, old: &Value, new: &Value) -> Option<&'static str> {
+    let get = |node: &Value, key: &str| node.get(key).cloned();
+    match keyword {
+        "XListType" => {
+            let of = |n: &Value| get(n, "x-kubernetes-list-type").unwrap_or(Value::from("atomic"));
+            (of(old) == of(new)).then_some(
+                "`x-kubernetes-list-type: atomic` added or removed: atomic is what a list without one is (Kubernetes' default)",
+            )
+        }
+        "XMapType" => {
+            let of = |n: &Value| get(n, "x-kubernetes-map-type").unwrap_or(Value::from("granular"));
+            (of(old) == of(new)).then_some(
+                "`x-kubernetes-map-type: granular` added or removed: granular is what an object without one is (Kubernetes' default)",
+            )
+        }
+        "XValidations" => {
+            let rules = |n: &Value| {
+                let mut rules: Vec<String> = n["x-kubernetes-validations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| serde_json::to_string(r).unwrap())
+                    .collect();
+                rules.sort();
+                rules
+            };
+            (old.get("x-kubernetes-validations").is_some() && rules(old) == rules(new))
+                .then_some("the same CEL rules (`x-kubernetes-validations`) in another order: a list of rules that must all hold")
+        }
+        _ => None,
+    }
+}
+
+/// crdify v0.5.0 keys the branches of `allOf`/`anyOf`/`oneOf`/`not` at their parent's path and
+/// the last branch visited replaces the node in its comparison: a keyword that is the same on
+/// the node itself is reported as changed when a branch lacks it.
+fn artifact(keyword: &str, old: &Value, new: &Value) -> Option<&'static str> {
+    let json = json_keyword(keyword)?;
+    let branches = |n: &Value| {
+        ["allOf", "anyOf", "oneOf", "not"]
+            .iter()
+            .any(|b| n.get(b).is_some())
+    };
+    ((branches(old) || branches(new)) && old.get(json) == new.get(json)).then_some(
+        "crdify v0.5.0 keys `allOf`/`anyOf`/`oneOf`/`not` branches at their parent's path, so the last branch replaces the node in its comparison; the node's own keyword did not change (crdguard reports the branches: `one-of-changed` etc.)",
+    )
 }
 
 // ------------------------------------------------------------------------------------ run
@@ -1108,20 +1264,23 @@ fn compare_all(crdify: &str, work: &Path) -> Vec<CrdRow> {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
                     let result = run_crdify(crdify, &config, &job.old, &job.new);
-                    results.lock().unwrap().push((job.row, result));
+                    results.lock().unwrap().push((i, result));
                 }
             });
         }
     });
-    for (row, result) in results.into_inner().unwrap() {
-        let r = &mut rows[row];
+    for (job, result) in results.into_inner().unwrap() {
+        let job = &jobs[job];
+        let r = &mut rows[job.row];
         let mut warnings = 0;
         let errors = crdify_errors(&result, &mut warnings);
         r.crdify_warnings = warnings;
+        // The schemas, parsed only for errors crdguard has nothing for.
+        let docs = || (parse_yaml(&job.old), parse_yaml(&job.new));
         r.errors = errors
             .into_iter()
             .map(|e| {
-                let outcome = classify(&r.pair, &r.crd, &e, &r.found, &served_new[row]);
+                let outcome = classify(&r.pair, &r.crd, &e, &r.found, &served_new[job.row], &docs);
                 (e, outcome)
             })
             .collect();
@@ -1172,6 +1331,8 @@ fn outcome_kind(o: &Outcome) -> &'static str {
         Outcome::Matched(_) => "matched",
         Outcome::Unserved => "unserved version",
         Outcome::Info(_) => "info by design",
+        Outcome::Void(_) => "no change in meaning",
+        Outcome::Artifact(_) => "crdify artifact",
         Outcome::KnownGap(_) => "known gap",
         Outcome::Gap(_) => "GAP",
     }
