@@ -10,7 +10,7 @@ pub struct NextStep {
     pub flag: Option<&'static str>,
     /// What it does and what to check before using it.
     pub text: String,
-    /// How many items it concerns.
+    /// How many items it concerns (0: it is about the bundle or the cluster, not items).
     pub items: usize,
 }
 
@@ -67,13 +67,39 @@ pub fn next_steps(plan: &Plan) -> Vec<NextStep> {
             add(None, "see the conflicting items' reasons");
         }
     }
-    if plan.preflight.iter().any(|c| c.status == CheckStatus::Fail) {
-        add(
-            None,
-            "a preflight check failed: its detail names the version or kind the policy needs",
-        );
+    let mut about_bundles: Vec<NextStep> = Vec::new();
+    for bundle in &plan.bundles {
+        if bundle.reasons.iter().any(|r| r.code == Code::BelowMinimum) {
+            about_bundles.push(NextStep {
+                flag: None,
+                text: format!(
+                    "{name} is below the policy's minimum: add a release at or above it as a \
+                     source (`{name}@VERSION`, fetched from the catalog and verified, or that \
+                     release's install file when offline)",
+                    name = bundle.name
+                ),
+                items: 0,
+            });
+        }
+    }
+    let failed: Vec<&str> = plan
+        .preflight
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail && c.check != "bundle-version")
+        .map(|c| c.check.as_str())
+        .collect();
+    if !failed.is_empty() {
+        about_bundles.push(NextStep {
+            flag: None,
+            text: format!(
+                "preflight {} failed: its detail says what the policy needs",
+                failed.join(", ")
+            ),
+            items: 0,
+        });
     }
     steps.sort_by_key(|s| std::cmp::Reverse(s.items));
+    steps.extend(about_bundles);
     steps
 }
 

@@ -167,11 +167,11 @@ pub fn plan(plan: &Plan, details: bool) -> String {
         c.push("Next:\n\n");
         for step in &review.next {
             c.push(&format!(
-                "- {}({} item(s)) {}\n",
+                "- {}{}{}\n",
                 step.flag
                     .map(|f| format!("{} ", code_span(f)))
                     .unwrap_or_default(),
-                step.items,
+                review::step_count(step),
                 escape_text(&step.text)
             ));
         }

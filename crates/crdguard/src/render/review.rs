@@ -101,6 +101,15 @@ impl<'a> Review<'a> {
     }
 }
 
+/// `(3 item(s)) ` for a step about items, nothing for one about a bundle or the cluster.
+pub fn step_count(step: &NextStep) -> String {
+    if step.items == 0 {
+        String::new()
+    } else {
+        format!("({} item(s)) ", step.items)
+    }
+}
+
 pub fn state(version: Option<&str>, channel: Option<&str>) -> String {
     match (version, channel) {
         (Some(v), Some(c)) => format!("{v}/{c}"),
@@ -518,9 +527,9 @@ pub fn text(plan: &Plan, details: bool, width: Option<usize>) -> String {
         out.push_str("Next:\n");
         for step in &review.next {
             out.push_str(&format!(
-                "  {}({} item(s)) {}\n",
+                "  {}{}{}\n",
                 step.flag.map(|f| format!("{f} ")).unwrap_or_default(),
-                step.items,
+                step_count(step),
                 step.text
             ));
         }
