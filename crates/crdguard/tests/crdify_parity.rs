@@ -276,11 +276,11 @@ const CRDGUARD_ONLY: &[(&str, &str)] = &[
     ),
     (
         "storage-version-changed",
-        "crdify does not compare storage versions",
+        "crdify does not compare storage versions; SPEC §5 makes moving the storage version to a version the installed CRD does not define an error",
     ),
     (
         "subresource-removed",
-        "crdify compares schemas and scope only, not subresources",
+        "crdify compares schemas and scope only, not subresources; removing one (here `status`) changes the API clients and controllers write through",
     ),
 ];
 
@@ -1790,7 +1790,7 @@ fn render(rows: &[CrdRow], crdify_version: &str) -> String {
                 code(&e.key),
                 e.validation,
                 cell(&e.detail),
-                cell(&why)
+                why.replace('|', "\\|")
             );
         }
     }
