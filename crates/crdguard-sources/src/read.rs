@@ -36,7 +36,18 @@ pub fn file(path: &Path, limits: ReadLimits) -> Result<String, SourceError> {
     if meta.len() > limits.max_file_bytes {
         return Err(too_large(&path.display().to_string(), meta.len(), limits));
     }
-    let bytes = std::fs::read(path).map_err(|e| SourceError::io(path, e))?;
+    // Bounded read too: devices and pipes (`/dev/zero`, `<(…)`) report no size.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limits.max_file_bytes + 1).read_to_end(&mut bytes))
+        .map_err(|e| SourceError::io(path, e))?;
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(too_large(
+            &path.display().to_string(),
+            bytes.len() as u64,
+            limits,
+        ));
+    }
     utf8(&path.display().to_string(), bytes)
 }
 

@@ -191,13 +191,13 @@ crdguard man --dir /usr/local/share/man/man1   (crdguard.1, crdguard-plan.1, ...
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
-    /// For people: what changes or blocks; `--details` lists everything.
+    /// For people: aligned tables, fitted to the terminal.
     Table,
     /// The contract (SPEC §3) other tools read.
     Json,
     /// The same object as `json`, as YAML.
     Yaml,
-    /// A pull-request comment: at most 60,000 characters, renders on GitHub.
+    /// For pull requests and CI summaries (GitHub-flavoured).
     Markdown,
 }
 

@@ -1274,6 +1274,77 @@ fn catalog_list_and_show_are_tables() {
             && show.contains("ValidatingAdmissionPolicy/safe-upgrades"),
         "{show}"
     );
+    // Products: listed with their policy versions, and each policy shown as a table.
+    let products: Value =
+        serde_json::from_slice(&crdguard(&["catalog", "list", "-o", "json"]).stdout).unwrap();
+    for product in products["products"].as_array().unwrap() {
+        let name = product["product"].as_str().unwrap();
+        assert!(
+            table.lines().any(|l| l.trim_start().starts_with(name)),
+            "{name} not listed: {table}"
+        );
+    }
+    let policy = stdout(&crdguard(&["catalog", "show", "envoy-gateway@v1.9"]));
+    assert!(
+        policy.contains("gateway-api: minimum v1.6.0")
+            && policy.contains("required kinds: GatewayClass"),
+        "{policy}"
+    );
+    let all = stdout(&crdguard(&["catalog", "show", "envoy-gateway"]));
+    assert!(
+        all.lines()
+            .filter(|l| l.starts_with("envoy-gateway v"))
+            .count()
+            > 5,
+        "{all}"
+    );
+    let bundle = stdout(&crdguard(&["catalog", "show", "gateway-api"]));
+    assert!(
+        bundle.lines().any(|l| l.trim_start().starts_with("v1.6.1")),
+        "{bundle}"
+    );
+}
+
+/// Sources that do not end (a device, a pipe) are read up to the input limit and refused, and
+/// a chart path that is not there is named as such (not as "helm not found").
+#[test]
+fn endless_sources_and_missing_charts_are_bad_input() {
+    let temp = Temp::new("endless");
+    let snapshot = empty_snapshot(&temp);
+    let out = Command::cargo_bin("crdguard")
+        .unwrap()
+        .args(["plan", "/dev/zero", "--snapshot", &snapshot])
+        .env("CRDGUARD_MAX_INPUT_BYTES", "1000000")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_bad_input(
+        &out,
+        &["/dev/zero", "more than the input limit of 1000000 bytes"],
+    );
+    let missing = temp.path("no-such-chart");
+    let out = crdguard(&["plan", "--chart", &missing, "--snapshot", &snapshot]);
+    assert_bad_input(&out, &[&missing, "no such chart"]);
+}
+
+/// `check` ends a failed preflight with the way forward.
+#[test]
+fn a_failed_check_says_what_moves_it_forward() {
+    let out = crdguard(&[
+        "check",
+        "--for",
+        "envoy-gateway@v1.9",
+        "--snapshot",
+        &corpus("gateway-api/v1.4.1/standard-install.yaml"),
+        "--server-version",
+        "v1.34.0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Next:") && text.contains("below the policy's minimum"),
+        "{text}"
+    );
 }
 
 /// The catalog's minimum Kubernetes per release and channel is a blocking bundle check: Gateway

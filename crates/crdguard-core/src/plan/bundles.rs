@@ -329,9 +329,15 @@ fn assess(inputs: &BundleInputs, name: &str) -> BundleAssessment {
     } else {
         aggregate(&items, installed_members.clone().next().is_some())
     };
+    let blocking_codes: BTreeSet<Code> = blocking.iter().map(|r| r.code).collect();
     let mut reasons = blocking;
     reasons.extend(warnings);
-    reasons.extend(summarize_item_reasons(&items));
+    // An item reason the bundle already gives (below-minimum) is said once.
+    reasons.extend(
+        summarize_item_reasons(&items)
+            .into_iter()
+            .filter(|r| !blocking_codes.contains(&r.code)),
+    );
     BundleAssessment {
         plan: BundlePlan {
             name: name.to_string(),

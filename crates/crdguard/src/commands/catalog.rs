@@ -347,11 +347,94 @@ fn list_table(list: &serde_json::Value, markdown: bool) -> String {
             }
         }
     }
+    let products = list["products"].as_array().unwrap_or(&empty);
+    if !products.is_empty() {
+        out.push_str(if markdown {
+            "\n| product | policies (`--for PRODUCT@VERSION`) |\n|---|---|\n"
+        } else {
+            "\nBuilt-in product policies (--for PRODUCT@VERSION; `catalog show PRODUCT@VERSION` shows one)\n"
+        });
+        for product in products {
+            let name = product["product"].as_str().unwrap_or("");
+            let versions: Vec<&str> = product["versions"]
+                .as_array()
+                .unwrap_or(&empty)
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect();
+            if markdown {
+                out.push_str(&format!("| `{name}` | {} |\n", versions.join(", ")));
+            } else {
+                out.push_str(&format!("  {name:<22} {}\n", versions.join(", ")));
+            }
+        }
+    }
     out
 }
 
 /// A release's facts, per channel.
-fn show_table(release: &serde_json::Value) -> String {
+/// `catalog show` for people: a release, a bundle's releases, a product's policies, or one
+/// policy.
+fn show_table(value: &serde_json::Value) -> String {
+    match value["kind"].as_str() {
+        Some("Policy") => policy_table(value),
+        Some("Product") => {
+            let empty = Vec::new();
+            value["policies"]
+                .as_array()
+                .unwrap_or(&empty)
+                .iter()
+                .map(policy_table)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        Some("Bundle") => list_table(
+            &serde_json::json!({ "bundles": [value], "products": [] }),
+            false,
+        ),
+        _ => release_table(value),
+    }
+}
+
+/// One product policy: Kubernetes minimum and, per bundle, the versions and kinds it needs.
+fn policy_table(policy: &serde_json::Value) -> String {
+    let empty = Vec::new();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    let mut out = format!(
+        "{} {} ({})\n",
+        text(&policy["product"]),
+        text(&policy["version"]),
+        match policy["kubernetesMinimum"].as_str() {
+            Some(minimum) => format!("Kubernetes >= {minimum}"),
+            None => "no Kubernetes minimum".to_string(),
+        }
+    );
+    for bundle in policy["bundles"].as_array().unwrap_or(&empty) {
+        out.push_str(&format!(
+            "  {}: minimum {}, recommended {}, tested maximum {}, channel {}; install {}, upgrade {}, on conflict {}\n",
+            text(&bundle["name"]),
+            text(&bundle["minimum"]),
+            text(&bundle["recommended"]),
+            text(&bundle["testedMaximum"]),
+            text(&bundle["channel"]),
+            text(&bundle["install"]),
+            text(&bundle["upgrade"]),
+            text(&bundle["onConflict"]),
+        ));
+        let kinds: Vec<&str> = bundle["requiredKinds"]
+            .as_array()
+            .unwrap_or(&empty)
+            .iter()
+            .filter_map(|k| k.as_str())
+            .collect();
+        if !kinds.is_empty() {
+            out.push_str(&format!("    required kinds: {}\n", kinds.join(", ")));
+        }
+    }
+    out
+}
+
+fn release_table(release: &serde_json::Value) -> String {
     let empty = Vec::new();
     let mut out = format!(
         "{} {} ({})\n",

@@ -242,6 +242,19 @@ fn gather_charts(
     render_as: &RenderAs,
     options: crdguard_sources::Options,
 ) -> Result<Gathered, CliError> {
+    // A path that is not there is a missing chart, whatever helm could do with a reference.
+    for chart in charts {
+        let looks_local = chart.starts_with('/')
+            || chart.starts_with("./")
+            || chart.starts_with("../")
+            || chart.ends_with(".tgz");
+        if looks_local && !Path::new(chart.as_str()).exists() {
+            return Err(CliError::usage(format!(
+                "{chart}: no such chart (a directory or .tgz; `oci://...` and `repo/name` \
+                 references are rendered by helm)"
+            )));
+        }
+    }
     let helm = match Helm::locate(render.helm.as_deref()) {
         Ok(helm) => Some(helm),
         Err(e) => {

@@ -96,9 +96,13 @@ pub fn text(plan: &Plan, index: usize, style: Style, width: Option<usize>) -> St
         ),
     ));
     out.push_str(&line(format!(
-        "{} {}{}",
-        item.kind,
-        item.crd,
+        "{}{}",
+        // A companion's name already says its kind (`Kind/name`).
+        if item.is_companion() {
+            item.crd.clone()
+        } else {
+            format!("{} {}", item.kind, item.crd)
+        },
         item.bundle
             .as_deref()
             .map(|b| format!(" (bundle {b}, {})", item.class))

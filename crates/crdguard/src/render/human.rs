@@ -50,6 +50,17 @@ pub fn check(plan: &Plan, failed: bool, style: Style, width: Option<usize>) -> S
     out.push('\n');
     out.push_str(&heading(style, 2, "Preflight"));
     out.push_str(&preflight_grid(plan).render(style, "  ", width));
+    let next = crdguard_core::plan::next_steps(plan);
+    if failed && !next.is_empty() {
+        out.push_str("\nNext:\n");
+        for step in &next {
+            out.push_str(&format!(
+                "  {}{}\n",
+                step.flag.map(|f| format!("{f} ")).unwrap_or_default(),
+                step.text
+            ));
+        }
+    }
     out.push_str(&format!(
         "\nVerdict: {}\n",
         if failed { "BLOCKED" } else { "ok" }
