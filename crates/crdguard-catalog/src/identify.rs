@@ -500,7 +500,13 @@ fn reconcile(
             let identification = identification.as_ref()?;
             let check = identification.annotation_check();
             match check {
-                AnnotationCheck::Agrees => return None,
+                // The label names a release with this content, but the bundle's other CRDs
+                // prove a newer one that has it too (upstream's v0.8.1 CRDs say v0.8.0, and
+                // only some changed): the bundle is the newest release consistent with every
+                // CRD (SPEC §1), not a skew.
+                AnnotationCheck::Agrees => {
+                    return settled_by_the_bundle(identification, &common);
+                }
                 // Upstream's own label (v0.8.1 says v0.8.0): the content is one release.
                 AnnotationCheck::UpstreamLabel { .. }
                     if identification.best.kind == ReleaseKind::Release =>
@@ -568,6 +574,52 @@ fn reconcile(
             Some(result)
         })
         .collect()
+}
+
+/// For a CRD whose label agrees with its content: the newer release the whole bundle is, when
+/// every identified CRD shares releases, none of them is the labelled one, and they are newer.
+fn settled_by_the_bundle(
+    identification: &Identification<'_>,
+    common: &[*const Release],
+) -> Option<crdguard_core::identify::Identified> {
+    let label = identification.annotated.version.as_deref()?;
+    let shared: Vec<&Release> = identification
+        .matches
+        .iter()
+        .copied()
+        .filter(|r| r.kind == ReleaseKind::Release)
+        .filter(|r| common.contains(&(*r as *const Release)))
+        .collect();
+    if shared.is_empty() || shared.iter().any(|r| r.version.to_string() == label) {
+        return None;
+    }
+    let channel = identification
+        .annotated
+        .channel
+        .as_deref()
+        .and_then(Channel::parse)
+        .filter(|c| shared.iter().any(|r| r.channel == *c))
+        .or_else(|| shared.iter().map(|r| r.channel).min())?;
+    let newest = shared
+        .iter()
+        .filter(|r| r.channel == channel)
+        .max_by_key(|r| &r.version)?;
+    // Only ever newer than the label: a label that says newer than the rest of the bundle
+    // (edited, or mixed in by hand) is left to the mismatch rules, which never lower.
+    if label.parse::<BundleVersion>().ok()? >= newest.version {
+        return None;
+    }
+    Some(crdguard_core::identify::Identified {
+        version: newest.version.clone(),
+        channel: newest.channel,
+        range: None,
+        code: crdguard_core::Code::IdentifiedByDigest,
+        message: format!(
+            "content is also Gateway API {}, which the bundle's other CRDs are; its \
+             bundle-version annotation says {label}, as upstream shipped it",
+            ReleaseRef::from(*newest)
+        ),
+    })
 }
 
 fn identified(

@@ -2524,3 +2524,24 @@ fn requirements_recorded_by_other_products_are_honoured() {
     });
     assert!(warned, "{}", plan["preflight"]);
 }
+
+/// SPEC §1: the installed bundle is the newest release consistent with every CRD. Upstream's
+/// v0.8.1 CRDs all say v0.8.0, and only Gateway changed: the bundle is v0.8.1, not a skew of
+/// v0.8.0 and v0.8.1. A real v0.8.0 stays v0.8.0.
+#[test]
+fn a_release_whose_crds_carry_the_previous_label_is_one_release() {
+    for (release, expected) in [("v0.8.1", "v0.8.1"), ("v0.8.0", "v0.8.0")] {
+        for channel in ["standard", "experimental"] {
+            let snapshot = corpus(&format!("gateway-api/{release}/{channel}-install.yaml"));
+            let out = crdguard(&["status", "--snapshot", &snapshot, "-o", "json"]);
+            let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let bundle = &status["bundles"][0];
+            assert_eq!(
+                bundle["versions"],
+                serde_json::json!([expected]),
+                "{release} {channel}: {bundle}"
+            );
+            assert_eq!(bundle["skew"], false, "{release} {channel}: {bundle}");
+        }
+    }
+}
