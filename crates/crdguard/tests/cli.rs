@@ -2545,3 +2545,80 @@ fn a_release_whose_crds_carry_the_previous_label_is_one_release() {
         }
     }
 }
+
+/// A cluster that mixes channels (v1.4.1: the standard kinds from the standard file, the
+/// experimental-only kinds from the experimental one) and sources of v1.6.1 experimental,
+/// without a policy that widens: each CRD keeps its channel. The standard kinds are upgraded to
+/// the catalog's standard release of v1.6.1, the experimental-only kinds to the experimental
+/// one; none is left at v1.4.1 and none is narrowed or widened.
+#[test]
+fn a_cluster_that_mixes_channels_keeps_each_crds_channel() {
+    let temp = Temp::new("mixed-channels");
+    let standard =
+        std::fs::read_to_string(corpus("gateway-api/v1.4.1/standard-install.yaml")).unwrap();
+    let experimental =
+        std::fs::read_to_string(corpus("gateway-api/v1.4.1/experimental-install.yaml")).unwrap();
+    let mut items: Vec<Value> = Vec::new();
+    let mut standard_names = Vec::new();
+    for (text, channel) in [(&standard, "standard"), (&experimental, "experimental")] {
+        for document in serde_yaml_ng::Deserializer::from_str(text) {
+            let mut crd: Value = serde::Deserialize::deserialize(document).unwrap();
+            if crd["kind"] != "CustomResourceDefinition" {
+                continue;
+            }
+            let name = crd["metadata"]["name"].as_str().unwrap().to_string();
+            if channel == "experimental" && standard_names.contains(&name) {
+                continue;
+            }
+            if channel == "standard" {
+                standard_names.push(name);
+            }
+            let storage: Vec<Value> = crd["spec"]["versions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| v["storage"] == true)
+                .map(|v| v["name"].clone())
+                .collect();
+            crd["status"] = serde_json::json!({ "storedVersions": storage });
+            items.push(crd);
+        }
+    }
+    let snapshot = temp.write(
+        "mixed.json",
+        &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+    );
+    let url = serve_corpus(1);
+    let out = Command::cargo_bin("crdguard")
+        .unwrap()
+        .args([
+            "plan",
+            &corpus("gateway-api/v1.6.1/experimental-install.yaml"),
+            "--snapshot",
+            &snapshot,
+            "--server-version",
+            "v1.34.0",
+            "--catalog-url",
+            &url,
+            "--allow-breaking",
+            "-o",
+            "json",
+        ])
+        .env("XDG_CACHE_HOME", temp.path("cache"))
+        .env_remove("CRDGUARD_CATALOG_URL")
+        .output()
+        .unwrap();
+    let plan: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let items = plan["items"].as_array().unwrap();
+    let item = |name: &str| items.iter().find(|i| i["crd"] == name).unwrap();
+    for name in &standard_names {
+        let i = item(name);
+        assert_eq!(i["action"], "upgrade", "{i}");
+        assert_eq!(i["desired"]["channel"], "standard", "{i}");
+        assert_eq!(i["desired"]["version"], "v1.6.1", "{i}");
+    }
+    let tcp = item("tcproutes.gateway.networking.k8s.io");
+    assert_eq!(tcp["action"], "upgrade", "{tcp}");
+    assert_eq!(tcp["desired"]["channel"], "experimental", "{tcp}");
+}

@@ -92,10 +92,11 @@ pub fn substitute_experimental(
     swapped
 }
 
-/// SPEC §2 row 10 v2: the version whose *standard* release is needed, if the Gateway API bundle
-/// is installed in the standard channel only, the sources carry the experimental channel of a
-/// newer version, and the policy does not ask for the experimental channel (only a policy
-/// widens). Upgrading to the standard release of that version keeps the installed channel.
+/// SPEC §2 row 10 v2: the version whose *standard* release is needed, if CRDs of the Gateway API
+/// bundle are installed in the standard channel, the sources carry the experimental channel of
+/// a newer version, and the policy does not ask for the experimental channel (only a policy
+/// widens). Upgrading those CRDs to the standard release of that version keeps their channel;
+/// on a cluster that mixes channels, the CRDs installed as experimental keep theirs.
 pub fn standard_release_needed(
     desired: &DesiredState,
     observed: &ObservedState,
@@ -105,29 +106,44 @@ pub fn standard_release_needed(
         return None;
     }
     let (installed, wanted) = gateway_sides(desired, observed, policy);
-    if installed.is_empty()
-        || installed
-            .iter()
-            .any(|m| m.channel != Some(Channel::Standard))
+    if !installed
+        .iter()
+        .any(|m| m.channel == Some(Channel::Standard))
     {
         return None;
     }
     newer_single_release(&installed, &wanted, Channel::Experimental)
 }
 
-/// Replaces the desired experimental CRDs of the bundle by their standard counterparts and
-/// drops the experimental-only kinds (absent kinds are created only in the bundle's channel).
-/// Returns the names of the CRDs that now come from the standard release.
+/// Replaces the desired experimental CRDs of the bundle by their standard counterparts, except
+/// those installed as experimental (a cluster that mixes channels keeps each CRD's), and drops
+/// the experimental-only kinds that are not installed (absent kinds are created only in the
+/// standard channel: only a policy widens). Returns the names of the CRDs that now come from
+/// the standard release.
 pub fn substitute_standard(
     desired: &mut DesiredState,
+    observed: &ObservedState,
+    policy: &Policy,
     standard: &DesiredState,
 ) -> BTreeSet<String> {
+    let classifier = Classifier::new(policy);
+    let installed_experimental = |name: &str| {
+        observed
+            .crds
+            .get(name)
+            .is_some_and(|c| classifier.classify(c).channel == Some(Channel::Experimental))
+    };
     let mut swapped = BTreeSet::new();
     let gateway = |crd: &crate::model::Crd| crate::registry::gateway().owns_group(&crd.group);
-    desired
-        .crds
-        .retain(|crd| !gateway(crd) || standard.crds.iter().any(|s| s.name == crd.name));
+    desired.crds.retain(|crd| {
+        !gateway(crd)
+            || installed_experimental(&crd.name)
+            || standard.crds.iter().any(|s| s.name == crd.name)
+    });
     for crd in desired.crds.iter_mut().filter(|c| gateway(c)) {
+        if installed_experimental(&crd.name) {
+            continue;
+        }
         if let Some(replacement) = standard.crds.iter().find(|s| s.name == crd.name) {
             *crd = replacement.clone();
             swapped.insert(crd.name.clone());

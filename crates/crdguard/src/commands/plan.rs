@@ -153,7 +153,9 @@ pub fn preserve_channel(
         return match fetch_catalog_reference(&reference, render, super::input_options()?) {
             Ok(gathered) => {
                 let standard = DesiredState::from_loaded(gathered.loaded)?;
-                Ok(channel::substitute_standard(desired, &standard))
+                Ok(channel::substitute_standard(
+                    desired, observed, policy, &standard,
+                ))
             }
             Err(e) => {
                 desired.warnings.push(InputWarning {
