@@ -133,8 +133,10 @@ pub fn recorded(crd: &Crd) -> Result<Vec<Requirement>, String> {
         None => Ok(Vec::new()),
         Some(text) => serde_json::from_str(text).map_err(|e| {
             format!(
-                "{}: annotation {ANNOTATION} is not a list of requirements ({e}); it is ignored",
-                crd.name
+                "{name}: annotation {ANNOTATION} is not a list of requirements ({e}); repair \
+                 it, or remove it (`kubectl annotate crd {name} {ANNOTATION}-`) and apply each \
+                 product again to record its requirement",
+                name = crd.name
             )
         }),
     }

@@ -2523,6 +2523,29 @@ fn requirements_recorded_by_other_products_are_honoured() {
                 .contains("tested maximum v1.5.1")
     });
     assert!(warned, "{}", plan["preflight"]);
+
+    // An annotation crdguard cannot read is a cluster state, not bad input: what other products
+    // need is unknown, so writes to the bundle are blocked, naming the CRD and the repair.
+    let temp3 = Temp::new("requirements-unreadable");
+    let snapshot = cluster_with_requirements(&temp3, &Value::String("not a list".into()));
+    let out = crdguard(&["plan", &source, "--snapshot", &snapshot, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let routes = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["crd"] == HTTP_ROUTES)
+        .unwrap();
+    assert_eq!(
+        routes["reasons"][0]["code"], "requirements-unreadable",
+        "{routes}"
+    );
+    let why = routes["reasons"][0]["message"].as_str().unwrap();
+    assert!(
+        why.contains("kubectl annotate crd") && why.contains("crdguard.dev/requirements-"),
+        "{why}"
+    );
 }
 
 /// SPEC §1: the installed bundle is the newest release consistent with every CRD. Upstream's

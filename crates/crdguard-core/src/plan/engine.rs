@@ -61,25 +61,27 @@ pub(crate) struct Decided<'a> {
 fn other_products(
     policy: &crate::policy::Policy,
     installed: &BTreeMap<&str, (&Crd, BundleMembership)>,
-) -> (BTreeMap<String, Vec<Requirement>>, Vec<String>) {
+) -> (BTreeMap<String, Vec<Requirement>>, BTreeMap<String, String>) {
     let mut by_bundle: BTreeMap<String, Vec<&Crd>> = BTreeMap::new();
     for (crd, membership) in installed.values() {
         if let Some(bundle) = &membership.bundle {
             by_bundle.entry(bundle.clone()).or_default().push(crd);
         }
     }
-    let mut warnings = Vec::new();
+    let mut unreadable_by_bundle = BTreeMap::new();
     let requirements = by_bundle
         .into_iter()
         .map(|(bundle, crds)| {
             let (entries, unreadable) = crate::requirements::of_bundle(crds);
-            warnings.extend(unreadable);
+            if !unreadable.is_empty() {
+                unreadable_by_bundle.insert(bundle.clone(), unreadable.join("; "));
+            }
             let others = crate::requirements::without(&entries, &policy.metadata.name);
             (bundle, others)
         })
         .filter(|(_, entries)| !entries.is_empty())
         .collect();
-    (requirements, warnings)
+    (requirements, unreadable_by_bundle)
 }
 
 /// Preflight lines about other products' recorded requirements: which are honoured, which
@@ -87,15 +89,15 @@ fn other_products(
 /// read.
 fn other_product_checks(
     requirements: &BTreeMap<String, Vec<Requirement>>,
-    unreadable: Vec<String>,
+    unreadable: &BTreeMap<String, String>,
     decided: &[Decided],
 ) -> Vec<PreflightCheck> {
     let mut checks: Vec<PreflightCheck> = unreadable
-        .into_iter()
-        .map(|message| PreflightCheck {
+        .iter()
+        .map(|(bundle, message)| PreflightCheck {
             check: "other-products".into(),
             status: CheckStatus::Warn,
-            message,
+            message: format!("{bundle}: {message}"),
         })
         .collect();
     for (bundle, entries) in requirements {
@@ -188,6 +190,11 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
                     .and_then(|b| requirements.get(b))
                     .map(Vec::as_slice)
                     .unwrap_or_default(),
+                desired_bundle
+                    .bundle
+                    .as_ref()
+                    .and_then(|b| requirement_warnings.get(b))
+                    .map(String::as_str),
                 schema_analysis,
             );
             Decided {
@@ -209,7 +216,7 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
     let mut preflight = product_checks(inputs.policy, inputs.observed, inputs.admission.is_some());
     preflight.extend(other_product_checks(
         &requirements,
-        requirement_warnings,
+        &requirement_warnings,
         &decided,
     ));
     let mut bundles = Vec::with_capacity(assessments.len());
@@ -328,6 +335,7 @@ fn decide_item(
     bundle_installed: Option<(Option<BundleVersion>, Option<Channel>)>,
     policy: &BundlePolicy,
     other_requirements: &[Requirement],
+    requirements_unreadable: Option<&str>,
     schema_analysis: SchemaAnalysis,
 ) -> ItemPlan {
     let options = inputs.options;
@@ -384,6 +392,7 @@ fn decide_item(
         admission_denial: None,
         experimental_counterpart_available: false,
         other_requirements,
+        requirements_unreadable,
     };
     // Schema analysis and admission prediction only for CRDs that would be written.
     let writes = !identical && (installed.is_none() || rules::write_intent(&ctx).is_some());

@@ -98,6 +98,9 @@ pub enum Code {
     BreaksOtherProduct,
     /// The write would take the bundle above the policy's own hard `maximum` (SPEC §4 v2).
     AboveMaximum,
+    /// A CRD of the bundle carries a requirements annotation crdguard cannot read: what other
+    /// products need is unknown, so no write to the bundle is made (SPEC §12).
+    RequirementsUnreadable,
 }
 
 impl Code {

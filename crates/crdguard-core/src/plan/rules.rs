@@ -40,6 +40,8 @@ pub struct ItemContext<'a> {
     pub experimental_counterpart_available: bool,
     /// What other products recorded on the desired CRD's bundle (SPEC §12).
     pub other_requirements: &'a [crate::requirements::Requirement],
+    /// Why a requirements annotation of the bundle could not be read, if one could not.
+    pub requirements_unreadable: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +232,9 @@ fn absent(ctx: &ItemContext) -> Option<Decision> {
     }
     if let Some(message) = above_own_maximum(ctx) {
         return Decision::new(Action::Blocked, Code::AboveMaximum, message);
+    }
+    if let Some(why) = ctx.requirements_unreadable.filter(|_| is_standard(ctx)) {
+        return Decision::new(Action::Blocked, Code::RequirementsUnreadable, why);
     }
     if let Some(message) = broken_requirement(ctx) {
         return Decision::new(Action::Blocked, Code::BreaksOtherProduct, message);
@@ -512,6 +517,9 @@ fn breaks_other_product(ctx: &ItemContext) -> Option<Decision> {
     if let Some(message) = above_own_maximum(ctx) {
         return Decision::new(Action::Blocked, Code::AboveMaximum, message);
     }
+    if let Some(why) = ctx.requirements_unreadable.filter(|_| is_standard(ctx)) {
+        return Decision::new(Action::Blocked, Code::RequirementsUnreadable, why);
+    }
     let message = broken_requirement(ctx)?;
     Decision::new(Action::Blocked, Code::BreaksOtherProduct, message)
 }
@@ -723,6 +731,7 @@ mod tests {
             admission_denial: None,
             experimental_counterpart_available: false,
             other_requirements: &[],
+            requirements_unreadable: None,
         }
     }
 

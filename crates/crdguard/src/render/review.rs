@@ -163,6 +163,7 @@ fn is_blocker(code: Code) -> bool {
             | Code::AdmissionDenied
             | Code::BreaksOtherProduct
             | Code::AboveMaximum
+            | Code::RequirementsUnreadable
             | Code::ChannelWidening
             | Code::UnversionedInstalled
     )
