@@ -25,6 +25,7 @@ const LIMIT: usize = 60_000;
 fn run(args: &[String], env: &[(&str, &str)]) -> Output {
     let mut command = Command::cargo_bin("crdguard").unwrap();
     command
+        .current_dir(scratch())
         .args(args)
         .env_remove("NO_COLOR")
         .env_remove("CLICOLOR_FORCE")
@@ -53,13 +54,20 @@ fn with(args: &[String], more: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// A directory that lives as long as the test binary.
+/// A directory that lives as long as the test binary, and the working directory of every run:
+/// scenarios name their inputs relative to it (`repo/…`, `shared/…`, links to the checkout and
+/// `../shared`), so reports hold the same paths on every machine. A long absolute path would
+/// otherwise change where a long Markdown cell is cut, and the goldens with it.
 fn scratch() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("crdguard-output-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(std::fs::canonicalize(repo()).unwrap(), dir.join("repo"))
+            .unwrap();
+        std::os::unix::fs::symlink(std::fs::canonicalize(shared()).unwrap(), dir.join("shared"))
+            .unwrap();
         dir
     })
 }
@@ -77,12 +85,11 @@ fn normalize(text: &str) -> String {
 
 /// The README's example: a chart's own CRDs and an older Gateway API over a newer cluster.
 fn small() -> Vec<String> {
-    let examples = repo().join("examples");
     vec![
         "plan".into(),
-        examples.join("acme-gateway/crds").display().to_string(),
+        "repo/examples/acme-gateway/crds".into(),
         "--snapshot".into(),
-        examples.join("cluster-snapshot.yaml").display().to_string(),
+        "repo/examples/cluster-snapshot.yaml".into(),
     ]
 }
 
@@ -92,11 +99,11 @@ fn medium() -> Vec<String> {
     vec![
         "plan".into(),
         "--chart".into(),
-        corpus("envoy-gateway/v1.9.0/charts/gateway-helm"),
+        "shared/corpus/envoy-gateway/v1.9.0/charts/gateway-helm".into(),
         "--helm".into(),
         helm_bin(),
         "--snapshot".into(),
-        corpus("gateway-api/v1.3.0/experimental-install.yaml"),
+        "shared/corpus/gateway-api/v1.3.0/experimental-install.yaml".into(),
         "--server-version".into(),
         "v1.33.1".into(),
     ]
@@ -117,12 +124,12 @@ fn huge() -> Vec<String> {
                 .status()
                 .unwrap();
             assert!(status.success(), "tar failed");
-            dir.join(tag).join("package/crds")
+            PathBuf::from(tag).join(tag).join("package/crds")
         };
         let old = unpack("v2.5.0");
         let new = unpack("v2.6.0");
         // The installed set as one multi-document stream, as `kubectl get crd -o yaml` gives.
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&old)
+        let mut files: Vec<PathBuf> = std::fs::read_dir(scratch().join(&old))
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
@@ -133,8 +140,8 @@ fn huge() -> Vec<String> {
             snapshot.push_str(&std::fs::read_to_string(file).unwrap());
             snapshot.push('\n');
         }
-        let snapshot_path = scratch().join("upjet-v2.5.0.yaml");
-        std::fs::write(&snapshot_path, snapshot).unwrap();
+        let snapshot_path = PathBuf::from("upjet-v2.5.0.yaml");
+        std::fs::write(scratch().join(&snapshot_path), snapshot).unwrap();
         vec![
             "plan".into(),
             new.display().to_string(),
@@ -502,7 +509,8 @@ fn on_terminal(command: &[String], columns: usize, env: &str) -> String {
         .collect();
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_crdguard"));
     let line = format!(
-        "stty cols {columns} rows 50; {env} '{}' {}",
+        "cd '{}' && stty cols {columns} rows 50; {env} '{}' {}",
+        scratch().display(),
         bin.display(),
         quoted.join(" ")
     );
