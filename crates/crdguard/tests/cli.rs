@@ -728,12 +728,7 @@ fn diff_reports_findings_as_json_and_exits_by_severity() {
     );
     let diff: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(diff["summary"]["error"].as_u64().unwrap() > 0);
-    let grpc = diff["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["crd"] == "grpcroutes.gateway.networking.k8s.io")
-        .unwrap();
+    let grpc = plan_item(&diff, "grpcroutes.gateway.networking.k8s.io");
     let removed = grpc["findings"]
         .as_array()
         .unwrap()
@@ -865,12 +860,7 @@ fn stripped_annotations_are_identified_by_content() {
         "json",
     ]);
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let http = plan["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["crd"] == "httproutes.gateway.networking.k8s.io")
-        .unwrap();
+    let http = plan_item(&plan, "httproutes.gateway.networking.k8s.io");
     assert_eq!(http["installed"]["version"], "v1.5.1", "{http}");
     assert_eq!(http["installed"]["channel"], "standard");
     assert!(
@@ -1012,12 +1002,7 @@ fn plan_predicts_denials_of_the_clusters_admission_policies() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let http = plan["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["crd"] == "httproutes.gateway.networking.k8s.io")
-        .unwrap();
+    let http = plan_item(&plan, "httproutes.gateway.networking.k8s.io");
     assert_eq!(http["action"], "blocked", "{http}");
     assert_eq!(http["reasons"][0]["code"], "admission-denied", "{http}");
     assert!(
@@ -1153,12 +1138,7 @@ fn newer_standard_over_installed_experimental_uses_the_experimental_release() {
         .output()
         .unwrap();
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let http = plan["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["crd"] == "httproutes.gateway.networking.k8s.io")
-        .unwrap();
+    let http = plan_item(&plan, "httproutes.gateway.networking.k8s.io");
     assert_eq!(
         (http["action"].as_str(), http["reasons"][0]["code"].as_str()),
         (Some("keep"), Some("wider-channel-installed")),
@@ -1192,12 +1172,7 @@ fn snapshot_without_status_blocks_version_removals() {
         "grpcroutes.gateway.networking.k8s.io",
         "referencegrants.gateway.networking.k8s.io",
     ] {
-        let item = plan["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["crd"] == name)
-            .unwrap();
+        let item = plan_item(&plan, name);
         assert_eq!(item["action"], "blocked", "{item}");
         assert_eq!(
             item["reasons"][0]["code"], "stored-versions-unknown",
@@ -1223,12 +1198,7 @@ fn snapshot_without_status_blocks_version_removals() {
         "json",
     ]);
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let routes = plan["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["crd"] == HTTP_ROUTES)
-        .unwrap();
+    let routes = plan_item(&plan, HTTP_ROUTES);
     assert_eq!(routes["action"], "blocked", "{routes}");
     assert_eq!(
         routes["reasons"][0]["code"], "stored-versions-unknown",
@@ -2326,12 +2296,7 @@ fn explain_shows_one_items_whole_decision() {
     plan_args.extend(["-o".into(), "json".into()]);
     let refs: Vec<&str> = plan_args.iter().map(String::as_str).collect();
     let plan: Value = serde_json::from_slice(&crdguard(&refs).stdout).unwrap();
-    let in_plan = plan["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["crd"] == HTTP_ROUTES)
-        .unwrap();
+    let in_plan = plan_item(&plan, HTTP_ROUTES);
     assert_eq!(item, in_plan);
 
     // Every row of the table, numbered as in SPEC §2; exactly one decides, with the item's
@@ -2406,23 +2371,10 @@ fn explain_shows_one_items_whole_decision() {
 /// in `crdguard.dev/requirements` (SPEC §12).
 fn cluster_with_requirements(temp: &Temp, requirements: &Value) -> String {
     let text = std::fs::read_to_string(as_released("v1.5.1", "standard")).unwrap();
-    let mut items = Vec::new();
-    for document in serde_yaml_ng::Deserializer::from_str(&text) {
-        let mut object: Value = serde::Deserialize::deserialize(document).unwrap();
-        if object["kind"] != "CustomResourceDefinition" {
-            continue;
-        }
-        let storage: Vec<Value> = object["spec"]["versions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|v| v["storage"] == true)
-            .map(|v| v["name"].clone())
-            .collect();
-        object["status"] = serde_json::json!({ "storedVersions": storage });
+    let mut items = installed_crds(&text);
+    for object in &mut items {
         object["metadata"]["annotations"]["crdguard.dev/requirements"] =
             Value::String(requirements.to_string());
-        items.push(object);
     }
     let list = serde_json::json!({
         "apiVersion": "v1", "kind": "List",
@@ -2456,12 +2408,7 @@ fn requirements_recorded_by_other_products_are_honoured() {
     };
     let (code, plan) = plan_to_v161(&[]);
     assert_eq!(code, Some(1), "{}", plan["summary"]);
-    let routes = plan["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["crd"] == HTTP_ROUTES)
-        .unwrap();
+    let routes = plan_item(&plan, HTTP_ROUTES);
     assert_eq!(routes["action"], "blocked", "{routes}");
     assert_eq!(routes["reasons"][0]["code"], "breaks-other-product");
     let message = routes["reasons"][0]["message"].as_str().unwrap();
@@ -2531,12 +2478,7 @@ fn requirements_recorded_by_other_products_are_honoured() {
     let out = crdguard(&["plan", &source, "--snapshot", &snapshot, "-o", "json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let routes = plan["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["crd"] == HTTP_ROUTES)
-        .unwrap();
+    let routes = plan_item(&plan, HTTP_ROUTES);
     assert_eq!(
         routes["reasons"][0]["code"], "requirements-unreadable",
         "{routes}"
@@ -2584,11 +2526,7 @@ fn a_cluster_that_mixes_channels_keeps_each_crds_channel() {
     let mut items: Vec<Value> = Vec::new();
     let mut standard_names = Vec::new();
     for (text, channel) in [(&standard, "standard"), (&experimental, "experimental")] {
-        for document in serde_yaml_ng::Deserializer::from_str(text) {
-            let mut crd: Value = serde::Deserialize::deserialize(document).unwrap();
-            if crd["kind"] != "CustomResourceDefinition" {
-                continue;
-            }
+        for crd in installed_crds(text) {
             let name = crd["metadata"]["name"].as_str().unwrap().to_string();
             if channel == "experimental" && standard_names.contains(&name) {
                 continue;
@@ -2596,14 +2534,6 @@ fn a_cluster_that_mixes_channels_keeps_each_crds_channel() {
             if channel == "standard" {
                 standard_names.push(name);
             }
-            let storage: Vec<Value> = crd["spec"]["versions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|v| v["storage"] == true)
-                .map(|v| v["name"].clone())
-                .collect();
-            crd["status"] = serde_json::json!({ "storedVersions": storage });
             items.push(crd);
         }
     }
@@ -2633,15 +2563,13 @@ fn a_cluster_that_mixes_channels_keeps_each_crds_channel() {
         .unwrap();
     let plan: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
-    let items = plan["items"].as_array().unwrap();
-    let item = |name: &str| items.iter().find(|i| i["crd"] == name).unwrap();
     for name in &standard_names {
-        let i = item(name);
+        let i = plan_item(&plan, name);
         assert_eq!(i["action"], "upgrade", "{i}");
         assert_eq!(i["desired"]["channel"], "standard", "{i}");
         assert_eq!(i["desired"]["version"], "v1.6.1", "{i}");
     }
-    let tcp = item("tcproutes.gateway.networking.k8s.io");
+    let tcp = plan_item(&plan, "tcproutes.gateway.networking.k8s.io");
     assert_eq!(tcp["action"], "upgrade", "{tcp}");
     assert_eq!(tcp["desired"]["channel"], "experimental", "{tcp}");
 }

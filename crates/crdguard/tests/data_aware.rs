@@ -64,17 +64,7 @@ fn installed_crds(files: &[String]) -> Vec<Value> {
                 .filter(|d| d["kind"] == "CustomResourceDefinition")
                 .collect::<Vec<_>>()
         })
-        .map(|mut crd| {
-            let storage: Vec<Value> = crd["spec"]["versions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|v| v["storage"] == true)
-                .map(|v| v["name"].clone())
-                .collect();
-            crd["status"] = json!({ "storedVersions": storage });
-            crd
-        })
+        .map(common::with_stored_versions)
         .collect()
 }
 

@@ -591,23 +591,7 @@ fn details_list_the_items_left_alone() {
 /// A snapshot of a cluster that runs `file`'s CRDs: each with the `status.storedVersions` the
 /// server keeps (its storage version), as `kubectl get crd -o yaml` shows.
 fn observed(file: &str) -> String {
-    let text = std::fs::read_to_string(file).unwrap();
-    let mut items = Vec::new();
-    for document in serde_yaml_ng::Deserializer::from_str(&text) {
-        let mut crd: Value = serde::Deserialize::deserialize(document).unwrap();
-        if crd["kind"] != "CustomResourceDefinition" {
-            continue;
-        }
-        let storage: Vec<Value> = crd["spec"]["versions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|v| v["storage"] == true)
-            .map(|v| v["name"].clone())
-            .collect();
-        crd["status"] = serde_json::json!({ "storedVersions": storage });
-        items.push(crd);
-    }
+    let items = installed_crds(&std::fs::read_to_string(file).unwrap());
     let path = scratch().join(format!("observed-{}.json", items.len()));
     let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
     std::fs::write(&path, list.to_string()).unwrap();

@@ -116,11 +116,7 @@ pub fn run(args: &RequirementsArgs) -> Result<Exit, CliError> {
             }
         }
         match output {
-            Output::Json => crate::render::emit_text(
-                &(serde_json::to_string_pretty(&removal)
-                    .map_err(|e| CliError::usage(e.to_string()))?
-                    + "\n"),
-            )?,
+            Output::Json => crate::render::json(&removal)?,
             Output::Yaml => crate::render::yaml(&removal)?,
             Output::Table | Output::Markdown => {
                 let text = if removal.crds.is_empty() {

@@ -65,10 +65,7 @@ fn outcome_text(outcome: RowOutcome) -> &'static str {
 pub fn text(plan: &Plan, index: usize, style: Style, width: Option<usize>) -> String {
     let e = explanation(plan, index);
     let item = e.item;
-    let heading = |level: usize, text: &str| match style {
-        Style::Table => format!("{}\n", palette::paint(text, palette::heading())),
-        Style::Markdown => format!("{} {text}\n\n", "#".repeat(level)),
-    };
+    let heading = |level: usize, text: &str| super::human::heading(style, level, text);
     let line = |text: String| match style {
         Style::Table => format!("  {text}\n"),
         Style::Markdown => format!("- {}\n", super::markdown::escape_text(&text)),

@@ -8,7 +8,7 @@ use super::grid::{Grid, Style};
 use super::palette;
 use super::review::{cluster_text, findings_grid, preflight_grid, state};
 
-fn heading(style: Style, level: usize, text: &str) -> String {
+pub(super) fn heading(style: Style, level: usize, text: &str) -> String {
     match style {
         Style::Table => format!("{}\n", palette::paint(text, palette::heading())),
         Style::Markdown => format!("{} {text}\n\n", "#".repeat(level)),
@@ -50,15 +50,11 @@ pub fn check(plan: &Plan, failed: bool, style: Style, width: Option<usize>) -> S
     out.push('\n');
     out.push_str(&heading(style, 2, "Preflight"));
     out.push_str(&preflight_grid(plan).render(style, "  ", width));
-    let next = crdguard_core::plan::next_steps(plan);
-    if failed && !next.is_empty() {
-        out.push_str("\nNext:\n");
-        for step in &next {
-            out.push_str(&format!(
-                "  {}{}\n",
-                step.flag.map(|f| format!("{f} ")).unwrap_or_default(),
-                step.text
-            ));
+    if failed {
+        let next = super::review::next_lines(&crdguard_core::plan::next_steps(plan));
+        if !next.is_empty() {
+            out.push('\n');
+            out.push_str(&next);
         }
     }
     out.push_str(&format!(

@@ -144,7 +144,7 @@ pub fn check(plan: &Plan, output: Output) -> Result<(), CliError> {
     }
 }
 
-fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
+pub fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
     let mut text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::usage(format!("cannot serialize the report: {e}")))?;
     text.push('\n');

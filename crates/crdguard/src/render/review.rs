@@ -101,6 +101,24 @@ impl<'a> Review<'a> {
     }
 }
 
+/// `Next:` and one line per way forward (flag, count, what it does); nothing when there is
+/// none.
+pub fn next_lines(steps: &[NextStep]) -> String {
+    if steps.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("Next:\n");
+    for step in steps {
+        out.push_str(&format!(
+            "  {}{}{}\n",
+            step.flag.map(|f| format!("{f} ")).unwrap_or_default(),
+            step_count(step),
+            step.text
+        ));
+    }
+    out
+}
+
 /// `(3 item(s)) ` for a step about items, nothing for one about a bundle or the cluster.
 pub fn step_count(step: &NextStep) -> String {
     if step.items == 0 {
@@ -524,17 +542,7 @@ pub fn text(plan: &Plan, details: bool, width: Option<usize>) -> String {
         out.push_str(&line);
         out.push('\n');
     }
-    if !review.next.is_empty() {
-        out.push_str("Next:\n");
-        for step in &review.next {
-            out.push_str(&format!(
-                "  {}{}{}\n",
-                step.flag.map(|f| format!("{f} ")).unwrap_or_default(),
-                step_count(step),
-                step.text
-            ));
-        }
-    }
+    out.push_str(&next_lines(&review.next));
     out.push_str(&summary_line(plan));
     out.push('\n');
     let mut verdict_line = format!("Verdict: {}", verdict(plan));

@@ -67,3 +67,37 @@ pub fn serve_corpus(count: usize) -> String {
     });
     url
 }
+
+/// `crd` with the `status.storedVersions` a server keeps for it (its storage version), as
+/// `kubectl get crd -o yaml` shows an installed CRD.
+pub fn with_stored_versions(mut crd: serde_json::Value) -> serde_json::Value {
+    let storage: Vec<serde_json::Value> = crd["spec"]["versions"]
+        .as_array()
+        .expect("spec.versions")
+        .iter()
+        .filter(|v| v["storage"] == true)
+        .map(|v| v["name"].clone())
+        .collect();
+    crd["status"] = serde_json::json!({ "storedVersions": storage });
+    crd
+}
+
+/// The CRDs of a YAML stream (other documents skipped), each as installed
+/// ([`with_stored_versions`]).
+pub fn installed_crds(text: &str) -> Vec<serde_json::Value> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|d| <serde_json::Value as serde::Deserialize>::deserialize(d).expect("YAML"))
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+        .map(with_stored_versions)
+        .collect()
+}
+
+/// The item of a JSON plan (or report) named `crd`.
+pub fn plan_item<'p>(plan: &'p serde_json::Value, crd: &str) -> &'p serde_json::Value {
+    plan["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["crd"] == crd)
+        .unwrap_or_else(|| panic!("no item {crd} in the plan"))
+}
