@@ -188,6 +188,20 @@ pub fn without(entries: &[Requirement], product: &str) -> Vec<Requirement> {
         .collect()
 }
 
+/// The annotation's new value: `change` applied to the entries `current` holds (none when
+/// absent). `None` when `current` is not a list of requirements: an annotation crdguard cannot
+/// read is left for a person to repair, never overwritten (plans block on it).
+pub fn rewritten(
+    current: Option<&str>,
+    change: impl FnOnce(&[Requirement]) -> Vec<Requirement>,
+) -> Option<String> {
+    let entries: Vec<Requirement> = match current {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(text).ok()?,
+    };
+    Some(annotation_value(&change(&entries)))
+}
+
 /// The annotation's value: compact JSON, stable for equal entries.
 pub fn annotation_value(entries: &[Requirement]) -> String {
     serde_json::to_string(entries).unwrap_or_else(|_| "[]".to_string())
@@ -246,6 +260,14 @@ mod tests {
         assert_eq!(out[0].minimum, Some(v("v1.6.0")));
         assert_eq!(out[1].product, "istio");
         assert_eq!(without(&out, "istio").len(), 1);
+    }
+
+    #[test]
+    fn an_unreadable_annotation_is_never_rewritten() {
+        let own = entry("istio", "v1.4.0");
+        assert_eq!(rewritten(Some("not json"), |e| merged(e, &own)), None);
+        let fresh = rewritten(None, |e| merged(e, &own)).unwrap_or_default();
+        assert!(fresh.contains("\"istio\""), "{fresh}");
     }
 
     #[test]

@@ -38,12 +38,7 @@ pub async fn record(
             .collect();
         for name in names {
             let update = |current: Option<&str>| {
-                let entries: Vec<Requirement> = current
-                    .and_then(|text| serde_json::from_str(text).ok())
-                    .unwrap_or_default();
-                Some(requirements::annotation_value(&requirements::merged(
-                    &entries, &own,
-                )))
+                requirements::rewritten(current, |entries| requirements::merged(entries, &own))
             };
             match cluster
                 .update_crd_annotation(&name, ANNOTATION, FIELD_MANAGER, dry_run, update)
@@ -102,11 +97,11 @@ pub fn run(args: &RequirementsArgs) -> Result<Exit, CliError> {
             if !holds {
                 continue;
             }
+            // Gone since it was read: nothing to remove.
             let update = |current: Option<&str>| {
-                let entries: Vec<Requirement> = serde_json::from_str(current?).ok()?;
-                Some(requirements::annotation_value(&requirements::without(
-                    &entries, product,
-                )))
+                requirements::rewritten(Some(current?), |entries| {
+                    requirements::without(entries, product)
+                })
             };
             if cluster
                 .update_crd_annotation(&crd.name, ANNOTATION, FIELD_MANAGER, dry_run, update)
