@@ -29,6 +29,7 @@ pub fn run(args: &DiffArgs) -> Result<Exit, CliError> {
     diff.ratchet(crdguard_schema::Ratcheting::for_server(
         server.map(|v| (v.major, v.minor)),
     ));
+    super::free_at_exit((old, new));
     render::diff(&diff, args.no_info, args.output)?;
     Ok(if diff.summary.error > 0 {
         Exit::Blocked

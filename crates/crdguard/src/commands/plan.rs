@@ -326,14 +326,36 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
 /// read when they decide findings (and the plan made again with them), and sealed for `apply
 /// --plan`. `plan` renders it; `explain` shows one of its items.
 pub fn make_plan(args: &PlanArgs) -> Result<crdguard_core::plan::Plan, CliError> {
-    let mut inputs = load_inputs(
-        &args.desired.sources,
-        &args.desired.chart,
-        &args.desired.render,
-        &PLAN_RELEASE,
-        args.desired.policy_choice(),
-    )?;
-    let mut observed = super::observed_state(&args.cluster, super::input_options()?)?;
+    let options = super::input_options()?;
+    let load = || {
+        load_inputs(
+            &args.desired.sources,
+            &args.desired.chart,
+            &args.desired.render,
+            &PLAN_RELEASE,
+            args.desired.policy_choice(),
+        )
+    };
+    let (mut inputs, mut observed) = if args.cluster.snapshot.is_some() {
+        // Reading the sources (helm template, or thousands of files) and a snapshot (~100 MB
+        // for a large cluster) are independent: do both at once. A bad input still wins over
+        // a bad snapshot, as when they ran one after the other.
+        let (inputs, observed) = std::thread::scope(|scope| {
+            let observing = scope.spawn(|| super::observed_state(&args.cluster, options));
+            let inputs = load();
+            let observed = observing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (inputs, observed)
+        });
+        (inputs?, observed?)
+    } else {
+        // A live cluster is contacted only once the inputs are known to be good.
+        let inputs = load()?;
+        (inputs, super::observed_state(&args.cluster, options)?)
+    };
+    let started = std::time::Instant::now();
+    tracing::debug!(crds = inputs.desired.crds.len(), "sources and cluster read");
     let plan_options = PlanOptions {
         take_ownership: args.take_ownership,
         allow_breaking: args.allow_breaking,
@@ -362,6 +384,7 @@ pub fn make_plan(args: &PlanArgs) -> Result<crdguard_core::plan::Plan, CliError>
         })
     };
     let mut plan = planner(&observed);
+    tracing::debug!(elapsed = ?started.elapsed(), "planned");
     // Errors the stored objects can decide: read them and plan again with what they show.
     let reads = crdguard_core::objects::reads_needed(&plan);
     if !reads.is_empty() {
@@ -376,5 +399,7 @@ pub fn make_plan(args: &PlanArgs) -> Result<crdguard_core::plan::Plan, CliError>
     }
     // A live plan is also a saved plan: `apply --plan` applies exactly it (SPEC §11).
     super::saved_plan::seal(&mut plan, &inputs.desired, &inputs.policy)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "sealed");
+    super::free_at_exit((inputs, observed));
     Ok(plan)
 }
