@@ -117,6 +117,15 @@ pub fn parse_document(
     {
         return Ok(Some(value));
     }
+    // JSON (`kubectl get -o json`) is YAML too, and serde_json reads it several times faster
+    // holding no events, so a JSON document may be JSON_LIMIT_FACTOR times the limit (a
+    // `kubectl get crd -o json` of 2,043 upjet-aws CRDs is 175 MB). Anything serde_json
+    // refuses within the limit goes through the YAML parser, which decides and reports errors.
+    let json_limit = limits.max_document_bytes.saturating_mul(JSON_LIMIT_FACTOR);
+    let json = doc.text.trim_start().starts_with('{') && doc.text.len() <= json_limit;
+    if json && let Ok(StrictValue(value)) = serde_json::from_str::<StrictValue>(doc.text) {
+        return Ok(Some(value));
+    }
     if doc.text.len() > limits.max_document_bytes {
         return Err(ParseFailure::TooLarge {
             bytes: doc.text.len(),
@@ -125,13 +134,6 @@ pub fn parse_document(
     }
     if doc.text.trim().is_empty() || only_comments(doc.text) {
         return Ok(None);
-    }
-    // JSON (`kubectl get -o json`) is YAML too, and serde_json reads it several times faster;
-    // anything it refuses goes through the YAML parser, which decides and reports errors.
-    if doc.text.trim_start().starts_with('{')
-        && let Ok(StrictValue(value)) = serde_json::from_str::<StrictValue>(doc.text)
-    {
-        return Ok(Some(value));
     }
     if let Some(line) = flow_depth_exceeded(doc.text, MAX_FLOW_DEPTH) {
         return Err(ParseFailure::Syntax {
@@ -155,6 +157,9 @@ pub fn parse_document(
         }
     }
 }
+
+/// How many times the document limit a JSON document may be (see `parse_document`).
+const JSON_LIMIT_FACTOR: usize = 4;
 
 /// Documents at least this large are tried as a `List` whose items parse in parallel.
 const PARALLEL_LIST_BYTES: usize = 512 * 1024;
@@ -585,6 +590,18 @@ mod tests {
                 Some(whole(text))
             );
         }
+        // JSON may be larger than the limit; invalid JSON over it is refused as too large.
+        let text = r#"{"a": "0123456789"}"#;
+        let doc = &split_documents(text)[0];
+        let limits = Limits {
+            max_document_bytes: 10,
+        };
+        assert!(parse_document(doc, limits).unwrap().is_some());
+        let doc = &split_documents(r#"{"a": "0123456789", }"#)[0];
+        assert!(matches!(
+            parse_document(doc, limits),
+            Err(ParseFailure::TooLarge { .. })
+        ));
         // Duplicate keys are refused in JSON too, by the YAML parser's error.
         let doc = &split_documents(r#"{"a": 1, "a": 2}"#)[0];
         match parse_document(doc, Limits::default()) {
