@@ -1,5 +1,7 @@
 //! The compatibility policy of one product (SPEC §4), and the default policy when none is given.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
@@ -74,6 +76,10 @@ pub struct BundlePolicy {
     pub channel: Option<Channel>,
     #[serde(default)]
     pub required_kinds: Vec<String>,
+    /// The API versions the product reads, per kind (`HTTPRoute: [v1]`): recorded for other
+    /// products' plans, which must keep them served (SPEC §12).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub served_versions: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub install: InstallMode,
     #[serde(default)]
@@ -179,7 +185,18 @@ impl Policy {
         else {
             return Ok(());
         };
-        for (k, kind) in policy.required_kinds.iter().enumerate() {
+        let kinds = policy
+            .required_kinds
+            .iter()
+            .enumerate()
+            .map(|(k, kind)| (format!("requiredKinds[{k}]"), kind))
+            .chain(
+                policy
+                    .served_versions
+                    .keys()
+                    .map(|kind| (format!("servedVersions.{kind}"), kind)),
+            );
+        for (field, kind) in kinds {
             if known.contains(kind) {
                 continue;
             }
@@ -195,7 +212,7 @@ impl Policy {
                 source,
                 format!("bundle {bundle} has no kind {kind:?}{nearest}"),
             )
-            .field(format!("spec.bundles[{index}].requiredKinds[{k}]")));
+            .field(format!("spec.bundles[{index}].{field}")));
         }
         Ok(())
     }
@@ -255,6 +272,16 @@ impl Policy {
                     _ => Ok(()),
                 }
             };
+            for (kind, versions) in &bundle.served_versions {
+                if let Some(bad) = versions.iter().find(|v| !is_api_version(v)) {
+                    return Err(err(
+                        field(&format!("servedVersions.{kind}")),
+                        format!(
+                            "{bad:?} is not a Kubernetes API version (v1, v1beta1, v1alpha2, …)"
+                        ),
+                    ));
+                }
+            }
             ordered(
                 &bundle.minimum,
                 "minimum",
@@ -412,6 +439,24 @@ fn is_dns_subdomain(group: &str) -> bool {
         })
 }
 
+/// `v1`, `v1beta1`, `v2alpha3`: the form of Kubernetes API versions.
+fn is_api_version(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix('v') else {
+        return false;
+    };
+    let major = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    if major.len() == rest.len() || rest.starts_with('0') {
+        return false;
+    }
+    let level = major
+        .strip_prefix("alpha")
+        .or_else(|| major.strip_prefix("beta"));
+    match level {
+        None => major.is_empty(),
+        Some(n) => !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()),
+    }
+}
+
 impl BundlePolicy {
     /// The policy for a bundle the policy file does not mention.
     pub fn default_for(name: &str) -> BundlePolicy {
@@ -423,6 +468,7 @@ impl BundlePolicy {
             maximum: None,
             channel: None,
             required_kinds: Vec::new(),
+            served_versions: BTreeMap::new(),
             install: InstallMode::IfAbsent,
             upgrade: UpgradeMode::ToRecommended,
             on_conflict: ConflictMode::Fail,
@@ -463,6 +509,32 @@ spec:
         assert_eq!(b.upgrade, UpgradeMode::IfBelowMinimum);
         assert_eq!(b.channel, Some(Channel::Standard));
         assert_eq!(p.kubernetes_minimum(), Some(KubeVersion::new(1, 33, 0)));
+    }
+
+    #[test]
+    fn served_versions_are_read_per_kind_and_must_be_api_versions() {
+        let text = SPEC_EXAMPLE.replace(
+            "onConflict: fail",
+            "onConflict: fail\n    servedVersions: {HTTPRoute: [v1], TLSRoute: [v1alpha2, v1alpha3]}",
+        );
+        let p = Policy::from_yaml("p.yaml", &text).unwrap();
+        let b = p.bundle(GATEWAY_API).unwrap();
+        assert_eq!(b.served_versions["TLSRoute"], ["v1alpha2", "v1alpha3"]);
+        for bad in ["v1.2", "1", "v0", "v1beta", "v1gamma1", "v01", "v1alpha01"] {
+            let text = SPEC_EXAMPLE.replace(
+                "onConflict: fail",
+                &format!("onConflict: fail\n    servedVersions: {{HTTPRoute: [\"{bad}\"]}}"),
+            );
+            let err = Policy::from_yaml("p.yaml", &text).unwrap_err();
+            assert_eq!(
+                err.field.as_deref(),
+                Some("spec.bundles[0].servedVersions.HTTPRoute"),
+                "{bad}"
+            );
+        }
+        for good in ["v1", "v2", "v1beta1", "v1alpha3", "v10beta12"] {
+            assert!(is_api_version(good), "{good}");
+        }
     }
 
     #[test]

@@ -39,9 +39,9 @@ pub struct Requirement {
     pub channel: Option<Channel>,
     #[serde(default)]
     pub kinds: Vec<String>,
-    /// API versions the product reads, which must stay served.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub served_versions: Vec<String>,
+    /// API versions the product reads, per kind, which must stay served.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub served_versions: BTreeMap<String, Vec<String>>,
 }
 
 impl Requirement {
@@ -55,7 +55,7 @@ impl Requirement {
             tested_maximum: bundle.tested_maximum.clone(),
             channel: bundle.channel,
             kinds: bundle.required_kinds.clone(),
-            served_versions: Vec::new(),
+            served_versions: bundle.served_versions.clone(),
         }
     }
 
@@ -68,12 +68,13 @@ impl Requirement {
     }
 
     /// Why a write of the bundle at `version`/`channel`, with `served` the versions the
-    /// written CRD serves (and `served_before` those it served), breaks this entry; `None`
-    /// when it does not.
+    /// written CRD of `kind` serves (and `served_before` those it served), breaks this entry;
+    /// `None` when it does not.
     pub fn broken_by(
         &self,
         version: Option<&BundleVersion>,
         channel: Option<Channel>,
+        kind: &str,
         served: &[&str],
         served_before: &[&str],
     ) -> Option<String> {
@@ -101,13 +102,15 @@ impl Requirement {
         }
         let dropped: Vec<&str> = self
             .served_versions
-            .iter()
+            .get(kind)
+            .into_iter()
+            .flatten()
             .map(String::as_str)
             .filter(|v| served_before.contains(v) && !served.contains(v))
             .collect();
         if !dropped.is_empty() {
             return Some(format!(
-                "{who} reads {}, which this would stop serving",
+                "{who} reads {kind} {}, which this would stop serving",
                 dropped.join(", ")
             ));
         }
@@ -224,7 +227,7 @@ mod tests {
             tested_maximum: Some(v("v1.5.0")),
             channel: Some(Channel::Experimental),
             kinds: vec!["HTTPRoute".into()],
-            served_versions: vec!["v1beta1".into()],
+            served_versions: BTreeMap::from([("HTTPRoute".into(), vec!["v1beta1".into()])]),
         }
     }
 
@@ -234,18 +237,25 @@ mod tests {
         let ok = istio.broken_by(
             Some(&v("v1.5.0")),
             Some(Channel::Experimental),
+            "HTTPRoute",
             &["v1", "v1beta1"],
             &["v1", "v1beta1"],
         );
         assert_eq!(ok, None);
-        let low = istio.broken_by(Some(&v("v1.3.0")), None, &[], &[]);
+        let low = istio.broken_by(Some(&v("v1.3.0")), None, "HTTPRoute", &[], &[]);
         assert!(low.is_some_and(|m| m.contains("at least v1.4.0")));
-        let high = istio.broken_by(Some(&v("v1.6.0")), None, &[], &[]);
+        let high = istio.broken_by(Some(&v("v1.6.0")), None, "HTTPRoute", &[], &[]);
         assert!(high.is_some_and(|m| m.contains("at most v1.5.1")));
-        let narrow = istio.broken_by(None, Some(Channel::Standard), &[], &[]);
+        let narrow = istio.broken_by(None, Some(Channel::Standard), "HTTPRoute", &[], &[]);
         assert!(narrow.is_some_and(|m| m.contains("experimental channel")));
-        let unserved = istio.broken_by(None, None, &["v1"], &["v1", "v1beta1"]);
-        assert!(unserved.is_some_and(|m| m.contains("v1beta1")));
+        let unserved = istio.broken_by(None, None, "HTTPRoute", &["v1"], &["v1", "v1beta1"]);
+        assert!(unserved.is_some_and(|m| m.contains("reads HTTPRoute v1beta1")));
+        // Versions are per kind: Gateway v1beta1 going away is not what Istio reads.
+        let other_kind = istio.broken_by(None, None, "Gateway", &["v1"], &["v1", "v1beta1"]);
+        assert_eq!(other_kind, None);
+        // A version that was not served before is not taken away by this write.
+        let never = istio.broken_by(None, None, "HTTPRoute", &["v1"], &["v1"]);
+        assert_eq!(never, None);
         assert!(istio.untested(&v("v1.5.1")).is_some());
         assert!(istio.untested(&v("v1.5.0")).is_none());
     }

@@ -2370,7 +2370,12 @@ fn explain_shows_one_items_whole_decision() {
 /// Gateway API v1.5.1 standard as a cluster would show it, each CRD carrying `requirements`
 /// in `crdguard.dev/requirements` (SPEC §12).
 fn cluster_with_requirements(temp: &Temp, requirements: &Value) -> String {
-    let text = std::fs::read_to_string(as_released("v1.5.1", "standard")).unwrap();
+    cluster_at_with_requirements(temp, &as_released("v1.5.1", "standard"), requirements)
+}
+
+/// The CRDs of `install_file` as a cluster would show them, each carrying `requirements`.
+fn cluster_at_with_requirements(temp: &Temp, install_file: &str, requirements: &Value) -> String {
+    let text = std::fs::read_to_string(install_file).unwrap();
     let mut items = installed_crds(&text);
     for object in &mut items {
         object["metadata"]["annotations"]["crdguard.dev/requirements"] =
@@ -2382,6 +2387,84 @@ fn cluster_with_requirements(temp: &Temp, requirements: &Value) -> String {
         "items": items,
     });
     temp.write("cluster.json", &list.to_string())
+}
+
+/// SPEC §12, served versions: Gateway API v1.2.0 stops serving GRPCRoute and ReferenceGrant
+/// v1alpha2. A product that recorded that it reads GRPCRoute v1alpha2 (a policy's
+/// `servedVersions`) blocks the upgrade of the GRPCRoute CRD, naming the kind and version; the
+/// ReferenceGrant CRD, whose v1alpha2 it does not read, is upgraded. A policy whose
+/// `servedVersions` names a kind the bundle lacks, or something that is not an API version, is bad
+/// input naming the field.
+#[test]
+fn served_versions_another_product_reads_stay_served() {
+    let temp = Temp::new("served-versions");
+    let reader = serde_json::json!([{
+        "product": "old-gateway", "version": "0.9.0", "kinds": ["GRPCRoute"],
+        "servedVersions": { "GRPCRoute": ["v1alpha2"] }
+    }]);
+    let installed = corpus("gateway-api/v1.1.1/experimental-install.yaml");
+    let snapshot = cluster_at_with_requirements(&temp, &installed, &reader);
+    let desired = corpus("gateway-api/v1.2.0/experimental-install.yaml");
+    let out = crdguard(&["plan", &desired, "--snapshot", &snapshot, "-o", "json"]);
+    let plan: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    assert_eq!(out.status.code(), Some(1), "{}", plan["summary"]);
+    let grpc = plan_item(&plan, "grpcroutes.gateway.networking.k8s.io");
+    assert_eq!(grpc["action"], "blocked", "{grpc}");
+    assert_eq!(grpc["reasons"][0]["code"], "breaks-other-product", "{grpc}");
+    let message = grpc["reasons"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("old-gateway 0.9.0") && message.contains("reads GRPCRoute v1alpha2"),
+        "{message}"
+    );
+    let grants = plan_item(&plan, "referencegrants.gateway.networking.k8s.io");
+    assert!(
+        !grants["reasons"]
+            .to_string()
+            .contains("breaks-other-product"),
+        "{grants}"
+    );
+
+    // The entry a policy records carries its servedVersions.
+    let policy = |served: &str| {
+        temp.write(
+            "reader.yaml",
+            &format!(
+                "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {{name: reader}}\n\
+                 spec:\n  bundles:\n  - name: gateway-api\n    servedVersions: {served}\n"
+            ),
+        )
+    };
+    let good = policy("{GRPCRoute: [v1alpha2, v1], HTTPRoute: [v1]}");
+    let out = crdguard(&[
+        "plan",
+        &desired,
+        "--snapshot",
+        &snapshot,
+        "--policy",
+        &good,
+        "-o",
+        "json",
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    for (served, words) in [
+        (
+            "{GRPCRoutes: [v1]}",
+            &["servedVersions.GRPCRoutes", "did you mean \"GRPCRoute\""][..],
+        ),
+        (
+            "{GRPCRoute: [v1.2]}",
+            &["servedVersions.GRPCRoute", "not a Kubernetes API version"][..],
+        ),
+    ] {
+        let bad = policy(served);
+        let out = crdguard(&["plan", &desired, "--snapshot", &snapshot, "--policy", &bad]);
+        assert_eq!(out.status.code(), Some(2), "{served}: {}", stderr(&out));
+        let message = stderr(&out);
+        for word in words {
+            assert!(message.contains(word), "{served}: {message}");
+        }
+    }
 }
 
 /// SPEC §12: what another product recorded on the bundle is honoured by every plan. Istio

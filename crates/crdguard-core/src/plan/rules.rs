@@ -493,6 +493,7 @@ fn broken_requirement(ctx: &ItemContext) -> Option<String> {
             .broken_by(
                 desired_version(ctx),
                 ctx.desired_bundle.channel,
+                &ctx.desired.kind,
                 &served,
                 &served_before,
             )
@@ -764,7 +765,7 @@ mod tests {
             tested_maximum: None,
             channel: None,
             kinds: Vec::new(),
-            served_versions: Vec::new(),
+            served_versions: Default::default(),
         };
         let others = [istio];
         let (installed, desired) = (crd("v1.5.1", "standard"), crd("v1.6.1", "standard"));
