@@ -294,6 +294,10 @@ fn main() {
             "a_products_requirement_is_recorded_honoured_by_others_and_removed",
             requirements_recorded_honoured_removed,
         ),
+        (
+            "a_third_product_cannot_stop_serving_a_version_another_product_reads",
+            three_products_share_the_bundle,
+        ),
     ];
     if args.list {
         let trials = tests
@@ -2310,6 +2314,138 @@ fn requirements_recorded_honoured_removed(cluster: &Cluster) -> Result<(), Faile
     check(
         blocked.is_empty(),
         format!("still blocked by a removed entry: {blocked:?}"),
+    )?;
+    Ok(())
+}
+
+/// A product's policy on the Gateway API, as a file.
+fn product_policy(name: &str, bundle: &str) -> String {
+    temp_file(
+        &format!("{name}-policy.yaml"),
+        &format!(
+            "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {{name: {name}, version: 1.0.0}}\n\
+             spec:\n  bundles:\n  - name: gateway-api\n{bundle}"
+        ),
+    )
+}
+
+/// SPEC §12 with three products on one cluster's Gateway API (v1.1.1 experimental). The first
+/// reads GRPCRoute v1alpha2 (its policy's `servedVersions`), the second needs the experimental
+/// channel and HTTPRoute; both record their entries, and each keeps the other's. A third
+/// product's apply of v1.2.0, which stops serving GRPCRoute v1alpha2, is refused on GRPCRoute
+/// (`breaks-other-product`, naming the first product, the kind and the version) and leaves the
+/// GRPCRoute CRD as it was, even with `--allow-breaking`. Once the first product's entry is
+/// removed (it was uninstalled), the same apply goes through and records the third's entry.
+fn three_products_share_the_bundle(cluster: &Cluster) -> Result<(), Failed> {
+    const GRPC_ROUTES: &str = "grpcroutes.gateway.networking.k8s.io";
+    let v111 = corpus("gateway-api/v1.1.1/experimental-install.yaml");
+    let v120 = corpus("gateway-api/v1.2.0/experimental-install.yaml");
+    let first = product_policy(
+        "gateway-one",
+        "    minimum: v1.1.0\n    servedVersions: {GRPCRoute: [v1alpha2, v1]}\n",
+    );
+    let second = product_policy(
+        "gateway-two",
+        "    minimum: v1.0.0\n    channel: experimental\n    requiredKinds: [HTTPRoute]\n",
+    );
+    let third = product_policy("gateway-three", "    minimum: v1.2.0\n");
+    for policy in [&first, &second] {
+        let (code, report) = cluster.json(&["apply", &v111, "--policy", policy, "-o", "json"]);
+        check(
+            code == 0,
+            format!("apply for {policy}: exit {code}: {}", report["apply"]),
+        )?;
+    }
+    let products = |crd: &str| -> Vec<String> {
+        requirement_entries(cluster, crd)
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["product"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let recorded = products(GRPC_ROUTES);
+    check(
+        recorded == ["gateway-one", "gateway-two"],
+        format!("entries after two products: {recorded:?}"),
+    )?;
+    let entries = requirement_entries(cluster, GRPC_ROUTES);
+    check(
+        entries[0]["servedVersions"]["GRPCRoute"] == serde_json::json!(["v1alpha2", "v1"]),
+        format!("the first product's served versions: {entries}"),
+    )?;
+
+    let grpc_before = cluster
+        .get(&["crd", GRPC_ROUTES])
+        .ok_or("no GRPCRoute CRD")?;
+    let (code, report) = cluster.json(&[
+        "apply",
+        &v120,
+        "--policy",
+        &third,
+        "--allow-breaking",
+        "-o",
+        "json",
+    ]);
+    let blocked = breaks_other_product(&report);
+    check(
+        code == 1 && blocked == [GRPC_ROUTES],
+        format!("the third product's apply: exit {code}, blocked {blocked:?}"),
+    )?;
+    let message = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["crd"] == GRPC_ROUTES)
+        .map(|i| i["reasons"][0]["message"].to_string())
+        .unwrap_or_default();
+    check(
+        message.contains("gateway-one 1.0.0") && message.contains("reads GRPCRoute v1alpha2"),
+        format!("the refusal: {message}"),
+    )?;
+    let grpc_after = cluster
+        .get(&["crd", GRPC_ROUTES])
+        .ok_or("no GRPCRoute CRD")?;
+    check(
+        grpc_after["metadata"]["resourceVersion"] == grpc_before["metadata"]["resourceVersion"],
+        "the refused GRPCRoute CRD was written",
+    )?;
+
+    let out = cluster.crdguard(&["requirements", "remove", "gateway-one", "-o", "json"]);
+    check(
+        out.status.success(),
+        format!(
+            "requirements remove: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )?;
+    let (code, report) = cluster.json(&[
+        "apply",
+        &v120,
+        "--policy",
+        &third,
+        "--allow-breaking",
+        "-o",
+        "json",
+    ]);
+    check(
+        code == 0 && breaks_other_product(&report).is_empty(),
+        format!("after the removal: exit {code}: {}", report["apply"]),
+    )?;
+    let served: Vec<String> = cluster
+        .get(&["crd", GRPC_ROUTES])
+        .ok_or("no GRPCRoute CRD")?["spec"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["served"] == true)
+        .map(|v| v["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    check(served == ["v1"], format!("GRPCRoute serves {served:?}"))?;
+    let recorded = products(GRPC_ROUTES);
+    check(
+        recorded == ["gateway-three", "gateway-two"],
+        format!("entries at the end: {recorded:?}"),
     )?;
     Ok(())
 }
