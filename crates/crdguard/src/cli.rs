@@ -14,7 +14,8 @@ upstream CRD bundles (the Gateway API first of all) from a product's own CRDs, c
 against a compatibility policy, and never downgrades a bundle, narrows a channel, deletes a CRD \
 or drops a stored version that still holds objects.",
     after_help = "Exit codes: 0 ok; 1 the plan holds blocked or conflict items (or a preflight \
-check failed); 2 bad usage or bad input; 3 cluster unreachable or API failure.\n\n\
+check failed); 2 bad usage or bad input; 3 cluster unreachable or API failure; 4 internal \
+error (a bug in crdguard: please report it).\n\n\
 Examples:\n  crdguard plan --chart ./my-chart --snapshot cluster.yaml\n  \
 crdguard plan crds/ --policy crdguard.yaml --snapshot cluster.yaml -o json\n  \
 crdguard status --snapshot cluster.yaml\n  \
@@ -547,24 +548,19 @@ pub struct MigrateArgs {
     pub output: Output,
 }
 
+/// Durations as kubectl and Go write them (`90s`, `2m`, `1h30m`, `500ms`); a bare number is
+/// seconds, as kubectl's `--request-timeout=30` is.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, "s"), |i| text.split_at(i));
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 90s, 2m or 1h"))?;
-    let seconds = match unit {
-        "s" => value,
-        "m" => value * 60,
-        "h" => value * 3600,
-        _ => return Err(format!("{text:?} is not a duration like 90s, 2m or 1h")),
+    let duration = match text.parse::<u64>() {
+        Ok(seconds) => std::time::Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("{text:?} is not a duration like 90s, 2m or 1h30m ({e})"))?,
     };
-    if seconds == 0 {
+    if duration.is_zero() {
         return Err("the timeout must be more than zero".into());
     }
-    Ok(std::time::Duration::from_secs(seconds))
+    Ok(duration)
 }
 
 #[derive(Debug, Args)]
@@ -790,4 +786,26 @@ pub struct RbacArgs {
     /// are snapshots too).
     #[arg(short, long, value_enum, default_value_t = SnapshotFormat::Yaml)]
     pub output: SnapshotFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_kubectl_writes_them() {
+        for (text, seconds) in [
+            ("90s", 90.0),
+            ("2m", 120.0),
+            ("1h30m", 5400.0),
+            ("30", 30.0),
+        ] {
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs_f64(seconds)));
+        }
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        for bad in ["", "0s", "0", "ten", "5x", "-1s", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }
