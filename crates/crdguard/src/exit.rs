@@ -3,7 +3,8 @@
 use crdguard_core::InputError;
 use crdguard_sources::SourceError;
 
-/// 0 ok; 1 blocked/conflict or apply stopped safely; 2 bad usage or input; 3 cluster failure.
+/// 0 ok; 1 blocked/conflict or apply stopped safely; 2 bad usage or input; 3 cluster failure;
+/// 4 crdguard's own failure (a bug to report, never the user's input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Ok = 0,
@@ -11,6 +12,9 @@ pub enum Exit {
     BadInput = 2,
     /// Cluster unreachable or API failure (live mode).
     Cluster = 3,
+    /// A failure that is not the user's: a bug in crdguard (a report it cannot serialize, a
+    /// built-in catalog it cannot read, a panic).
+    Internal = 4,
 }
 
 /// An error that ends the command, with the exit code it maps to.
@@ -22,6 +26,11 @@ pub enum CliError {
     Source(#[from] SourceError),
     #[error("{message}")]
     Usage { message: String },
+    #[error(
+        "internal error: {message} (a bug in crdguard, not in the input; please report it with \
+         the command that caused it)"
+    )]
+    Internal { message: String },
     #[error("{0}")]
     Cluster(#[from] crdguard_kube::ClusterError),
     #[error("{0}")]
@@ -37,8 +46,16 @@ impl CliError {
         }
     }
 
+    /// A failure that is not the user's (exit 4).
+    pub fn internal(message: impl Into<String>) -> Self {
+        CliError::Internal {
+            message: message.into(),
+        }
+    }
+
     pub fn exit(&self) -> Exit {
         match self {
+            CliError::Internal { .. } => Exit::Internal,
             CliError::Input(_) | CliError::Source(_) | CliError::Usage { .. } => Exit::BadInput,
             // A stop on request between two writes is a safe stop, not a failure.
             CliError::Cluster(crdguard_kube::ClusterError::Interrupted { .. }) => Exit::Blocked,
@@ -52,5 +69,23 @@ impl CliError {
                 crdguard_fetch::ExitClass::Unavailable => Exit::Cluster,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crdguards_own_failures_exit_4_and_say_they_are_not_the_inputs() {
+        let err = CliError::internal("cannot serialize the report: key must be a string");
+        assert_eq!(err.exit() as u8, 4);
+        let message = err.to_string();
+        assert!(
+            message.starts_with("internal error: cannot serialize"),
+            "{message}"
+        );
+        assert!(message.contains("not in the input"), "{message}");
+        assert_eq!(CliError::usage("--for: x").exit() as u8, 2);
     }
 }

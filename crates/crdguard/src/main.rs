@@ -38,7 +38,30 @@ fn main() -> ExitCode {
         cli::ColorWhen::Always => anstream::ColorChoice::Always,
         cli::ColorWhen::Never => anstream::ColorChoice::Never,
     });
-    let outcome = match &cli.command {
+    // A panic is crdguard's bug, never the input's: it exits 4 with a line saying so, after
+    // the panic's own message, instead of Rust's 101.
+    let outcome = std::panic::catch_unwind(|| dispatch(&cli)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        Err(exit::CliError::internal(format!(
+            "crdguard panicked: {what}"
+        )))
+    });
+    match outcome {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(err) => {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {err}");
+            ExitCode::from(err.exit() as u8)
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<Exit, exit::CliError> {
+    match &cli.command {
         Command::Plan(args) => commands::plan::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Check(args) => commands::check::run(args),
@@ -55,14 +78,6 @@ fn main() -> ExitCode {
         Command::Migrate(args) => commands::migrate::run(args),
         Command::Completions(args) => commands::completions::run(args),
         Command::Man(args) => commands::man::run(args),
-    };
-    match outcome {
-        Ok(exit) => ExitCode::from(exit as u8),
-        Err(err) => {
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {err}");
-            ExitCode::from(err.exit() as u8)
-        }
     }
 }
 

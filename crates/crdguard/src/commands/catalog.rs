@@ -17,7 +17,7 @@ pub fn catalog() -> Result<&'static Catalog, CliError> {
     static ADDED: OnceLock<Result<Option<Catalog>, String>> = OnceLock::new();
     let builtin = || {
         Catalog::builtin()
-            .map_err(|e| CliError::usage(format!("the built-in catalog is broken: {e}")))
+            .map_err(|e| CliError::internal(format!("the built-in catalog is broken: {e}")))
     };
     match ADDED.get_or_init(|| {
         let added = read_added()?;

@@ -38,7 +38,7 @@ pub fn run(args: &MigrateArgs) -> Result<Exit, CliError> {
             .await?
             .report;
         let text = match args.output {
-            Output::Json => serde_json::to_string_pretty(&report).map_err(|e| CliError::usage(e.to_string()))? + "\n",
+            Output::Json => serde_json::to_string_pretty(&report).map_err(|e| CliError::internal(e.to_string()))? + "\n",
             Output::Yaml => crate::render::to_yaml(&report)?,
             _ => format!(
                 "{}: {} object(s) rewritten in {}; removed from status.storedVersions: {}; objects before {}, after {}\n",

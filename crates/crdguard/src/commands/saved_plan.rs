@@ -39,14 +39,14 @@ pub fn seal(plan: &mut Plan, desired: &DesiredState, policy: &Policy) -> Result<
         .collect();
     objects.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
     let policy = serde_json::to_value(policy)
-        .map_err(|e| CliError::usage(format!("cannot record the policy in the plan: {e}")))?;
+        .map_err(|e| CliError::internal(format!("cannot record the policy in the plan: {e}")))?;
     plan.saved = Some(SavedPlan {
         desired_objects: objects,
         policy,
         plan_digest: String::new(),
     });
     let value = serde_json::to_value(&*plan)
-        .map_err(|e| CliError::usage(format!("cannot write the plan: {e}")))?;
+        .map_err(|e| CliError::internal(format!("cannot write the plan: {e}")))?;
     let digest = plan_digest(&value);
     if let Some(saved) = plan.saved.as_mut() {
         saved.plan_digest = digest;

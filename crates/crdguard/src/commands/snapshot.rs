@@ -25,11 +25,11 @@ pub fn run(args: &SnapshotArgs) -> Result<Exit, CliError> {
     })?;
     let text = match args.output {
         SnapshotFormat::Yaml => {
-            crdguard_core::yaml::to_string(&document).map_err(CliError::usage)?
+            crdguard_core::yaml::to_string(&document).map_err(CliError::internal)?
         }
         SnapshotFormat::Json => {
             let mut text = serde_json::to_string_pretty(&document)
-                .map_err(|e| CliError::usage(e.to_string()))?;
+                .map_err(|e| CliError::internal(e.to_string()))?;
             text.push('\n');
             text
         }

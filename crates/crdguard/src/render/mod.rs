@@ -102,7 +102,9 @@ pub fn documents(
             let mut text = String::new();
             for document in documents {
                 text.push_str("---\n");
-                text.push_str(&crdguard_core::yaml::to_string(document).map_err(CliError::usage)?);
+                text.push_str(
+                    &crdguard_core::yaml::to_string(document).map_err(CliError::internal)?,
+                );
             }
             emit(&text)
         }
@@ -146,7 +148,7 @@ pub fn check(plan: &Plan, output: Output) -> Result<(), CliError> {
 
 pub fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
     let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::usage(format!("cannot serialize the report: {e}")))?;
+        .map_err(|e| CliError::internal(format!("cannot serialize the report: {e}")))?;
     text.push('\n');
     emit(&text)
 }
@@ -159,9 +161,9 @@ pub fn yaml<T: Serialize>(value: &T) -> Result<(), CliError> {
 pub fn to_yaml<T: Serialize>(value: &T) -> Result<String, CliError> {
     // Through a JSON value, so YAML holds exactly what `-o json` holds.
     let value = serde_json::to_value(value)
-        .map_err(|e| CliError::usage(format!("cannot serialize the report: {e}")))?;
+        .map_err(|e| CliError::internal(format!("cannot serialize the report: {e}")))?;
     crdguard_core::yaml::to_string(&value)
-        .map_err(|e| CliError::usage(format!("cannot serialize the report: {e}")))
+        .map_err(|e| CliError::internal(format!("cannot serialize the report: {e}")))
 }
 
 /// Text for people: colour kept on a terminal (or `--color always`), stripped otherwise.
