@@ -67,16 +67,39 @@ pub fn load_text(source: &str, text: &str, limits: Limits) -> Result<Loaded, Inp
             let value = yaml::parse_document(doc, limits).map_err(|failure| {
                 let err = InputError::new(source, "").document(doc.index);
                 match failure {
-                    ParseFailure::TooLarge { bytes, limit } => InputError {
-                        message: format!(
-                            "document is {bytes} bytes, more than the limit of {limit} bytes \
-                             (raise it with CRDGUARD_MAX_DOCUMENT_BYTES)"
-                        ),
-                        ..err
+                    ParseFailure::TooLarge {
+                        bytes,
+                        limit,
+                        item,
+                        line,
+                        json,
+                    } => {
+                        let what = match (item, json) {
+                            (Some(_), _) => "List item",
+                            (None, true) => "JSON document",
+                            (None, false) => "document",
+                        };
+                        let raise = if json {
+                            "JSON may be 4 times CRDGUARD_MAX_DOCUMENT_BYTES; raise that"
+                        } else {
+                            "raise it with CRDGUARD_MAX_DOCUMENT_BYTES"
+                        };
+                        InputError {
+                            message: format!(
+                                "{what} is {bytes} bytes, more than the limit of {limit} bytes \
+                                 ({raise})"
+                            ),
+                            item,
+                            ..err
+                        }
+                        .line(line.or(Some(doc.line)))
                     }
-                    .line(Some(doc.line)),
                     ParseFailure::Syntax { message, line } => InputError {
-                        message: format!("invalid YAML: {message}"),
+                        message: if message.starts_with("invalid JSON") {
+                            message
+                        } else {
+                            format!("invalid YAML: {message}")
+                        },
                         ..err
                     }
                     .line(line),

@@ -96,6 +96,12 @@ pub enum ParseFailure {
     TooLarge {
         bytes: usize,
         limit: usize,
+        /// The List item (0-based) that is too large, when the document is a List.
+        item: Option<usize>,
+        /// The line the item starts on.
+        line: Option<usize>,
+        /// A JSON document, whose limit is JSON_LIMIT_FACTOR times the document limit.
+        json: bool,
     },
     Syntax {
         message: String,
@@ -112,24 +118,62 @@ pub fn parse_document(
     limits: Limits,
 ) -> Result<Option<Value>, ParseFailure> {
     // A large List is parsed item by item, each item held to the limit.
-    if doc.text.len() >= PARALLEL_LIST_BYTES
-        && let Some(value) = parse_list_in_parallel(doc.text, limits.max_document_bytes)
-    {
-        return Ok(Some(value));
+    if doc.text.len() >= PARALLEL_LIST_BYTES {
+        match parse_list_in_parallel(doc.text, limits.max_document_bytes) {
+            ListParse::Parsed(value) => return Ok(Some(value)),
+            ListParse::ItemTooLarge { item, bytes, line } => {
+                return Err(ParseFailure::TooLarge {
+                    bytes,
+                    limit: limits.max_document_bytes,
+                    item: Some(item),
+                    line: Some(line + doc.line - 1),
+                    json: false,
+                });
+            }
+            ListParse::NotCut => {}
+        }
     }
     // JSON (`kubectl get -o json`) is YAML too, and serde_json reads it several times faster
     // holding no events, so a JSON document may be JSON_LIMIT_FACTOR times the limit (a
-    // `kubectl get crd -o json` of 2,043 upjet-aws CRDs is 175 MB). Anything serde_json
-    // refuses within the limit goes through the YAML parser, which decides and reports errors.
-    let json_limit = limits.max_document_bytes.saturating_mul(JSON_LIMIT_FACTOR);
-    let json = doc.text.trim_start().starts_with('{') && doc.text.len() <= json_limit;
-    if json && let Ok(StrictValue(value)) = serde_json::from_str::<StrictValue>(doc.text) {
-        return Ok(Some(value));
+    // `kubectl get crd -o json` of 2,043 upjet-aws CRDs is 175 MB). serde_json's own errors are
+    // reported for what only it can read (over the YAML limit) and for duplicate keys (it knows
+    // their line); any other document it refuses goes to the YAML parser, which decides.
+    if doc.text.trim_start().starts_with('{') {
+        let json_limit = limits.max_document_bytes.saturating_mul(JSON_LIMIT_FACTOR);
+        if doc.text.len() > json_limit {
+            return Err(ParseFailure::TooLarge {
+                bytes: doc.text.len(),
+                limit: json_limit,
+                item: None,
+                line: None,
+                json: true,
+            });
+        }
+        match serde_json::from_str::<StrictValue>(doc.text) {
+            Ok(StrictValue(value)) => return Ok(Some(value)),
+            Err(err)
+                if err.classify() == serde_json::error::Category::Data
+                    || doc.text.len() > limits.max_document_bytes =>
+            {
+                let mut message = err.to_string();
+                if let Some(pos) = message.find(" at line ") {
+                    message.truncate(pos);
+                }
+                return Err(ParseFailure::Syntax {
+                    message: format!("invalid JSON: {message}"),
+                    line: Some(err.line() + doc.line - 1),
+                });
+            }
+            Err(_) => {}
+        }
     }
     if doc.text.len() > limits.max_document_bytes {
         return Err(ParseFailure::TooLarge {
             bytes: doc.text.len(),
             limit: limits.max_document_bytes,
+            item: None,
+            line: None,
+            json: false,
         });
     }
     if doc.text.trim().is_empty() || only_comments(doc.text) {
@@ -173,11 +217,30 @@ const PARALLEL_LIST_BYTES: usize = 512 * 1024;
 /// the plain layout, or any piece that does not parse on its own (anchors shared between items,
 /// a quoted scalar running across an item's first line). The caller then parses the document
 /// whole, so errors and edge cases read exactly as before.
-fn parse_list_in_parallel(text: &str, max_item_bytes: usize) -> Option<Value> {
+fn parse_list_in_parallel(text: &str, max_item_bytes: usize) -> ListParse {
     use rayon::prelude::*;
-    let list = split_list_items(text)?;
-    if list.header.len() > max_item_bytes || list.items.iter().any(|i| i.len() > max_item_bytes) {
-        return None;
+    let Some(list) = split_list_items(text) else {
+        return ListParse::NotCut;
+    };
+    if let Some((item, piece)) = list
+        .items
+        .iter()
+        .enumerate()
+        .find(|(_, piece)| piece.len() > max_item_bytes)
+    {
+        let start = piece.as_ptr() as usize - text.as_ptr() as usize;
+        let line = 1 + text.as_bytes()[..start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        return ListParse::ItemTooLarge {
+            item,
+            bytes: piece.len(),
+            line,
+        };
+    }
+    if list.header.len() > max_item_bytes {
+        return ListParse::NotCut;
     }
     let (header, items) = rayon::join(
         || parse_piece(&list.header),
@@ -191,12 +254,34 @@ fn parse_list_in_parallel(text: &str, max_item_bytes: usize) -> Option<Value> {
                 .collect::<Option<Vec<Value>>>()
         },
     );
-    let (mut header, items) = (header?, items?);
+    let (Some(mut header), Some(items)) = (header, items) else {
+        return ListParse::NotCut;
+    };
+    // The header's `items` must be the marker put in place of the items: when the cut was made
+    // at an `items:` line inside a quoted scalar, the marker is part of that scalar and the
+    // document's real `items` is something else.
     match header.get_mut("items") {
-        Some(Value::Array(empty)) if empty.is_empty() => *empty = items,
-        _ => return None,
+        Some(value) if value.as_str() == Some(ITEMS_CUT_MARKER) => *value = Value::Array(items),
+        _ => return ListParse::NotCut,
     }
-    Some(header)
+    ListParse::Parsed(header)
+}
+
+/// What took the place of a cut List's items in its header.
+const ITEMS_CUT_MARKER: &str = "crdguard: the items of this List are parsed one by one";
+
+/// The outcome of trying a document as a List cut at its items.
+#[derive(Debug, PartialEq)]
+enum ListParse {
+    Parsed(Value),
+    /// The cut is plain, but one item is larger than the document limit.
+    ItemTooLarge {
+        item: usize,
+        bytes: usize,
+        line: usize,
+    },
+    /// Not a List the cut can be trusted on: parse the document whole.
+    NotCut,
 }
 
 /// Parses one piece of a cut document with every guard of a whole one.
@@ -230,7 +315,8 @@ fn split_list_items(text: &str) -> Option<ListPieces<'_>> {
     });
     let mut items_key = None;
     for (start, line) in lines.by_ref() {
-        if line.starts_with('%') || line.starts_with('\t') {
+        // Directives change how the pieces would parse.
+        if line.starts_with('%') {
             return None;
         }
         if let Some(rest) = line.strip_prefix("items:") {
@@ -249,14 +335,19 @@ fn split_list_items(text: &str) -> Option<ListPieces<'_>> {
     let mut end = text.len();
     for (start, line) in lines {
         let content = line.trim_start_matches(' ');
-        if content.starts_with('\t') {
-            return None;
+        let indent = line.len() - content.len();
+        // A tab right of an entry's column is content (a block scalar may hold them); at or
+        // left of it, it could be read as indentation, which YAML forbids: leave it whole.
+        if content.starts_with('\t') && column.is_none_or(|c| indent <= c) {
+            let blank = content.trim();
+            if !(blank.is_empty() || blank.starts_with('#')) {
+                return None;
+            }
         }
         let trimmed = content.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let indent = line.len() - content.len();
         let entry = content.starts_with("- ") || trimmed == "-";
         let column = *column.get_or_insert(indent);
         if indent > column {
@@ -280,7 +371,11 @@ fn split_list_items(text: &str) -> Option<ListPieces<'_>> {
     if items.len() < 2 {
         return None;
     }
-    let header = format!("{}items: []\n{}", &text[..items_key], &text[end..]);
+    let header = format!(
+        "{}items: \"{ITEMS_CUT_MARKER}\"\n{}",
+        &text[..items_key],
+        &text[end..]
+    );
     Some(ListPieces { header, items })
 }
 
@@ -508,13 +603,15 @@ mod tests {
             "apiVersion: v1\nitems:\n- a: 1\n  b: |\n    - not an entry\n    x: y\n- a: 2\n  c: [1, 2]\n\n# between entries\n- a: 3\nkind: List\nmetadata:\n  resourceVersion: \"\"\n",
             // Indented entries, comments left of them, an empty entry, the list last.
             "kind: List\nitems:\n  - a: 1\n# at column 0\n    # deeper\n  -\n  - a: \"two\n      lines\"\n",
+            // Tabs inside an entry's block scalar are content.
+            "items:\n- a: |\n    x\n    \ttabbed\n- b: 2\n- c: 3\n",
         ];
         for text in texts {
             let pieces = split_list_items(text).unwrap();
             assert!(pieces.items.len() >= 3, "{pieces:?}");
             assert_eq!(
                 parse_list_in_parallel(text, usize::MAX),
-                Some(whole(text)),
+                ListParse::Parsed(whole(text)),
                 "{text}"
             );
         }
@@ -533,8 +630,17 @@ mod tests {
             "items:\n\t- a: 1\n",
             // A quoted scalar that runs over what looks like an entry.
             "items:\n- a: \"x\n- b: 2\"\n- c: 3\n",
+            // A quoted scalar, before the real `items`, holding lines that read like a List
+            // (the cut's header parses, with its marker inside the scalar).
+            "note: \"x\nitems:\n- a: 1\n- b: 2\n\"\nitems: []\n",
+            "note: 'x\nitems:\n- a: 1\n- b: 2\n'\nitems:\n- c: 3\n- d: 4\n",
+            // A tab where indentation would be.
+            "items:\n- a: 1\n\t- b: 2\n- c: 3\n",
         ] {
-            assert_eq!(parse_list_in_parallel(text, usize::MAX), None, "{text}");
+            assert!(
+                matches!(parse_list_in_parallel(text, usize::MAX), ListParse::NotCut),
+                "{text}"
+            );
         }
         // One entry is not worth cutting.
         assert!(split_list_items("items:\n- a: 1\nkind: List\n").is_none());
@@ -571,10 +677,21 @@ mod tests {
         let too_small = Limits {
             max_document_bytes: largest - 1,
         };
-        assert!(matches!(
-            parse_document(&doc, too_small),
-            Err(ParseFailure::TooLarge { .. })
-        ));
+        let biggest = pieces
+            .items
+            .iter()
+            .position(|i| i.len() == largest)
+            .unwrap();
+        match parse_document(&doc, too_small) {
+            Err(ParseFailure::TooLarge {
+                bytes, item, line, ..
+            }) => {
+                assert_eq!((bytes, item), (largest, Some(biggest)));
+                let start = pieces.items[biggest].as_ptr() as usize - snapshot.as_ptr() as usize;
+                assert_eq!(line, Some(1 + snapshot[..start].matches('\n').count()));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -590,24 +707,48 @@ mod tests {
                 Some(whole(text))
             );
         }
-        // JSON may be larger than the limit; invalid JSON over it is refused as too large.
+        // JSON may be larger than the limit.
         let text = r#"{"a": "0123456789"}"#;
         let doc = &split_documents(text)[0];
         let limits = Limits {
             max_document_bytes: 10,
         };
         assert!(parse_document(doc, limits).unwrap().is_some());
-        let doc = &split_documents(r#"{"a": "0123456789", }"#)[0];
-        assert!(matches!(
-            parse_document(doc, limits),
-            Err(ParseFailure::TooLarge { .. })
-        ));
-        // Duplicate keys are refused in JSON too, by the YAML parser's error.
-        let doc = &split_documents(r#"{"a": 1, "a": 2}"#)[0];
+        // Duplicate keys are refused in JSON too, on their own line.
+        let doc = &split_documents("{\n  \"a\": 1,\n  \"a\": 2\n}")[0];
         match parse_document(doc, Limits::default()) {
-            Err(ParseFailure::Syntax { message, .. }) => assert!(message.contains("duplicate")),
+            Err(ParseFailure::Syntax { message, line }) => {
+                assert!(
+                    message.starts_with("invalid JSON: duplicate key"),
+                    "{message}"
+                );
+                assert_eq!(line, Some(3));
+            }
             other => panic!("{other:?}"),
         }
+        // Over the YAML limit, serde_json's error is the one reported, not the size.
+        let doc = &split_documents("{\"a\": \"0123456789\",\n \"b\": }")[0];
+        let limits = Limits {
+            max_document_bytes: 10,
+        };
+        match parse_document(doc, limits) {
+            Err(ParseFailure::Syntax { message, line }) => {
+                assert!(message.starts_with("invalid JSON"), "{message}");
+                assert_eq!(line, Some(2));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Over 4 times the limit, JSON is refused as too large, with the JSON limit.
+        let big = format!("{{\"a\": \"{}\"}}", "x".repeat(40));
+        let doc = &split_documents(&big)[0];
+        assert!(matches!(
+            parse_document(doc, limits),
+            Err(ParseFailure::TooLarge {
+                limit: 40,
+                json: true,
+                ..
+            })
+        ));
     }
 
     #[test]
