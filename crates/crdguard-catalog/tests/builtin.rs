@@ -137,6 +137,38 @@ fn policies_agree_with_the_catalog() {
     }
 }
 
+/// Every `servedVersions` entry of the built-in policies names a kind some catalog release has,
+/// and a version that kind's CRD lists in some release: the data was read off the products'
+/// sources by hand, and a typo would be a requirement nothing can ever satisfy or break.
+#[test]
+fn served_versions_of_built_in_policies_exist_in_the_catalog() {
+    let catalog = catalog();
+    let mut entries = 0;
+    for builtin in catalog.policies() {
+        let label = format!("{} {}", builtin.product, builtin.version_label());
+        let bundle = builtin.policy.bundle(GATEWAY_API).unwrap();
+        for (kind, versions) in &bundle.served_versions {
+            for version in versions {
+                let listed = catalog.releases().iter().any(|r| {
+                    r.crds
+                        .iter()
+                        .any(|c| &c.kind == kind && c.versions.contains(version))
+                });
+                assert!(listed, "{label}: no release has {kind} {version}");
+                entries += 1;
+            }
+        }
+        // Every product reads the core kinds at some version.
+        for kind in ["GatewayClass", "Gateway", "HTTPRoute"] {
+            assert!(
+                bundle.served_versions.contains_key(kind),
+                "{label}: no served version for {kind}"
+            );
+        }
+    }
+    assert!(entries > 100, "{entries}");
+}
+
 #[test]
 fn release_lookup_by_tag_and_version() {
     let catalog = catalog();
