@@ -186,6 +186,9 @@ pub struct PolicyBundleSummary {
     pub tested_maximum: Option<BundleVersion>,
     pub channel: Option<Channel>,
     pub required_kinds: Vec<String>,
+    /// The API versions the product reads, per kind (they must stay served).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub served_versions: std::collections::BTreeMap<String, Vec<String>>,
     pub install: &'static str,
     pub upgrade: &'static str,
     pub on_conflict: &'static str,
@@ -385,6 +388,7 @@ fn bundle_summary(bundle: &BundlePolicy) -> PolicyBundleSummary {
         tested_maximum: bundle.tested_maximum.clone(),
         channel: bundle.channel,
         required_kinds: bundle.required_kinds.clone(),
+        served_versions: bundle.served_versions.clone(),
         install: match bundle.install {
             InstallMode::IfAbsent => "if-absent",
             InstallMode::Never => "never",

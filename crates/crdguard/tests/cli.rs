@@ -1257,7 +1257,9 @@ fn catalog_list_and_show_are_tables() {
     let policy = stdout(&crdguard(&["catalog", "show", "envoy-gateway@v1.9"]));
     assert!(
         policy.contains("gateway-api: minimum v1.6.0")
-            && policy.contains("required kinds: GatewayClass"),
+            && policy.contains("required kinds: GatewayClass")
+            && policy.contains("reads (must stay served): ")
+            && policy.contains("ReferenceGrant v1beta1"),
         "{policy}"
     );
     let all = stdout(&crdguard(&["catalog", "show", "envoy-gateway"]));

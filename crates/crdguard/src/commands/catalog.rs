@@ -430,6 +430,24 @@ fn policy_table(policy: &serde_json::Value) -> String {
         if !kinds.is_empty() {
             out.push_str(&format!("    required kinds: {}\n", kinds.join(", ")));
         }
+        if let Some(served) = bundle["servedVersions"].as_object() {
+            let reads: Vec<String> = served
+                .iter()
+                .map(|(kind, versions)| {
+                    let versions: Vec<&str> = versions
+                        .as_array()
+                        .unwrap_or(&empty)
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect();
+                    format!("{kind} {}", versions.join("+"))
+                })
+                .collect();
+            out.push_str(&format!(
+                "    reads (must stay served): {}\n",
+                reads.join(", ")
+            ));
+        }
     }
     out
 }
