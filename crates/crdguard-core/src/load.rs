@@ -80,9 +80,12 @@ pub fn load_text(source: &str, text: &str, limits: Limits) -> Result<Loaded, Inp
                             (None, false) => "document",
                         };
                         let raise = if json {
-                            "JSON may be 4 times CRDGUARD_MAX_DOCUMENT_BYTES; raise that"
+                            format!(
+                                "JSON may be {} times CRDGUARD_MAX_DOCUMENT_BYTES; raise that",
+                                yaml::JSON_LIMIT_FACTOR
+                            )
                         } else {
-                            "raise it with CRDGUARD_MAX_DOCUMENT_BYTES"
+                            "raise it with CRDGUARD_MAX_DOCUMENT_BYTES".to_string()
                         };
                         InputError {
                             message: format!(
@@ -94,15 +97,9 @@ pub fn load_text(source: &str, text: &str, limits: Limits) -> Result<Loaded, Inp
                         }
                         .line(line.or(Some(doc.line)))
                     }
-                    ParseFailure::Syntax { message, line } => InputError {
-                        message: if message.starts_with("invalid JSON") {
-                            message
-                        } else {
-                            format!("invalid YAML: {message}")
-                        },
-                        ..err
+                    ParseFailure::Syntax { message, line } => {
+                        InputError { message, ..err }.line(line)
                     }
-                    .line(line),
                 }
             })?;
             let mut loaded = Loaded::default();

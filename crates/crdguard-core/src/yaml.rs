@@ -103,6 +103,8 @@ pub enum ParseFailure {
         /// A JSON document, whose limit is JSON_LIMIT_FACTOR times the document limit.
         json: bool,
     },
+    /// `message` names the syntax the document was read as: `invalid YAML: …` or
+    /// `invalid JSON: …`.
     Syntax {
         message: String,
         line: Option<usize>,
@@ -155,12 +157,8 @@ pub fn parse_document(
                 if err.classify() == serde_json::error::Category::Data
                     || doc.text.len() > limits.max_document_bytes =>
             {
-                let mut message = err.to_string();
-                if let Some(pos) = message.find(" at line ") {
-                    message.truncate(pos);
-                }
                 return Err(ParseFailure::Syntax {
-                    message: format!("invalid JSON: {message}"),
+                    message: format!("invalid JSON: {}", without_position(err.to_string())),
                     line: Some(err.line() + doc.line - 1),
                 });
             }
@@ -182,7 +180,8 @@ pub fn parse_document(
     if let Some(line) = flow_depth_exceeded(doc.text, MAX_FLOW_DEPTH) {
         return Err(ParseFailure::Syntax {
             message: format!(
-                "flow collections ([ ] and {{ }}) nest deeper than {MAX_FLOW_DEPTH} levels"
+                "invalid YAML: flow collections ([ ] and {{ }}) nest deeper than {MAX_FLOW_DEPTH} \
+                 levels"
             ),
             line: Some(line + doc.line - 1),
         });
@@ -193,17 +192,24 @@ pub fn parse_document(
         Err(err) => {
             // Report lines relative to the whole file, not to the document.
             let line = err.location().map(|l| l.line() + doc.line - 1);
-            let mut message = err.to_string();
-            if let Some(pos) = message.find(" at line ") {
-                message.truncate(pos);
-            }
-            Err(ParseFailure::Syntax { message, line })
+            Err(ParseFailure::Syntax {
+                message: format!("invalid YAML: {}", without_position(err.to_string())),
+                line,
+            })
         }
     }
 }
 
+/// A parser's message without its " at line L column C": the error names the file's line itself.
+fn without_position(mut message: String) -> String {
+    if let Some(pos) = message.find(" at line ") {
+        message.truncate(pos);
+    }
+    message
+}
+
 /// How many times the document limit a JSON document may be (see `parse_document`).
-const JSON_LIMIT_FACTOR: usize = 4;
+pub const JSON_LIMIT_FACTOR: usize = 4;
 
 /// Documents at least this large are tried as a `List` whose items parse in parallel.
 const PARALLEL_LIST_BYTES: usize = 512 * 1024;
@@ -213,10 +219,11 @@ const PARALLEL_LIST_BYTES: usize = 512 * 1024;
 /// runs on one core, and the YAML crate holds every event of the document in memory first (2.4×
 /// the memory of the same CRDs read from separate files).
 ///
-/// `None` whenever the cut is not certain to mean what the whole document means: anything but
-/// the plain layout, or any piece that does not parse on its own (anchors shared between items,
-/// a quoted scalar running across an item's first line). The caller then parses the document
-/// whole, so errors and edge cases read exactly as before.
+/// `NotCut` whenever the cut is not certain to mean what the whole document means: anything
+/// but the plain layout, any piece that does not parse on its own (anchors shared between items,
+/// a quoted scalar running across an item's first line), or a header whose `items` is not the
+/// marker put in their place. The caller then parses the document whole, so errors and edge
+/// cases read exactly as before.
 fn parse_list_in_parallel(text: &str, max_item_bytes: usize) -> ListParse {
     use rayon::prelude::*;
     let Some(list) = split_list_items(text) else {
@@ -286,16 +293,11 @@ enum ListParse {
 
 /// Parses one piece of a cut document with every guard of a whole one.
 fn parse_piece(text: &str) -> Option<Value> {
-    if flow_depth_exceeded(text, MAX_FLOW_DEPTH).is_some() {
-        return None;
-    }
-    serde_yaml_ng::from_str::<StrictValue>(text)
-        .ok()
-        .map(|StrictValue(value)| value)
+    value_from_str(text).ok()
 }
 
-/// A `List` document cut at its items: the document with `items: []` in place of the items,
-/// and the text of each item (a one-entry block sequence).
+/// A `List` document cut at its items: the document with [`ITEMS_CUT_MARKER`] in place of the
+/// items, and the text of each item (a one-entry block sequence).
 #[derive(Debug)]
 struct ListPieces<'a> {
     header: String,
