@@ -30,14 +30,14 @@ fn main() -> ExitCode {
             });
         }
     };
-    init_tracing(&cli.log_level);
-    // Resolved once: every writer for people (anstream) follows it; `auto` leaves the
-    // decision to anstream (a terminal, NO_COLOR, CLICOLOR_FORCE).
+    // Resolved once: every writer for people (anstream) and the logs follow it; `auto` leaves
+    // the decision to anstream (a terminal, NO_COLOR, CLICOLOR_FORCE).
     anstream::ColorChoice::write_global(match cli.color {
         cli::ColorWhen::Auto => anstream::ColorChoice::Auto,
         cli::ColorWhen::Always => anstream::ColorChoice::Always,
         cli::ColorWhen::Never => anstream::ColorChoice::Never,
     });
+    init_tracing(&cli.log_level);
     // A panic is crdguard's bug, never the input's: it exits 4 with a line saying so, after
     // the panic's own message, instead of Rust's 101.
     let outcome = std::panic::catch_unwind(|| dispatch(&cli)).unwrap_or_else(|panic| {
@@ -125,9 +125,8 @@ fn init_tracing(level: &str) {
     };
     let filter = tracing_subscriber::EnvFilter::try_new(directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    // Escapes only on a terminal: logs sent to a file or a CI log stay plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    // Escapes as `--color` decides for stderr: logs sent to a file or a CI log stay plain text.
+    let ansi = anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)

@@ -28,7 +28,6 @@ use crdguard_sources::{Options, ReadLimits, Source};
 use crate::cli::ClusterArgs;
 use crate::exit::CliError;
 
-/// Input limits, adjustable through the environment for unusually large inputs.
 /// Leaves large loaded state to the process's exit instead of freeing it node by node: dropping
 /// the values of a 2,000-CRD plan took a twentieth of its time, and the OS reclaims them at exit
 /// anyway. Only for state a one-shot command no longer needs.
@@ -36,6 +35,7 @@ pub fn free_at_exit<T>(state: T) {
     std::mem::forget(state);
 }
 
+/// Input limits, adjustable through the environment for unusually large inputs.
 pub fn input_options() -> Result<Options, CliError> {
     let mut options = Options::default();
     if let Some(bytes) = env_bytes("CRDGUARD_MAX_INPUT_BYTES")? {
