@@ -2375,30 +2375,27 @@ fn three_products_share_the_bundle(cluster: &Cluster) -> Result<(), Failed> {
         format!("the first product's served versions: {entries}"),
     )?;
 
+    let apply_for_third = || {
+        cluster.json(&[
+            "apply",
+            &v120,
+            "--policy",
+            &third,
+            "--allow-breaking",
+            "-o",
+            "json",
+        ])
+    };
     let grpc_before = cluster
         .get(&["crd", GRPC_ROUTES])
         .ok_or("no GRPCRoute CRD")?;
-    let (code, report) = cluster.json(&[
-        "apply",
-        &v120,
-        "--policy",
-        &third,
-        "--allow-breaking",
-        "-o",
-        "json",
-    ]);
+    let (code, report) = apply_for_third();
     let blocked = breaks_other_product(&report);
     check(
         code == 1 && blocked == [GRPC_ROUTES],
         format!("the third product's apply: exit {code}, blocked {blocked:?}"),
     )?;
-    let message = report["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["crd"] == GRPC_ROUTES)
-        .map(|i| i["reasons"][0]["message"].to_string())
-        .unwrap_or_default();
+    let message = plan_item(&report, GRPC_ROUTES)["reasons"][0]["message"].to_string();
     check(
         message.contains("gateway-one 1.0.0") && message.contains("reads GRPCRoute v1alpha2"),
         format!("the refusal: {message}"),
@@ -2419,15 +2416,7 @@ fn three_products_share_the_bundle(cluster: &Cluster) -> Result<(), Failed> {
             String::from_utf8_lossy(&out.stderr)
         ),
     )?;
-    let (code, report) = cluster.json(&[
-        "apply",
-        &v120,
-        "--policy",
-        &third,
-        "--allow-breaking",
-        "-o",
-        "json",
-    ]);
+    let (code, report) = apply_for_third();
     check(
         code == 0 && breaks_other_product(&report).is_empty(),
         format!("after the removal: exit {code}: {}", report["apply"]),

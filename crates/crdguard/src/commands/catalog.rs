@@ -356,12 +356,7 @@ fn list_table(list: &serde_json::Value, markdown: bool) -> String {
         });
         for product in products {
             let name = product["product"].as_str().unwrap_or("");
-            let versions: Vec<&str> = product["versions"]
-                .as_array()
-                .unwrap_or(&empty)
-                .iter()
-                .filter_map(|v| v.as_str())
-                .collect();
+            let versions = strings(&product["versions"]);
             if markdown {
                 out.push_str(&format!("| `{name}` | {} |\n", versions.join(", ")));
             } else {
@@ -421,27 +416,14 @@ fn policy_table(policy: &serde_json::Value) -> String {
             text(&bundle["upgrade"]),
             text(&bundle["onConflict"]),
         ));
-        let kinds: Vec<&str> = bundle["requiredKinds"]
-            .as_array()
-            .unwrap_or(&empty)
-            .iter()
-            .filter_map(|k| k.as_str())
-            .collect();
+        let kinds = strings(&bundle["requiredKinds"]);
         if !kinds.is_empty() {
             out.push_str(&format!("    required kinds: {}\n", kinds.join(", ")));
         }
         if let Some(served) = bundle["servedVersions"].as_object() {
             let reads: Vec<String> = served
                 .iter()
-                .map(|(kind, versions)| {
-                    let versions: Vec<&str> = versions
-                        .as_array()
-                        .unwrap_or(&empty)
-                        .iter()
-                        .filter_map(|v| v.as_str())
-                        .collect();
-                    format!("{kind} {}", versions.join("+"))
-                })
+                .map(|(kind, versions)| format!("{kind} {}", strings(versions).join("+")))
                 .collect();
             out.push_str(&format!(
                 "    reads (must stay served): {}\n",
@@ -450,6 +432,16 @@ fn policy_table(policy: &serde_json::Value) -> String {
         }
     }
     out
+}
+
+/// The strings of a JSON list (nothing for anything else).
+fn strings(value: &serde_json::Value) -> Vec<&str> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect()
 }
 
 fn release_table(release: &serde_json::Value) -> String {
