@@ -392,6 +392,20 @@ fn dropping_a_stored_version_is_blocked_until_migrated() {
         "{:?}",
         grpc.reasons
     );
+    // The plan is the program apply runs: the step names the versions to migrate off.
+    assert_eq!(
+        grpc.step,
+        crdguard_core::plan::Step::MigrateThenApply {
+            dropped: vec!["v1alpha2".into()],
+            force: false
+        }
+    );
+    let json = serde_json::to_value(grpc).unwrap();
+    assert_eq!(json["step"], "migrate-then-apply");
+    assert_eq!(
+        item(&plan, "httproutes.gateway.networking.k8s.io").step,
+        crdguard_core::plan::Step::Apply
+    );
 }
 
 fn always_breaking(_: &Value, _: &Value) -> Vec<Finding> {

@@ -253,7 +253,7 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
         bundles.push(bundle);
     }
     for item in &mut items {
-        item.refresh_step();
+        item.set_step(dropped_stored_versions(inputs, item));
         item.observed_resource_version = observed_resource_version(inputs.observed, item);
     }
     let summary = Summary::of(&items);
@@ -542,6 +542,25 @@ fn stale_acknowledgements(policy: &Policy, items: &[ItemPlan]) -> Vec<PlanWarnin
                 a.crd, a.check, a.path
             ),
         })
+        .collect()
+}
+
+/// The installed stored versions an item's desired CRD no longer has (none for companions).
+fn dropped_stored_versions(inputs: &PlanInputs, item: &ItemPlan) -> Vec<String> {
+    if item.is_companion() {
+        return Vec::new();
+    }
+    let (Some(installed), Some(desired)) = (
+        inputs.observed.crds.get(&item.crd),
+        inputs.desired.get(&item.crd),
+    ) else {
+        return Vec::new();
+    };
+    installed
+        .stored_versions
+        .iter()
+        .filter(|v| !desired.has_version(v))
+        .cloned()
         .collect()
 }
 

@@ -247,9 +247,9 @@ impl ItemPlan {
         self.kind != CRD_KIND
     }
 
-    /// Sets `step` from the action and reasons; called whenever they change.
-    pub fn refresh_step(&mut self) {
-        self.step = Step::of(self.action, &self.reasons);
+    /// Sets `step` from the action, the reasons and the stored versions the write drops.
+    pub fn set_step(&mut self, dropped: Vec<String>) {
+        self.step = Step::of(self.action, &self.reasons, dropped);
     }
 }
 
@@ -261,9 +261,9 @@ pub struct ItemObjects {
     pub violations: Vec<crdguard_schema::ObjectViolation>,
 }
 
-/// The write `apply` makes for an item.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// The write `apply` makes for an item: the plan is a program, and `apply` runs these steps
+/// without reading reasons. Serialized as its name (SPEC §3 v2 `step`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Step {
     /// A create that fails if the object appeared meanwhile.
     Create,
@@ -271,23 +271,61 @@ pub enum Step {
     Apply,
     /// Server-side apply taking fields over from another manager (`--take-ownership`).
     ForceApply,
-    /// Objects migrated off a removed stored version first, then the apply.
-    MigrateThenApply,
+    /// Objects migrated off the `dropped` stored versions first, then the apply (forced when
+    /// the write also takes fields over).
+    MigrateThenApply { dropped: Vec<String>, force: bool },
     /// Nothing is written.
     #[default]
     None,
 }
 
 impl Step {
-    pub fn of(action: Action, reasons: &[Reason]) -> Step {
+    /// The step of an item the engine decided: `dropped` are the installed stored versions the
+    /// desired CRD no longer has.
+    pub fn of(action: Action, reasons: &[Reason], dropped: Vec<String>) -> Step {
         let has = |code| reasons.iter().any(|r| r.code == code);
+        let force = has(Code::OwnershipTaken);
         match action {
             Action::Create => Step::Create,
-            Action::Upgrade if has(Code::MigrationPlanned) => Step::MigrateThenApply,
-            Action::Upgrade if has(Code::OwnershipTaken) => Step::ForceApply,
+            Action::Upgrade if has(Code::MigrationPlanned) && !dropped.is_empty() => {
+                Step::MigrateThenApply { dropped, force }
+            }
+            Action::Upgrade if force => Step::ForceApply,
             Action::Upgrade => Step::Apply,
             _ => Step::None,
         }
+    }
+
+    /// Whether the write takes fields over from other managers (server-side apply `force`).
+    pub fn forces(&self) -> bool {
+        matches!(
+            self,
+            Step::ForceApply | Step::MigrateThenApply { force: true, .. }
+        )
+    }
+
+    /// The stored versions to migrate objects off before the write, if any.
+    pub fn migrates(&self) -> Option<&[String]> {
+        match self {
+            Step::MigrateThenApply { dropped, .. } => Some(dropped),
+            _ => None,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Create => "create",
+            Step::Apply => "apply",
+            Step::ForceApply => "force-apply",
+            Step::MigrateThenApply { .. } => "migrate-then-apply",
+            Step::None => "none",
+        }
+    }
+}
+
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
 }
 

@@ -240,24 +240,17 @@ pub async fn apply(
     }
 
     // Storage migrations first: the new CRDs cannot drop a version that still holds objects.
-    let migrating: Vec<String> = plan
+    let migrating: Vec<(String, Vec<String>, bool)> = plan
         .items
         .iter()
-        .filter(|i| i.action.writes() && i.reasons.iter().any(|r| r.code == Code::MigrationPlanned))
-        .map(|i| i.crd.clone())
+        .filter_map(|i| Some((i.crd.clone(), i.step.migrates()?.to_vec(), i.step.forces())))
         .collect();
     let mut stale_migrations = Vec::new();
-    for name in migrating {
+    for (name, dropped, force) in migrating {
         let (Some(installed), Some(desired_crd)) = (observed.crds.get(&name), desired.get(&name))
         else {
             continue;
         };
-        let dropped: Vec<String> = installed
-            .stored_versions
-            .iter()
-            .filter(|v| !desired_crd.has_version(v))
-            .cloned()
-            .collect();
         if dry_run {
             progress.message(&format!(
                 "{name}: dry run, objects in {} would be migrated",
@@ -265,7 +258,6 @@ pub async fn apply(
             ));
             continue;
         }
-        let force = forced(&plan, &name);
         let migrated = cluster
             .migrate_storage(
                 installed,
@@ -672,7 +664,7 @@ fn forced(plan: &Plan, name: &str) -> bool {
     plan.items
         .iter()
         .find(|i| i.crd == name)
-        .is_some_and(|i| i.reasons.iter().any(|r| r.code == Code::OwnershipTaken))
+        .is_some_and(|i| i.step.forces())
 }
 
 /// Writes the named CRDs (those taking ownership in their own pass, with `force`).
@@ -735,7 +727,7 @@ async fn rehearse(
         .items
         .iter()
         .filter(|i| i.action.writes() && i.companion.is_none())
-        .filter(|i| !i.reasons.iter().any(|r| r.code == Code::MigrationPlanned))
+        .filter(|i| i.step.migrates().is_none())
         .map(|i| i.crd.clone())
         .collect();
     let companions: Vec<CompanionObject> = plan
@@ -870,6 +862,7 @@ fn mark(plan: &mut Plan, crd: &str, action: Action, code: Code, message: &str) {
     if let Some(item) = plan.items.iter_mut().find(|i| i.crd == crd) {
         item.action = action;
         item.reasons.insert(0, Reason::new(code, message));
-        item.refresh_step();
+        // The server's answer replaced the write: nothing more is run for this item.
+        item.step = crdguard_core::plan::Step::None;
     }
 }

@@ -245,7 +245,7 @@ pub fn differences(saved: &BTreeMap<String, SavedItem>, now: &Plan) -> Vec<(Stri
             continue;
         }
         let action = item.action.as_str();
-        let step = serde_json::to_value(item.step)
+        let step = serde_json::to_value(&item.step)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();

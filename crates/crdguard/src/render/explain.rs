@@ -86,7 +86,7 @@ pub fn text(plan: &Plan, index: usize, style: Style, width: Option<usize>) -> St
         &format!(
             "Decision: {} (step: {})",
             item.action.as_str().to_uppercase(),
-            serde_json::to_value(item.step)
+            serde_json::to_value(&item.step)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default()
