@@ -283,31 +283,6 @@ pub struct DesiredArgs {
     pub product: Option<String>,
 }
 
-impl DesiredArgs {
-    pub fn policy_choice(&self) -> PolicyChoice<'_> {
-        PolicyChoice::from_flags(self.policy.as_deref(), self.product.as_deref())
-    }
-}
-
-/// Where the policy comes from: `--policy FILE`, `--for PRODUCT@VERSION`, or neither (the
-/// chart's `crdguard.yaml`, else the built-in default).
-#[derive(Debug, Clone, Copy)]
-pub enum PolicyChoice<'a> {
-    Default,
-    File(&'a std::path::Path),
-    Product(&'a str),
-}
-
-impl<'a> PolicyChoice<'a> {
-    pub fn from_flags(file: Option<&'a std::path::Path>, product: Option<&'a str>) -> Self {
-        match (file, product) {
-            (Some(file), _) => PolicyChoice::File(file),
-            (None, Some(product)) => PolicyChoice::Product(product),
-            (None, None) => PolicyChoice::Default,
-        }
-    }
-}
-
 /// `--release NAME -n NS`: the Helm release whose CRDs are the user's own (SPEC §2 Ownership).
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {

@@ -3,8 +3,8 @@
 
 mod cli;
 mod commands;
-mod exit;
 mod render;
+mod settings;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
-use exit::Exit;
+use crdguard_app::{CommandError, Exit};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -46,9 +46,7 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a panic".to_string());
-        Err(exit::CliError::internal(format!(
-            "crdguard panicked: {what}"
-        )))
+        Err(CommandError::internal(format!("crdguard panicked: {what}")))
     });
     match outcome {
         Ok(exit) => ExitCode::from(exit as u8),
@@ -60,7 +58,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cli: &Cli) -> Result<Exit, exit::CliError> {
+fn dispatch(cli: &Cli) -> Result<Exit, CommandError> {
     match &cli.command {
         Command::Plan(args) => commands::plan::run(args),
         Command::Status(args) => commands::status::run(args),

@@ -5,9 +5,9 @@ use std::io::Write;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, CompletionsArgs};
-use crate::exit::{CliError, Exit};
+use crdguard_app::{CommandError, Exit};
 
-pub fn run(args: &CompletionsArgs) -> Result<Exit, CliError> {
+pub fn run(args: &CompletionsArgs) -> Result<Exit, CommandError> {
     let mut command = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "crdguard", &mut script);
@@ -16,11 +16,11 @@ pub fn run(args: &CompletionsArgs) -> Result<Exit, CliError> {
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
-pub(super) fn print(bytes: &[u8]) -> Result<(), CliError> {
+pub(super) fn print(bytes: &[u8]) -> Result<(), CommandError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(CliError::usage(format!("cannot write to stdout: {e}")))
+            Err(CommandError::usage(format!("cannot write to stdout: {e}")))
         }
         _ => Ok(()),
     }

@@ -11,16 +11,16 @@ use clap::CommandFactory;
 use roff::{Roff, roman};
 
 use crate::cli::{Cli, ManArgs};
-use crate::exit::{CliError, Exit};
+use crdguard_app::{CommandError, Exit};
 
-pub fn run(args: &ManArgs) -> Result<Exit, CliError> {
+pub fn run(args: &ManArgs) -> Result<Exit, CommandError> {
     let mut command = Cli::command().disable_help_subcommand(true);
     command.build();
     match &args.dir {
         None => super::completions::print(&page(&command))?,
         Some(dir) => {
             let fail = |e: std::io::Error| {
-                CliError::usage(format!("cannot write man pages in {}: {e}", dir.display()))
+                CommandError::usage(format!("cannot write man pages in {}: {e}", dir.display()))
             };
             std::fs::create_dir_all(dir).map_err(fail)?;
             let pages = write_pages(&command, dir).map_err(fail)?;

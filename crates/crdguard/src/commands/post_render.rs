@@ -3,13 +3,13 @@
 
 use crdguard_core::post_render::remove_crds;
 
-use crate::exit::{CliError, Exit};
+use crdguard_app::{CommandError, Exit};
 
 /// What the post-renderer writes when every document was a CRD or a companion.
 const EVERYTHING_REMOVED: &str = "# crdguard post-render: nothing but CRDs and bundle companions was rendered;\n# crdguard applied them before helm ran\n";
 
-pub fn run() -> Result<Exit, CliError> {
-    let options = super::input_options()?;
+pub fn run() -> Result<Exit, CommandError> {
+    let options = crdguard_app::session::input_options()?;
     let text = crdguard_sources::read_stdin(options)?;
     let filtered = remove_crds(&text);
     for name in &filtered.removed {

@@ -1,137 +1,51 @@
-//! Recorded requirements (SPEC §12): after a successful apply for a product (a policy file or
-//! `--for`), its requirement on each bundle it names is recorded on the bundle's CRDs; and
-//! `crdguard requirements remove PRODUCT` drops a product's entry.
+//! `crdguard requirements remove PRODUCT`: drops a product's recorded requirement (SPEC §12).
 
-use serde::Serialize;
+use crdguard_app::requirements::RemoveSettings;
+use crdguard_app::{CommandError, Exit};
 
 use crate::cli::{Output, RequirementsArgs, RequirementsCommand};
-use crate::exit::{CliError, Exit};
 
-use crdguard_core::Policy;
-use crdguard_core::plan::{ApplyResult, CRD_KIND, Plan, PlanWarning};
-use crdguard_core::requirements::{self, ANNOTATION, FIELD_MANAGER, Requirement};
-
-use crdguard_kube::Cluster;
-
-/// Writes `policy`'s entry into the requirements annotation of every CRD of each bundle it
-/// names that the plan covers and the cluster now has, keeping every other product's entry.
-/// The default policy is no product and records nothing. A failure is a warning: the CRDs are
-/// applied, only the record is missing, and the next apply writes it.
-pub async fn record(
-    cluster: &Cluster,
-    plan: &mut Plan,
-    result: &mut ApplyResult,
-    policy: &Policy,
-    dry_run: bool,
-) {
-    if policy.is_default() {
-        return;
-    }
-    for bundle in &policy.spec.bundles {
-        let own = Requirement::of(policy, bundle);
-        let names: Vec<String> = plan
-            .items
-            .iter()
-            .filter(|i| i.kind == CRD_KIND && i.bundle.as_deref() == Some(bundle.name.as_str()))
-            .filter(|i| i.installed.is_some() || result.applied.contains(&i.crd))
-            .map(|i| i.crd.clone())
-            .collect();
-        for name in names {
-            let update = |current: Option<&str>| {
-                requirements::rewritten(current, |entries| requirements::merged(entries, &own))
-            };
-            match cluster
-                .update_crd_annotation(&name, ANNOTATION, FIELD_MANAGER, dry_run, update)
-                .await
-            {
-                Ok(true) => result.requirements_recorded.push(name),
-                Ok(false) => {}
-                Err(e) => plan.warnings.push(PlanWarning {
-                    source: name.clone(),
-                    message: format!(
-                        "{}'s requirement on {} was not recorded ({e}); the next apply records it",
-                        own.who(),
-                        bundle.name
-                    ),
-                }),
-            }
-        }
-    }
-}
-
-/// What `requirements remove` did.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Removal {
-    api_version: &'static str,
-    kind: &'static str,
-    product: String,
-    dry_run: bool,
-    /// CRDs whose annotation held the product's entry and no longer does.
-    crds: Vec<String>,
-}
-
-pub fn run(args: &RequirementsArgs) -> Result<Exit, CliError> {
+pub fn run(args: &RequirementsArgs) -> Result<Exit, CommandError> {
     let RequirementsCommand::Remove {
         product,
         live,
         dry_run,
         output,
     } = &args.command;
-    let dry_run = dry_run.is_some();
-    let connect = super::live_options(live);
-    super::runtime()?.block_on(async {
-        let cluster = super::connect_for_writes(&connect).await?;
-        let observed = cluster.observe().await?;
-        let mut removal = Removal {
-            api_version: crdguard_core::plan::PLAN_API_VERSION,
-            kind: "RequirementsRemoval",
-            product: product.clone(),
-            dry_run,
-            crds: Vec::new(),
-        };
-        for crd in observed.crds.values() {
-            let holds = requirements::recorded(crd)
-                .map(|entries| entries.iter().any(|e| &e.product == product))
-                .unwrap_or(false);
-            if !holds {
-                continue;
-            }
-            // Gone since it was read: nothing to remove.
-            let update = |current: Option<&str>| {
-                requirements::rewritten(Some(current?), |entries| {
-                    requirements::without(entries, product)
-                })
+    let removal = crdguard_app::requirements::remove(&RemoveSettings {
+        product: product.clone(),
+        live: live.settings(),
+        dry_run: dry_run.is_some(),
+    })?;
+    match output {
+        Output::Json => crate::render::json(&removal)?,
+        Output::Yaml => crate::render::yaml(&removal)?,
+        Output::Table | Output::Markdown => {
+            let text = if removal.crds.is_empty() {
+                format!("No CRD records a requirement of {product}; nothing was written.\n")
+            } else {
+                format!(
+                    "{} {product}'s requirement from {} CRD(s){}:\n{}",
+                    if removal.dry_run {
+                        "Would remove"
+                    } else {
+                        "Removed"
+                    },
+                    removal.crds.len(),
+                    if removal.dry_run {
+                        " (server dry run)"
+                    } else {
+                        ""
+                    },
+                    removal
+                        .crds
+                        .iter()
+                        .map(|c| format!("  {c}\n"))
+                        .collect::<String>()
+                )
             };
-            if cluster
-                .update_crd_annotation(&crd.name, ANNOTATION, FIELD_MANAGER, dry_run, update)
-                .await?
-            {
-                removal.crds.push(crd.name.clone());
-            }
+            crate::render::emit_text(&text)?;
         }
-        match output {
-            Output::Json => crate::render::json(&removal)?,
-            Output::Yaml => crate::render::yaml(&removal)?,
-            Output::Table | Output::Markdown => {
-                let text = if removal.crds.is_empty() {
-                    format!("No CRD records a requirement of {product}; nothing was written.\n")
-                } else {
-                    format!(
-                        "{} {product}'s requirement from {} CRD(s){}:\n{}",
-                        if dry_run { "Would remove" } else { "Removed" },
-                        removal.crds.len(),
-                        if dry_run { " (server dry run)" } else { "" },
-                        removal
-                            .crds
-                            .iter()
-                            .map(|c| format!("  {c}\n"))
-                            .collect::<String>()
-                    )
-                };
-                crate::render::emit_text(&text)?;
-            }
-        }
-        Ok(Exit::Ok)
-    })
+    }
+    Ok(Exit::Ok)
 }

@@ -3,36 +3,17 @@
 
 use std::io::Write as _;
 
-use serde_json::Value;
-
-use crdguard_core::state::{ObservedState, snapshot_document, snapshot_document_with_objects};
-use crdguard_kube::Cluster;
+use crdguard_app::{CommandError, Exit};
 
 use crate::cli::{SnapshotArgs, SnapshotFormat};
-use crate::exit::{CliError, Exit};
 
-pub fn run(args: &SnapshotArgs) -> Result<Exit, CliError> {
-    let options = super::live_options(&args.live);
-    let document = super::runtime()?.block_on(async {
-        let cluster = super::connect_live(&options).await?;
-        let observed = cluster.observe().await?;
-        Ok::<_, CliError>(if args.objects {
-            let objects = custom_resources(&cluster, &observed).await?;
-            snapshot_document_with_objects(&observed, objects)
-        } else {
-            snapshot_document(&observed)
-        })
-    })?;
+pub fn run(args: &SnapshotArgs) -> Result<Exit, CommandError> {
+    let document = crdguard_app::snapshot::run(&args.settings())?;
     let text = match args.output {
         SnapshotFormat::Yaml => {
-            crdguard_core::yaml::to_string(&document).map_err(CliError::internal)?
+            crdguard_core::yaml::to_string(&document).map_err(CommandError::internal)?
         }
-        SnapshotFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&document)
-                .map_err(|e| CliError::internal(e.to_string()))?;
-            text.push('\n');
-            text
-        }
+        SnapshotFormat::Json => crate::render::to_json(&document)?,
     };
     match &args.file {
         Some(path) => {
@@ -56,36 +37,10 @@ pub fn run(args: &SnapshotArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-/// Every object of every CRD at each version it serves (the API converts to the version
-/// asked for, so each served version's view is what a plan for that version checks), without
-/// `managedFields`, which are large and say nothing about validity.
-async fn custom_resources(
-    cluster: &Cluster,
-    observed: &ObservedState,
-) -> Result<Vec<Value>, CliError> {
-    let mut objects = Vec::new();
-    for crd in observed.crds.values() {
-        for version in crd.served_versions() {
-            cluster
-                .for_each_object(crd, version, |object| {
-                    let mut object = object.clone();
-                    if let Some(metadata) =
-                        object.get_mut("metadata").and_then(Value::as_object_mut)
-                    {
-                        metadata.remove("managedFields");
-                    }
-                    objects.push(object);
-                })
-                .await?;
-        }
-    }
-    Ok(objects)
-}
-
 /// Creates (or truncates) `path` readable by its owner only, then writes `text`.
-fn write_private(path: &std::path::Path, text: &str) -> Result<(), CliError> {
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), CommandError> {
     let failed =
-        |e: std::io::Error| CliError::usage(format!("cannot write {}: {e}", path.display()));
+        |e: std::io::Error| CommandError::usage(format!("cannot write {}: {e}", path.display()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

@@ -1,5 +1,6 @@
 //! Output: JSON (the contract), tables for people, Markdown for pull requests and CI summaries.
 
+pub mod catalog;
 mod explain;
 mod grid;
 mod human;
@@ -15,7 +16,7 @@ use crdguard_core::plan::Plan;
 use crdguard_core::status::Status;
 
 use crate::cli::Output;
-use crate::exit::CliError;
+use crdguard_app::CommandError;
 
 pub use grid::Style;
 
@@ -38,7 +39,7 @@ impl View {
     }
 }
 
-pub fn plan(plan: &Plan, output: Output, view: View) -> Result<(), CliError> {
+pub fn plan(plan: &Plan, output: Output, view: View) -> Result<(), CommandError> {
     match output {
         Output::Json => json(plan),
         Output::Yaml => yaml(plan),
@@ -48,7 +49,7 @@ pub fn plan(plan: &Plan, output: Output, view: View) -> Result<(), CliError> {
 }
 
 /// One item of `plan` in full (`crdguard explain`).
-pub fn explain(plan: &Plan, index: usize, output: Output) -> Result<(), CliError> {
+pub fn explain(plan: &Plan, index: usize, output: Output) -> Result<(), CommandError> {
     match output {
         Output::Json => json(&explain::explanation(plan, index)),
         Output::Yaml => yaml(&explain::explanation(plan, index)),
@@ -62,7 +63,7 @@ pub fn explain(plan: &Plan, index: usize, output: Output) -> Result<(), CliError
     }
 }
 
-pub fn status(status: &Status, output: Output) -> Result<(), CliError> {
+pub fn status(status: &Status, output: Output) -> Result<(), CommandError> {
     let view = View::new(false);
     match output {
         Output::Json => json(status),
@@ -76,7 +77,7 @@ pub fn diff(
     diff: &crdguard_schema::SetDiff,
     no_info: bool,
     output: Output,
-) -> Result<(), CliError> {
+) -> Result<(), CommandError> {
     let view = View::new(false);
     match output {
         Output::Json => json(diff),
@@ -90,7 +91,7 @@ pub fn diff(
 pub fn documents(
     documents: &[serde_json::Value],
     format: crate::cli::SnapshotFormat,
-) -> Result<(), CliError> {
+) -> Result<(), CommandError> {
     match format {
         // A `v1 List`, never a bare array: `kubectl apply -f -` takes the one, not the other.
         crate::cli::SnapshotFormat::Json => json(&serde_json::json!({
@@ -103,7 +104,7 @@ pub fn documents(
             for document in documents {
                 text.push_str("---\n");
                 text.push_str(
-                    &crdguard_core::yaml::to_string(document).map_err(CliError::internal)?,
+                    &crdguard_core::yaml::to_string(document).map_err(CommandError::internal)?,
                 );
             }
             emit(&text)
@@ -112,7 +113,7 @@ pub fn documents(
 }
 
 /// `check` prints the preflight part of a plan.
-pub fn check(plan: &Plan, output: Output) -> Result<(), CliError> {
+pub fn check(plan: &Plan, output: Output) -> Result<(), CommandError> {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct CheckReport<'a> {
@@ -146,46 +147,51 @@ pub fn check(plan: &Plan, output: Output) -> Result<(), CliError> {
     }
 }
 
-pub fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
+pub fn json<T: Serialize>(value: &T) -> Result<(), CommandError> {
+    emit(&to_json(value)?)
+}
+
+/// Pretty JSON and a final newline, as every `-o json` prints it.
+pub fn to_json<T: Serialize>(value: &T) -> Result<String, CommandError> {
     let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::internal(format!("cannot serialize the report: {e}")))?;
+        .map_err(|e| CommandError::internal(format!("cannot serialize the report: {e}")))?;
     text.push('\n');
-    emit(&text)
+    Ok(text)
 }
 
 /// The same object as `-o json`, as YAML (SPEC §3 v2).
-pub fn yaml<T: Serialize>(value: &T) -> Result<(), CliError> {
+pub fn yaml<T: Serialize>(value: &T) -> Result<(), CommandError> {
     emit(&to_yaml(value)?)
 }
 
-pub fn to_yaml<T: Serialize>(value: &T) -> Result<String, CliError> {
+pub fn to_yaml<T: Serialize>(value: &T) -> Result<String, CommandError> {
     // Through a JSON value, so YAML holds exactly what `-o json` holds.
     let value = serde_json::to_value(value)
-        .map_err(|e| CliError::internal(format!("cannot serialize the report: {e}")))?;
+        .map_err(|e| CommandError::internal(format!("cannot serialize the report: {e}")))?;
     crdguard_core::yaml::to_string(&value)
-        .map_err(|e| CliError::internal(format!("cannot serialize the report: {e}")))
+        .map_err(|e| CommandError::internal(format!("cannot serialize the report: {e}")))
 }
 
 /// Text for people: colour kept on a terminal (or `--color always`), stripped otherwise.
-fn emit_for_people(text: &str) -> Result<(), CliError> {
+fn emit_for_people(text: &str) -> Result<(), CommandError> {
     let mut out = anstream::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CliError::usage(format!("cannot write to stdout: {e}"))),
+        Err(e) => Err(CommandError::usage(format!("cannot write to stdout: {e}"))),
     }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
-pub fn emit_text(text: &str) -> Result<(), CliError> {
+pub fn emit_text(text: &str) -> Result<(), CommandError> {
     emit(text)
 }
 
-fn emit(text: &str) -> Result<(), CliError> {
+fn emit(text: &str) -> Result<(), CommandError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CliError::usage(format!("cannot write to stdout: {e}"))),
+        Err(e) => Err(CommandError::usage(format!("cannot write to stdout: {e}"))),
     }
 }

@@ -10,17 +10,17 @@ use crdguard_core::state::{ClusterSource, DesiredState, ObservedState};
 use crdguard_kube::Cluster;
 use crdguard_schema::ObjectsCollector;
 
-use crate::cli::ClusterArgs;
-use crate::exit::CliError;
+use crate::error::CommandError;
+use crate::settings::ClusterSettings;
 
 /// Reads what `reads` asks for, from the snapshot or the live cluster of `args`.
 pub fn observe_objects(
-    args: &ClusterArgs,
+    args: &ClusterSettings,
     observed: &ObservedState,
     desired: &DesiredState,
     reads: &[ObjectReads],
     progress: &dyn crdguard_kube::Progress,
-) -> Result<ObjectsObserved, CliError> {
+) -> Result<ObjectsObserved, CommandError> {
     if reads.is_empty() {
         return Ok(ObjectsObserved::new());
     }
@@ -31,8 +31,9 @@ pub fn observe_objects(
             &observed.crds,
             &observed.snapshot_objects,
         )),
-        ClusterSource::Live => super::runtime()?.block_on(async {
-            let cluster = super::connect_live(&super::connect_options(args)).await?;
+        ClusterSource::Live => crate::session::runtime()?.block_on(async {
+            let cluster =
+                crate::session::connect_live(&crate::session::connect_options(args)).await?;
             read_live(&cluster, observed, desired, reads, progress).await
         }),
     }
@@ -46,7 +47,7 @@ pub async fn read_live(
     desired: &DesiredState,
     reads: &[ObjectReads],
     progress: &dyn crdguard_kube::Progress,
-) -> Result<ObjectsObserved, CliError> {
+) -> Result<ObjectsObserved, CommandError> {
     let mut found = ObjectsObserved::new();
     let lists: usize = reads.iter().map(|r| r.versions.len()).sum();
     progress.start("checking stored objects", lists as u64);
@@ -63,7 +64,7 @@ async fn read_each(
     reads: &[ObjectReads],
     progress: &dyn crdguard_kube::Progress,
     found: &mut ObjectsObserved,
-) -> Result<(), CliError> {
+) -> Result<(), CommandError> {
     for read in reads {
         let Some(installed) = observed.crds.get(&read.crd) else {
             continue;

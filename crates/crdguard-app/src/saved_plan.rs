@@ -18,11 +18,11 @@ use crdguard_core::plan::PLAN_API_VERSION;
 use crdguard_core::plan::{DesiredObject, Plan, SavedPlan};
 use crdguard_core::policy::Policy;
 
-use crate::exit::CliError;
+use crate::error::CommandError;
 
 /// Adds what `apply --plan` needs to a live plan; snapshot plans are left as they are (they
 /// name no cluster to apply to).
-pub fn seal(plan: &mut Plan, desired: &DesiredState, policy: &Policy) -> Result<(), CliError> {
+pub fn seal(plan: &mut Plan, desired: &DesiredState, policy: &Policy) -> Result<(), CommandError> {
     if plan.cluster.id.is_none() {
         return Ok(());
     }
@@ -38,15 +38,16 @@ pub fn seal(plan: &mut Plan, desired: &DesiredState, policy: &Policy) -> Result<
         )
         .collect();
     objects.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
-    let policy = serde_json::to_value(policy)
-        .map_err(|e| CliError::internal(format!("cannot record the policy in the plan: {e}")))?;
+    let policy = serde_json::to_value(policy).map_err(|e| {
+        CommandError::internal(format!("cannot record the policy in the plan: {e}"))
+    })?;
     plan.saved = Some(SavedPlan {
         desired_objects: objects,
         policy,
         plan_digest: String::new(),
     });
     let value = serde_json::to_value(&*plan)
-        .map_err(|e| CliError::internal(format!("cannot write the plan: {e}")))?;
+        .map_err(|e| CommandError::internal(format!("cannot write the plan: {e}")))?;
     let digest = plan_digest(&value);
     if let Some(saved) = plan.saved.as_mut() {
         saved.plan_digest = digest;
@@ -117,9 +118,9 @@ pub struct Opened {
 
 /// Reads and verifies a saved plan: exit 2 for anything but a whole, unedited live plan of
 /// this crdguard's format.
-pub fn open(path: &Path) -> Result<Opened, CliError> {
+pub fn open(path: &Path) -> Result<Opened, CommandError> {
     let shown = path.display();
-    let bad = |message: String| CliError::usage(format!("{shown}: {message}"));
+    let bad = |message: String| CommandError::usage(format!("{shown}: {message}"));
     let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
     let plan: Value = serde_json::from_str(&text).map_err(|e| {
         bad(format!(
@@ -175,7 +176,7 @@ pub fn open(path: &Path) -> Result<Opened, CliError> {
         stream.push_str(&serde_json::to_string(&object.object).unwrap_or_default());
         stream.push('\n');
     }
-    let options = super::input_options()?;
+    let options = crate::session::input_options()?;
     let source = format!("{shown} (desiredObjects)");
     let loaded = crdguard_core::load::load_text(&source, &stream, options.parse)?;
     let desired = DesiredState::from_loaded(loaded)?;

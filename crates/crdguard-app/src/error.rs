@@ -17,13 +17,15 @@ pub enum Exit {
     Internal = 4,
 }
 
-/// An error that ends the command, with the exit code it maps to.
+/// An error that ends the command, with the exit code it maps to. The adapters' errors are
+/// boxed: they are large (a file, a document and a field), and every `Result` of every action
+/// carries this type.
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub enum CommandError {
     #[error("{0}")]
-    Input(#[from] InputError),
+    Input(Box<InputError>),
     #[error("{0}")]
-    Source(#[from] SourceError),
+    Source(Box<SourceError>),
     #[error("{message}")]
     Usage { message: String },
     #[error(
@@ -32,39 +34,67 @@ pub enum CliError {
     )]
     Internal { message: String },
     #[error("{0}")]
-    Cluster(#[from] crdguard_kube::ClusterError),
+    Cluster(Box<crdguard_kube::ClusterError>),
     #[error("{0}")]
     Helm(#[from] crdguard_helm::HelmError),
     #[error("{0}")]
-    Fetch(#[from] crdguard_fetch::FetchError),
+    Fetch(Box<crdguard_fetch::FetchError>),
 }
 
-impl CliError {
+/// `?` on an adapter's error boxes it into its variant.
+macro_rules! boxed_from {
+    ($($variant:ident($error:ty)),* $(,)?) => {$(
+        impl From<$error> for CommandError {
+            fn from(error: $error) -> Self {
+                CommandError::$variant(Box::new(error))
+            }
+        }
+    )*};
+}
+
+boxed_from!(
+    Input(InputError),
+    Source(SourceError),
+    Cluster(crdguard_kube::ClusterError),
+    Fetch(crdguard_fetch::FetchError),
+);
+
+impl CommandError {
     pub fn usage(message: impl Into<String>) -> Self {
-        CliError::Usage {
+        CommandError::Usage {
             message: message.into(),
         }
     }
 
     /// A failure that is not the user's (exit 4).
     pub fn internal(message: impl Into<String>) -> Self {
-        CliError::Internal {
+        CommandError::Internal {
             message: message.into(),
         }
     }
 
     pub fn exit(&self) -> Exit {
         match self {
-            CliError::Internal { .. } => Exit::Internal,
-            CliError::Input(_) | CliError::Source(_) | CliError::Usage { .. } => Exit::BadInput,
+            CommandError::Internal { .. } => Exit::Internal,
+            CommandError::Input(_) | CommandError::Source(_) | CommandError::Usage { .. } => {
+                Exit::BadInput
+            }
             // A stop on request between two writes is a safe stop, not a failure.
-            CliError::Cluster(crdguard_kube::ClusterError::Interrupted { .. }) => Exit::Blocked,
+            CommandError::Cluster(e)
+                if matches!(**e, crdguard_kube::ClusterError::Interrupted { .. }) =>
+            {
+                Exit::Blocked
+            }
             // The object changed between crdguard's read and its write: nothing was written.
-            CliError::Cluster(crdguard_kube::ClusterError::Stale { .. }) => Exit::Blocked,
-            CliError::Cluster(_) => Exit::Cluster,
+            CommandError::Cluster(e)
+                if matches!(**e, crdguard_kube::ClusterError::Stale { .. }) =>
+            {
+                Exit::Blocked
+            }
+            CommandError::Cluster(_) => Exit::Cluster,
             // helm not found, or helm refusing the chart or values: bad input.
-            CliError::Helm(_) => Exit::BadInput,
-            CliError::Fetch(e) => match e.exit_class() {
+            CommandError::Helm(_) => Exit::BadInput,
+            CommandError::Fetch(e) => match e.exit_class() {
                 crdguard_fetch::ExitClass::BadInput => Exit::BadInput,
                 crdguard_fetch::ExitClass::Unavailable => Exit::Cluster,
             },
@@ -78,7 +108,7 @@ mod tests {
 
     #[test]
     fn crdguards_own_failures_exit_4_and_say_they_are_not_the_inputs() {
-        let err = CliError::internal("cannot serialize the report: key must be a string");
+        let err = CommandError::internal("cannot serialize the report: key must be a string");
         assert_eq!(err.exit() as u8, 4);
         let message = err.to_string();
         assert!(
@@ -86,6 +116,6 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("not in the input"), "{message}");
-        assert_eq!(CliError::usage("--for: x").exit() as u8, 2);
+        assert_eq!(CommandError::usage("--for: x").exit() as u8, 2);
     }
 }

@@ -6,20 +6,36 @@ use crdguard_core::owner::Identity;
 use crdguard_core::plan::InstallResult;
 use crdguard_helm::{ChartArgs, Helm, KubeArgs, write_post_render_plugin};
 
-use crate::cli::InstallArgs;
-use crate::exit::{CliError, Exit};
-use crate::render;
-
-use super::TerminalProgress;
-use super::apply::{ApplySettings, apply};
-use super::plan::{RenderAs, load_inputs_or_empty};
+use crate::apply::{Applied, Execution, apply};
+use crate::error::{CommandError, Exit};
+use crate::inputs::{RenderAs, load_inputs_or_empty};
+use crate::settings::{DesiredSettings, LiveSettings, PolicyChoice, RenderSettings, WriteSettings};
 
 mod protect;
 mod trim;
 use protect::Protection;
 use trim::TrimmedChart;
 
-pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
+/// What `install` needs: the release, the chart and how to render it, the policy, the cluster,
+/// how to write, and the arguments passed on to `helm upgrade --install`.
+#[derive(Debug, Clone)]
+pub struct InstallSettings {
+    pub release: String,
+    pub chart: String,
+    pub namespace: Option<String>,
+    pub render: RenderSettings,
+    pub policy: PolicyChoice,
+    pub live: LiveSettings,
+    pub write: WriteSettings,
+    /// After `--`: given to helm as they are (phase 2).
+    pub helm_args: Vec<String>,
+}
+
+/// The plan with its `apply` and `install` results, and the exit it maps to.
+pub fn run(
+    args: &InstallSettings,
+    progress: &dyn crdguard_kube::Progress,
+) -> Result<Applied, CommandError> {
     // Phase 2 needs helm whatever happens: fail before writing anything if it is missing.
     let helm = Helm::locate(args.render.helm.as_deref())?;
     let render_as = RenderAs {
@@ -28,14 +44,13 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
     };
     // A chart without CRDs is fine here: phase 2 still runs, and Helm must still not prune the
     // CRDs an earlier version of the chart rendered.
-    let inputs = load_inputs_or_empty(
-        &[],
-        std::slice::from_ref(&args.chart),
-        &args.render,
-        &render_as,
-        crate::cli::PolicyChoice::from_flags(args.policy.as_deref(), args.product.as_deref()),
-        true,
-    )?;
+    let desired = DesiredSettings {
+        sources: Vec::new(),
+        charts: vec![args.chart.clone()],
+        render: args.render.clone(),
+        policy: args.policy.clone(),
+    };
+    let inputs = load_inputs_or_empty(&desired, &render_as, true)?;
     let namespace = args
         .namespace
         .clone()
@@ -43,20 +58,19 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
     let identity = Identity {
         helm_release: Some((args.release.clone(), namespace.clone())),
     };
-    let progress = TerminalProgress::new(args.output);
-    let connect = super::live_options(&args.live);
+    let connect = crate::session::live_options(&args.live);
     let kube = KubeArgs {
         kubeconfig: args.live.kubeconfig.clone(),
         context: args.live.context.clone(),
     };
-    let dry_run = args.write.dry_run.is_some();
+    let dry_run = args.write.dry_run;
     // What Helm would delete on this upgrade: the CRDs of the release's last manifest.
     let last_manifest = helm.get_manifest(&args.release, Some(&namespace), &kube);
-    let (mut plan, phase1, protection) = super::runtime()?.block_on(async {
-        let cluster = super::connect_for_writes(&connect).await?;
+    let (mut plan, phase1, protection) = crate::session::runtime()?.block_on(async {
+        let cluster = crate::session::connect_for_writes(&connect).await?;
         let mut protection =
             Protection::check(&cluster, &args.release, last_manifest, &inputs.desired).await;
-        let settings = ApplySettings {
+        let execution = Execution {
             write: &args.write,
             live: &args.live,
             render: &args.render,
@@ -65,12 +79,12 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
         };
         let observed = cluster.observe().await?;
         let (plan, mut exit) =
-            apply(&cluster, &inputs, &observed, &settings, identity, &progress).await?;
+            apply(&cluster, &inputs, &observed, &execution, identity, progress).await?;
         // Right before helm runs, never before phase 1 succeeded, never in a dry run.
         if exit == Exit::Ok && !dry_run && protection.carry_out(&cluster).await.is_err() {
             exit = Exit::Blocked;
         }
-        Ok::<_, CliError>((plan, exit, protection))
+        Ok::<_, CommandError>((plan, exit, protection))
     })?;
 
     let mut result = InstallResult {
@@ -150,8 +164,7 @@ pub fn run(args: &InstallArgs) -> Result<Exit, CliError> {
         }
     }
     plan.install = Some(result);
-    render::plan(&plan, args.output, render::View::new(args.details))?;
-    Ok(exit)
+    Ok(Applied { plan, exit })
 }
 
 /// The first few of a list, and how many more.
@@ -175,13 +188,14 @@ struct PluginDir {
 }
 
 impl PluginDir {
-    fn create() -> Result<PluginDir, CliError> {
+    fn create() -> Result<PluginDir, CommandError> {
         let path =
             std::env::temp_dir().join(format!("crdguard-helm-plugins-{}", std::process::id()));
-        let exe = std::env::current_exe()
-            .map_err(|e| CliError::usage(format!("cannot find the crdguard executable: {e}")))?;
+        let exe = std::env::current_exe().map_err(|e| {
+            CommandError::usage(format!("cannot find the crdguard executable: {e}"))
+        })?;
         write_post_render_plugin(&path, &exe).map_err(|e| {
-            CliError::usage(format!(
+            CommandError::usage(format!(
                 "cannot write the post-renderer plugin in {}: {e}",
                 path.display()
             ))

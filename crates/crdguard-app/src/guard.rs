@@ -1,0 +1,224 @@
+//! `crdguard guard render|apply`: the admission policy that protects managed bundles.
+
+use serde_json::Value;
+
+use crdguard_guard::{GuardOptions, ManagedBundle, VersionComparison, render_guard_with};
+use crdguard_kube::{ApplyOptions, TypeCheck};
+
+use crate::error::CommandError;
+use crate::settings::LiveSettings;
+
+/// The bundles to guard: named ones, and those of a policy file (its `bundles` and
+/// `knownBundles`); Gateway API when neither names any.
+#[derive(Debug, Clone, Default)]
+pub struct GuardBundles {
+    pub bundles: Vec<String>,
+    pub policy: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GuardApplySettings {
+    pub bundles: GuardBundles,
+    pub live: LiveSettings,
+    pub dry_run: bool,
+}
+
+/// What `guard apply` wrote, in order, and why it stopped if it did (nothing is bound then).
+#[derive(Debug, Default)]
+pub struct GuardApplied {
+    /// `Kind name` of each object applied.
+    pub applied: Vec<String>,
+    pub dry_run: bool,
+    /// Why the guard was not installed (or not bound); exit 1.
+    pub refused: Option<String>,
+}
+
+const GROUP_VERSION: &str = "/apis/admissionregistration.k8s.io/v1";
+const POLICY_KIND: &str = "ValidatingAdmissionPolicy";
+
+fn name_of(document: &Value) -> &str {
+    document
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// Writes one rendered policy or binding; returns `Kind name`.
+async fn apply_document(
+    cluster: &crdguard_kube::Cluster,
+    document: &Value,
+    options: ApplyOptions,
+) -> Result<String, CommandError> {
+    let kind = document
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = name_of(document);
+    let collection = match kind {
+        POLICY_KIND => "validatingadmissionpolicies",
+        _ => "validatingadmissionpolicybindings",
+    };
+    cluster
+        .apply_object(
+            &format!("{GROUP_VERSION}/{collection}"),
+            name,
+            document,
+            options,
+            &crdguard_kube::Precondition::Unconditional,
+        )
+        .await?;
+    Ok(format!("{kind} {name}"))
+}
+
+/// Why the server's type checking of policy `name` does not allow binding it, if it does not.
+async fn unsound(
+    cluster: &crdguard_kube::Cluster,
+    name: &str,
+    timeout: std::time::Duration,
+) -> Result<Option<String>, CommandError> {
+    Ok(match cluster.wait_type_checked(name, timeout).await? {
+        TypeCheck::Checked { warnings } if warnings.is_empty() => None,
+        TypeCheck::Checked { warnings } => Some(format!(
+            "the server's type checking reported {} problem(s): {}",
+            warnings.len(),
+            warnings
+                .iter()
+                .map(|w| format!("{}: {}", w.field, w.warning))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        TypeCheck::Pending => Some(format!(
+            "the server reported no type checking of it within {}s (--timeout); check \
+             `kubectl get validatingadmissionpolicy {name} -o yaml` and run `crdguard guard apply` again",
+            timeout.as_secs()
+        )),
+    })
+}
+
+/// The guard's policies and bindings for `bundles`, written for a server of `server_version`
+/// (older servers compare versions without CEL's semver library).
+pub fn render(
+    bundles: &GuardBundles,
+    server_version: Option<&str>,
+) -> Result<Vec<Value>, CommandError> {
+    let server = server_version
+        .map(|v| {
+            v.parse()
+                .map_err(|e: String| CommandError::usage(format!("--server-version: {e}")))
+        })
+        .transpose()?;
+    documents(bundles, VersionComparison::for_server(server))
+}
+
+/// Installs the guard: policies first, and a binding only once the server's type checking of
+/// its policy reports no problem (SPEC §9).
+pub fn apply(args: &GuardApplySettings) -> Result<GuardApplied, CommandError> {
+    let connect = crate::session::live_options(&args.live);
+    let mut report = GuardApplied {
+        dry_run: args.dry_run,
+        ..GuardApplied::default()
+    };
+    crate::session::runtime()?.block_on(async {
+        let cluster = crate::session::connect_live(&connect).await?;
+        if !cluster.serves(GROUP_VERSION, "validatingadmissionpolicies").await? {
+            report.refused = Some(format!(
+                "the server ({}) does not serve admissionregistration.k8s.io/v1 \
+                 ValidatingAdmissionPolicy (Kubernetes 1.30 or newer is needed); the guard was not installed",
+                cluster.server_version
+            ));
+            return Ok(());
+        }
+        let server = cluster.server_version.parse().ok();
+        let documents = documents(&args.bundles, VersionComparison::for_server(server))?;
+        let options = ApplyOptions {
+            dry_run: args.dry_run,
+            force: false,
+            concurrency: 1,
+        };
+        // Policies first; a binding only once the server type-checked its policy.
+        let (policies, bindings): (Vec<&Value>, Vec<&Value>) = documents
+            .iter()
+            .partition(|d| d.get("kind").and_then(Value::as_str) == Some(POLICY_KIND));
+        for policy in &policies {
+            report.applied.push(apply_document(&cluster, policy, options).await?);
+        }
+        if !options.dry_run {
+            for policy in &policies {
+                let name = name_of(policy);
+                if let Some(why) = unsound(&cluster, name, args.live.timeout).await? {
+                    report.refused = Some(format!(
+                        "ValidatingAdmissionPolicy {name} was not bound: {why}. \
+                         Unbound, it enforces nothing; bound, a policy that does not \
+                         type-check would deny every write it matches"
+                    ));
+                    return Ok(());
+                }
+            }
+        }
+        for binding in &bindings {
+            report.applied.push(apply_document(&cluster, binding, options).await?);
+        }
+        Ok::<_, CommandError>(())
+    })?;
+    Ok(report)
+}
+
+fn documents(
+    bundles: &GuardBundles,
+    comparison: VersionComparison,
+) -> Result<Vec<Value>, CommandError> {
+    let mut managed: Vec<ManagedBundle> = Vec::new();
+    let policy = match &bundles.policy {
+        Some(path) => Some((
+            path,
+            crdguard_sources::load_policy(path, crate::session::input_options()?)?,
+        )),
+        None => None,
+    };
+    let registry = policy
+        .as_ref()
+        .map(|(_, p)| p.registry())
+        .unwrap_or_else(|| crdguard_core::registry::Registry::builtin().clone());
+    let known = || registry.names().collect::<Vec<_>>().join(", ");
+    if let Some((path, policy)) = &policy {
+        let named = policy
+            .spec
+            .bundles
+            .iter()
+            .map(|b| b.name.as_str())
+            .chain(policy.spec.known_bundles.iter().map(|b| b.name.as_str()));
+        for name in named {
+            if managed.iter().any(|m| m.name == name) {
+                continue;
+            }
+            let bundle = registry.bundle(name).and_then(ManagedBundle::from_known);
+            managed.push(bundle.ok_or_else(|| {
+                CommandError::usage(format!(
+                    "{}: bundle {name} needs groups and a version marker to be guarded \
+                     (spec.knownBundles[].version)",
+                    path.display()
+                ))
+            })?);
+        }
+    }
+    for name in &bundles.bundles {
+        if managed.iter().any(|m| &m.name == name) {
+            continue;
+        }
+        let bundle = registry.bundle(name).and_then(ManagedBundle::from_known);
+        managed.push(bundle.ok_or_else(|| {
+            CommandError::usage(format!(
+                "--bundle {name}: unknown bundle (known: {}; others come from --policy)",
+                known()
+            ))
+        })?);
+    }
+    if managed.is_empty() {
+        managed.push(ManagedBundle::gateway_api());
+    }
+    render_guard_with(&GuardOptions {
+        bundles: managed,
+        version_comparison: comparison,
+    })
+    .map_err(|e| CommandError::usage(e.to_string()))
+}
