@@ -148,13 +148,15 @@ pub fn preserve_channel(
     policy: &Policy,
     render: &RenderSettings,
 ) -> Result<BTreeSet<String>, CommandError> {
-    if let Some(version) = channel::standard_release_needed(desired, observed, policy) {
-        let reference = format!("gateway-api@{version}/standard");
+    // The catalog knows the releases of one bundle; channels of others are never swapped.
+    let bundle = crate::catalog::catalog()?.bundle();
+    if let Some(version) = channel::standard_release_needed(desired, observed, policy, bundle) {
+        let reference = format!("{bundle}@{version}/standard");
         return match fetch_catalog_reference(&reference, render, crate::session::input_options()?) {
             Ok(gathered) => {
                 let standard = DesiredState::from_loaded(gathered.loaded)?;
                 Ok(channel::substitute_standard(
-                    desired, observed, policy, &standard,
+                    desired, observed, policy, bundle, &standard,
                 ))
             }
             Err(e) => {
@@ -170,10 +172,11 @@ pub fn preserve_channel(
             }
         };
     }
-    let Some(version) = channel::experimental_release_needed(desired, observed, policy) else {
+    let Some(version) = channel::experimental_release_needed(desired, observed, policy, bundle)
+    else {
         return Ok(BTreeSet::new());
     };
-    let reference = format!("gateway-api@{version}/experimental");
+    let reference = format!("{bundle}@{version}/experimental");
     match fetch_catalog_reference(&reference, render, crate::session::input_options()?) {
         Ok(gathered) => {
             let experimental = DesiredState::from_loaded(gathered.loaded)?;

@@ -2,24 +2,26 @@
 //! sources carry the standard channel of a newer version. Rather than keeping the old version
 //! (never narrowing), crdguard installs the experimental release of the newer version. The
 //! adapters fetch that release; this module decides when it is needed and swaps it in, so that
-//! what is planned is exactly what `apply` writes.
+//! what is planned is exactly what `apply` writes. It works for any bundle the catalog has
+//! releases of, named by the caller.
 
 use std::collections::BTreeSet;
 
 use crate::bundle::Classifier;
 use crate::model::Channel;
-use crate::policy::{GATEWAY_API, Policy};
+use crate::policy::Policy;
 use crate::state::{DesiredState, ObservedState};
 use crate::version::BundleVersion;
 
-/// The version whose experimental release is needed, if the Gateway API bundle is installed
-/// in the experimental channel and the sources carry only the standard channel of a newer one.
+/// The version whose experimental release is needed, if `bundle` is installed in the
+/// experimental channel and the sources carry only the standard channel of a newer one.
 pub fn experimental_release_needed(
     desired: &DesiredState,
     observed: &ObservedState,
     policy: &Policy,
+    bundle: &str,
 ) -> Option<BundleVersion> {
-    let (installed, wanted) = gateway_sides(desired, observed, policy);
+    let (installed, wanted) = bundle_sides(desired, observed, policy, bundle);
     if !installed
         .iter()
         .any(|m| m.channel == Some(Channel::Experimental))
@@ -29,12 +31,13 @@ pub fn experimental_release_needed(
     newer_single_release(&installed, &wanted, Channel::Standard)
 }
 
-/// The Gateway API memberships of the installed CRDs, and the (version, channel) pairs the
-/// desired CRDs carry.
-fn gateway_sides(
+/// The memberships in `bundle` of the installed CRDs, and the (version, channel) pairs the
+/// desired CRDs of `bundle` carry.
+fn bundle_sides(
     desired: &DesiredState,
     observed: &ObservedState,
     policy: &Policy,
+    bundle: &str,
 ) -> (
     Vec<crate::model::BundleMembership>,
     BTreeSet<(BundleVersion, Channel)>,
@@ -44,13 +47,13 @@ fn gateway_sides(
         .crds
         .values()
         .map(|c| classifier.classify(c))
-        .filter(|m| m.bundle.as_deref() == Some(GATEWAY_API))
+        .filter(|m| m.bundle.as_deref() == Some(bundle))
         .collect();
     let wanted = desired
         .crds
         .iter()
         .map(|c| classifier.classify(c))
-        .filter(|m| m.bundle.as_deref() == Some(GATEWAY_API))
+        .filter(|m| m.bundle.as_deref() == Some(bundle))
         .filter_map(|m| Some((m.version?, m.channel?)))
         .collect();
     (installed, wanted)
@@ -92,8 +95,8 @@ pub fn substitute_experimental(
     swapped
 }
 
-/// SPEC §2 row 10 v2: the version whose *standard* release is needed, if CRDs of the Gateway API
-/// bundle are installed in the standard channel, the sources carry the experimental channel of
+/// SPEC §2 row 10 v2: the version whose *standard* release is needed, if CRDs of `bundle` are
+/// installed in the standard channel, the sources carry the experimental channel of
 /// a newer version, and the policy does not ask for the experimental channel (only a policy
 /// widens). Upgrading those CRDs to the standard release of that version keeps their channel;
 /// on a cluster that mixes channels, the CRDs installed as experimental keep theirs.
@@ -101,11 +104,12 @@ pub fn standard_release_needed(
     desired: &DesiredState,
     observed: &ObservedState,
     policy: &Policy,
+    bundle: &str,
 ) -> Option<BundleVersion> {
-    if policy.bundle(GATEWAY_API).and_then(|b| b.channel) == Some(Channel::Experimental) {
+    if policy.bundle(bundle).and_then(|b| b.channel) == Some(Channel::Experimental) {
         return None;
     }
-    let (installed, wanted) = gateway_sides(desired, observed, policy);
+    let (installed, wanted) = bundle_sides(desired, observed, policy, bundle);
     if !installed
         .iter()
         .any(|m| m.channel == Some(Channel::Standard))
@@ -124,6 +128,7 @@ pub fn substitute_standard(
     desired: &mut DesiredState,
     observed: &ObservedState,
     policy: &Policy,
+    bundle: &str,
     standard: &DesiredState,
 ) -> BTreeSet<String> {
     let classifier = Classifier::new(policy);
@@ -134,13 +139,14 @@ pub fn substitute_standard(
             .is_some_and(|c| classifier.classify(c).channel == Some(Channel::Experimental))
     };
     let mut swapped = BTreeSet::new();
-    let gateway = |crd: &crate::model::Crd| crate::registry::gateway().owns_group(&crd.group);
+    let in_bundle =
+        |crd: &crate::model::Crd| classifier.classify(crd).bundle.as_deref() == Some(bundle);
     desired.crds.retain(|crd| {
-        !gateway(crd)
+        !in_bundle(crd)
             || installed_experimental(&crd.name)
             || standard.crds.iter().any(|s| s.name == crd.name)
     });
-    for crd in desired.crds.iter_mut().filter(|c| gateway(c)) {
+    for crd in desired.crds.iter_mut().filter(|c| in_bundle(c)) {
         if installed_experimental(&crd.name) {
             continue;
         }

@@ -1,6 +1,8 @@
-//! The decision table of SPEC §2, one function per row, in the table's order.
-//! The first rule that returns `Some` decides. Rows 6–9 are gates: they fire only when rows
-//! 10–14 would write ("a change is needed").
+//! The decision table of SPEC §2, one function per row, in three named slices that read like
+//! the table: facts about what is installed (rows 1–5), gates (rows 6–9, and SPEC §12's
+//! `breaks-other-product`) and intents (rows 10–14). The intent — the write rows 10–14 would
+//! make — is computed once and handed to the gates, which judge only a write ("a change is
+//! needed"). The first row that returns `Some`, in table order, decides.
 
 use crdguard_schema::{Finding, Severity};
 
@@ -59,55 +61,82 @@ impl Decision {
     }
 }
 
+/// A fact or intent row: its decision, if it applies.
 type Rule = fn(&ItemContext) -> Option<Decision>;
+/// A gate row: given the write the intent rows would make, its decision, if it stops it.
+type Gate = fn(&ItemContext, &Decision) -> Option<Decision>;
 
-/// SPEC §2, row by row.
-pub const RULES: &[(&str, Rule)] = &[
-    ("absent", absent),
-    ("identical", identical),
-    ("newer-installed", newer_installed),
-    ("wider-channel-installed", wider_channel_same_version),
-    ("unversioned-installed", unversioned_installed),
-    ("owned-by-other", owned_by_other),
-    ("stored-version-removed", stored_version_removed),
-    ("breaking-change", breaking_change),
-    ("admission-denied", admission_denied),
-    ("breaks-other-product", breaks_other_product),
-    ("channel-widening", channel_widening),
-    ("channel-preserved", channel_preserved),
-    ("older-installed", older_installed),
-    ("compatible-installed", compatible_installed),
-    ("extension-update", extension_update),
+/// Rows 1–5: what is installed (or not) decides alone.
+const FACTS: &[(Code, Rule)] = &[
+    (Code::Absent, absent),
+    (Code::Identical, identical),
+    (Code::NewerInstalled, newer_installed),
+    (Code::WiderChannelInstalled, wider_channel_same_version),
+    (Code::UnversionedInstalled, unversioned_installed),
 ];
 
-/// Rows 10–14: what the version and channel rules want, before the gates.
-const INTENT_RULES: &[Rule] = &[
-    channel_widening,
-    channel_preserved,
-    older_installed,
-    compatible_installed,
-    extension_update,
+/// Rows 6–9, then SPEC §12's gate: each can stop the intended write.
+const GATES: &[(Code, Gate)] = &[
+    (Code::OwnedByOther, owned_by_other),
+    (Code::StoredVersionRemoved, stored_version_removed),
+    (Code::BreakingChange, breaking_change),
+    (Code::AdmissionDenied, admission_denied),
+    (Code::BreaksOtherProduct, breaks_other_product),
 ];
+
+/// Rows 10–14: what the version and channel rules want.
+const INTENTS: &[(Code, Rule)] = &[
+    (Code::ChannelWidening, channel_widening),
+    (Code::ChannelPreserved, channel_preserved),
+    (Code::OlderInstalled, older_installed),
+    (Code::CompatibleInstalled, compatible_installed),
+    (Code::ExtensionUpdate, extension_update),
+];
+
+/// Every row's verdict, in the table's order, each named by the reason code it gives.
+fn judge(ctx: &ItemContext) -> Vec<(Code, Option<Decision>)> {
+    let mut rows: Vec<(Code, Option<Decision>)> =
+        Vec::with_capacity(FACTS.len() + GATES.len() + INTENTS.len());
+    rows.extend(FACTS.iter().map(|(code, rule)| (*code, rule(ctx))));
+    let intents: Vec<(Code, Option<Decision>)> = INTENTS
+        .iter()
+        .map(|(code, rule)| (*code, rule(ctx)))
+        .collect();
+    let intent = intended_write(&intents);
+    rows.extend(
+        GATES
+            .iter()
+            .map(|(code, gate)| (*code, intent.and_then(|write| gate(ctx, write)))),
+    );
+    rows.extend(intents);
+    rows
+}
+
+/// The first intent row's decision, if it writes.
+fn intended_write(intents: &[(Code, Option<Decision>)]) -> Option<&Decision> {
+    intents
+        .iter()
+        .find_map(|(_, decision)| decision.as_ref())
+        .filter(|d| d.action.writes())
+}
 
 /// Decides one CRD. Always returns a decision: the last row catches everything. The first
 /// row decides; when it stops the plan, every later row that would stop it too adds its
 /// reason (SPEC §2: every blocker is listed, so one fix does not just reveal the next).
 pub fn decide(ctx: &ItemContext) -> Decision {
-    let Some((index, mut decision)) = RULES
-        .iter()
-        .enumerate()
-        .find_map(|(index, (_, rule))| rule(ctx).map(|d| (index, d)))
-    else {
+    decide_from(judge(ctx))
+}
+
+fn decide_from(rows: Vec<(Code, Option<Decision>)>) -> Decision {
+    let mut applying = rows.into_iter().filter_map(|(_, decision)| decision);
+    let Some(mut decision) = applying.next() else {
         return Decision {
             action: Action::Keep,
             reasons: vec![],
         };
     };
     if decision.action.stops() {
-        for (_, rule) in &RULES[index + 1..] {
-            let Some(also) = rule(ctx).filter(|d| d.action.stops()) else {
-                continue;
-            };
+        for also in applying.filter(|d| d.action.stops()) {
             for reason in also.reasons {
                 if !decision.reasons.iter().any(|r| r.code == reason.code) {
                     decision.reasons.push(reason);
@@ -124,7 +153,7 @@ pub struct RuleRow {
     /// The row's number in SPEC §2's table (1-based, as in the table).
     pub row: usize,
     /// The row's name: the reason code it gives.
-    pub rule: &'static str,
+    pub rule: Code,
     pub outcome: RowOutcome,
     /// What the row would do when it applies.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,11 +177,10 @@ pub enum RowOutcome {
 /// Every row of the table for one item, as `decide` weighs them.
 pub fn trace(ctx: &ItemContext) -> Vec<RuleRow> {
     let mut decided: Option<Action> = None;
-    RULES
-        .iter()
+    judge(ctx)
+        .into_iter()
         .enumerate()
-        .map(|(index, (name, rule))| {
-            let result = rule(ctx);
+        .map(|(index, (rule, result))| {
             let outcome = match (&result, decided) {
                 (None, _) => RowOutcome::DoesNotApply,
                 (Some(d), None) => {
@@ -166,7 +194,7 @@ pub fn trace(ctx: &ItemContext) -> Vec<RuleRow> {
             };
             RuleRow {
                 row: index + 1,
-                rule: name,
+                rule,
                 outcome,
                 action: result.as_ref().map(|d| d.action),
                 reasons: result.map(|d| d.reasons).unwrap_or_default(),
@@ -177,9 +205,9 @@ pub fn trace(ctx: &ItemContext) -> Vec<RuleRow> {
 
 /// The write rows 10–14 would make, if any ("a change is needed").
 pub fn write_intent(ctx: &ItemContext) -> Option<Decision> {
-    INTENT_RULES
+    INTENTS
         .iter()
-        .find_map(|rule| rule(ctx))
+        .find_map(|(_, rule)| rule(ctx))
         .filter(|d| d.action.writes())
 }
 
@@ -270,8 +298,8 @@ fn absent(ctx: &ItemContext) -> Option<Decision> {
     );
     if is_standard(ctx) && ctx.bundle_installed.is_some() && !completes_installed_release {
         let bundle_intent = [newer_installed, wider_channel_same_version]
-            .iter()
-            .chain(INTENT_RULES.iter())
+            .into_iter()
+            .chain(INTENTS.iter().map(|(_, rule)| *rule))
             .find_map(|rule| rule(ctx));
         if let Some(intent) = bundle_intent.filter(|d| !d.action.writes()) {
             if ctx.required_kind {
@@ -375,9 +403,8 @@ fn unversioned_installed(ctx: &ItemContext) -> Option<Decision> {
 }
 
 // Row 6: owned by someone else and a change is needed → conflict (owned-by-other).
-fn owned_by_other(ctx: &ItemContext) -> Option<Decision> {
+fn owned_by_other(ctx: &ItemContext, _intent: &Decision) -> Option<Decision> {
     let owner = ctx.other_owner.as_ref()?;
-    write_intent(ctx)?;
     if ctx.take_ownership
         || ctx.policy.on_conflict == ConflictMode::TakeOwnership
         || person_takeover(ctx)
@@ -409,9 +436,8 @@ pub fn person_takeover(ctx: &ItemContext) -> bool {
 // Row 7: change would drop a version still in status.storedVersions → blocked (or migrate).
 // When the stored versions are unknown, removing any version is blocked: nothing says it
 // holds no data, and a migration cannot be planned from a file.
-fn stored_version_removed(ctx: &ItemContext) -> Option<Decision> {
+fn stored_version_removed(ctx: &ItemContext, _intent: &Decision) -> Option<Decision> {
     if !ctx.removed_versions_of_unknown_storage.is_empty() {
-        write_intent(ctx)?;
         return Decision::new(
             Action::Blocked,
             Code::StoredVersionsUnknown,
@@ -427,7 +453,6 @@ fn stored_version_removed(ctx: &ItemContext) -> Option<Decision> {
     if ctx.removed_stored_versions.is_empty() || ctx.migrate {
         return None;
     }
-    write_intent(ctx)?;
     Decision::new(
         Action::Blocked,
         Code::StoredVersionRemoved,
@@ -453,7 +478,7 @@ pub fn blocking_findings(findings: &[Finding], migrate: bool) -> impl Iterator<I
 }
 
 // Row 8: change has breaking schema findings → blocked (breaking-change).
-fn breaking_change(ctx: &ItemContext) -> Option<Decision> {
+fn breaking_change(ctx: &ItemContext, _intent: &Decision) -> Option<Decision> {
     if ctx.allow_breaking {
         return None;
     }
@@ -461,7 +486,6 @@ fn breaking_change(ctx: &ItemContext) -> Option<Decision> {
     if errors == 0 {
         return None;
     }
-    write_intent(ctx)?;
     Decision::new(
         Action::Blocked,
         Code::BreakingChange,
@@ -472,9 +496,8 @@ fn breaking_change(ctx: &ItemContext) -> Option<Decision> {
 }
 
 // Row 9: an admission policy in the cluster would deny the write → blocked (admission-denied).
-fn admission_denied(ctx: &ItemContext) -> Option<Decision> {
+fn admission_denied(ctx: &ItemContext, _intent: &Decision) -> Option<Decision> {
     let message = ctx.admission_denial.as_ref()?;
-    write_intent(ctx)?;
     Decision::new(Action::Blocked, Code::AdmissionDenied, message.clone())
 }
 
@@ -512,9 +535,8 @@ fn broken_requirement(ctx: &ItemContext) -> Option<String> {
 
 // Gate after row 9 (SPEC §12): a write that would break what another product recorded on the
 // bundle (its minimum, hard maximum, channel, served versions) → blocked (breaks-other-product).
-fn breaks_other_product(ctx: &ItemContext) -> Option<Decision> {
+fn breaks_other_product(ctx: &ItemContext, _intent: &Decision) -> Option<Decision> {
     ctx.installed?;
-    write_intent(ctx)?;
     if let Some(message) = above_own_maximum(ctx) {
         return Decision::new(Action::Blocked, Code::AboveMaximum, message);
     }
@@ -739,17 +761,39 @@ mod tests {
     /// SPEC §2's fourteen rows, and §12's gate after row 9.
     #[test]
     fn the_table_has_its_rows_in_spec_order() {
-        let names: Vec<&str> = RULES.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names.len(), 15);
-        assert_eq!(names.first(), Some(&"absent"));
-        assert_eq!(names.last(), Some(&"extension-update"));
-        let position = |n: &str| names.iter().position(|x| *x == n).unwrap();
-        assert!(position("owned-by-other") < position("stored-version-removed"));
-        assert!(position("admission-denied") < position("channel-widening"));
+        let codes: Vec<Code> = FACTS
+            .iter()
+            .map(|(code, _)| *code)
+            .chain(GATES.iter().map(|(code, _)| *code))
+            .chain(INTENTS.iter().map(|(code, _)| *code))
+            .collect();
+        assert_eq!((FACTS.len(), GATES.len(), INTENTS.len()), (5, 5, 5));
+        assert_eq!(codes.first(), Some(&Code::Absent));
+        assert_eq!(codes.last(), Some(&Code::ExtensionUpdate));
+        let position = |c: Code| codes.iter().position(|x| *x == c).unwrap();
+        assert!(position(Code::OwnedByOther) < position(Code::StoredVersionRemoved));
+        assert!(position(Code::AdmissionDenied) < position(Code::ChannelWidening));
         assert_eq!(
-            position("breaks-other-product"),
-            position("admission-denied") + 1
+            position(Code::BreaksOtherProduct),
+            position(Code::AdmissionDenied) + 1
         );
+        // `trace` numbers the rows as the table does and names each by its code; an upgrade
+        // is decided by its intent row (13), the gates having let it through.
+        let installed = crd("v1.4.0", "standard");
+        let desired = crd("v1.5.0", "standard");
+        let policy = BundlePolicy::default_for("gateway-api");
+        let rows = trace(&context(&installed, &desired, &policy));
+        assert_eq!(
+            rows.iter().map(|r| r.rule).collect::<Vec<_>>(),
+            codes,
+            "trace lists every row once, in table order"
+        );
+        let deciding: Vec<(usize, Code)> = rows
+            .iter()
+            .filter(|r| r.outcome == RowOutcome::Decides)
+            .map(|r| (r.row, r.rule))
+            .collect();
+        assert_eq!(deciding, vec![(13, Code::OlderInstalled)]);
     }
 
     // SPEC §12: a write above another product's recorded hard maximum → blocked, naming it;

@@ -159,7 +159,7 @@ pub fn text(plan: &Plan, index: usize, style: Style, width: Option<usize>) -> St
             };
             grid.row(vec![
                 Cell::from(row.row.to_string()),
-                Cell::code(row.rule),
+                Cell::code(row.rule.as_str()),
                 outcome,
                 Cell::from(row.action.map(|a| a.as_str()).unwrap_or("")),
                 Cell::from(
