@@ -211,25 +211,49 @@ pub enum ColorWhen {
     Never,
 }
 
+/// How to reach a live cluster: the same two flags in every command that can.
+#[derive(Debug, Args)]
+pub struct KubeArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
 /// Where the observed state comes from.
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
     /// Observed state from a file (`kubectl get crd -o yaml` or `crdguard snapshot`; `-` for stdin)
     /// instead of a live cluster.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kubeconfig", "context"])]
     pub snapshot: Option<PathBuf>,
 
     /// Kubernetes server version to assume offline (e.g. v1.33.1); overrides the snapshot's.
     #[arg(long, value_name = "VERSION")]
     pub server_version: Option<String>,
 
-    /// Kubeconfig file for live mode (default: $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, value_name = "FILE", conflicts_with = "snapshot")]
-    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
 
-    /// Kubeconfig context for live mode.
-    #[arg(long, value_name = "NAME", conflicts_with = "snapshot")]
-    pub context: Option<String>,
+/// The explicit overrides of SPEC §2's invariants' edges: each is logged and shown in the plan.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct OverrideArgs {
+    /// Take CRDs over from other owners (Helm releases, field managers) with server-side
+    /// apply's force.
+    #[arg(long)]
+    pub take_ownership: bool,
+
+    /// Upgrade even when the schema analysis finds breaking changes.
+    #[arg(long)]
+    pub allow_breaking: bool,
+
+    /// Migrate objects off stored versions the new CRDs drop, then trim status.storedVersions.
+    #[arg(long)]
+    pub migrate: bool,
 }
 
 /// How sources are resolved: charts rendered with the real helm (`helm template
@@ -328,17 +352,8 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
 
-    /// Plan to take CRDs over from other owners (Helm releases, field managers).
-    #[arg(long)]
-    pub take_ownership: bool,
-
-    /// Plan upgrades even when the schema analysis finds breaking changes.
-    #[arg(long)]
-    pub allow_breaking: bool,
-
-    /// Plan a storage migration where a stored version is dropped.
-    #[arg(long)]
-    pub migrate: bool,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
 
     /// List every item and finding, not only what changes or blocks (table and markdown).
     #[arg(long)]
@@ -358,13 +373,8 @@ pub enum DryRun {
 /// Live-cluster connection flags, for commands that only work live.
 #[derive(Debug, Args)]
 pub struct LiveArgs {
-    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// Kubeconfig context.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
 
     /// How long to wait for CRDs to become Established, for a storage migration's CRD switch,
     /// and for the server's type checking of the guard policy (e.g. 30s, 2m).
@@ -418,17 +428,8 @@ pub struct WriteArgs {
     #[arg(long, value_enum, value_name = "MODE", require_equals = true, num_args = 0..=1, default_missing_value = "server")]
     pub dry_run: Option<DryRun>,
 
-    /// Migrate objects off stored versions the new CRDs drop, then trim storedVersions.
-    #[arg(long)]
-    pub migrate: bool,
-
-    /// Take CRDs over from other field managers and Helm releases (server-side apply force).
-    #[arg(long)]
-    pub take_ownership: bool,
-
-    /// Apply upgrades even when the schema analysis finds breaking changes.
-    #[arg(long)]
-    pub allow_breaking: bool,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
 
     /// How many CRDs are applied at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]

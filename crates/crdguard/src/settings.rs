@@ -15,8 +15,8 @@ impl ClusterArgs {
         ClusterSettings {
             snapshot: self.snapshot.clone(),
             server_version: self.server_version.clone(),
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
+            kubeconfig: self.kube.kubeconfig.clone(),
+            context: self.kube.context.clone(),
         }
     }
 }
@@ -47,8 +47,8 @@ impl DesiredArgs {
 impl LiveArgs {
     pub fn settings(&self) -> LiveSettings {
         LiveSettings {
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
+            kubeconfig: self.kube.kubeconfig.clone(),
+            context: self.kube.context.clone(),
             timeout: self.timeout,
             request_timeout: self.request_timeout,
         }
@@ -59,9 +59,9 @@ impl WriteArgs {
     pub fn settings(&self) -> WriteSettings {
         WriteSettings {
             dry_run: self.dry_run.is_some(),
-            migrate: self.migrate,
-            take_ownership: self.take_ownership,
-            allow_breaking: self.allow_breaking,
+            migrate: self.overrides.migrate,
+            take_ownership: self.overrides.take_ownership,
+            allow_breaking: self.overrides.allow_breaking,
             concurrency: self.concurrency,
         }
     }
@@ -73,9 +73,9 @@ impl PlanArgs {
             desired: self.desired.settings(),
             cluster: self.cluster.settings(),
             identity: self.release.identity(),
-            take_ownership: self.take_ownership,
-            allow_breaking: self.allow_breaking,
-            migrate: self.migrate,
+            take_ownership: self.overrides.take_ownership,
+            allow_breaking: self.overrides.allow_breaking,
+            migrate: self.overrides.migrate,
         }
     }
 }
