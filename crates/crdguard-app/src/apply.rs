@@ -386,7 +386,13 @@ pub async fn apply(
             "{} CRD(s) changed after they were read; observing again and deciding again",
             stale.len()
         ));
-        back_off(round).await;
+        if back_off(cluster, round).await.is_err() {
+            // Stopped while waiting: the CRDs that changed are not sent again.
+            result
+                .not_sent
+                .extend(stale.drain(..).map(|(name, _)| name));
+            break;
+        }
         let fresh = cluster.observe().await?;
         let again = decide_again(
             &mut plan,
@@ -507,7 +513,12 @@ async fn apply_companions(
             }
             break;
         }
-        back_off(round).await;
+        if back_off(cluster, round).await.is_err() {
+            result
+                .not_sent
+                .extend(stale.into_iter().map(|(reference, _)| reference));
+            break;
+        }
         let fresh = match cluster.observe().await {
             Ok(fresh) => fresh,
             Err(e) => {
@@ -651,11 +662,15 @@ async fn write_companions(
 const STALE_ROUNDS: usize = 10;
 
 /// A growing pause before observing again, spread by process so that writers that collided
-/// do not all read and write again at the same instant.
-async fn back_off(round: usize) {
+/// do not all read and write again at the same instant. `Err` when a stop was requested
+/// meanwhile: nothing more is sent.
+async fn back_off(cluster: &Cluster, round: usize) -> Result<(), String> {
     let spread = u64::from(std::process::id() % 97);
     let millis = 100 * (round as u64 + 1) + spread * (round as u64 + 1);
-    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+    cluster
+        .stop_signal()
+        .pause(std::time::Duration::from_millis(millis))
+        .await
 }
 
 /// The precondition of an item's write: the object as `observed` had it.

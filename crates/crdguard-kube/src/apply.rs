@@ -212,6 +212,18 @@ impl Cluster {
         }
     }
 
+    /// The growing pause before try `attempt + 1` of a write that met a concurrent one; a stop
+    /// request ends it (`Interrupted`).
+    async fn pause_before_retry(&self, operation: &str, attempt: u64) -> Result<(), ClusterError> {
+        self.stop
+            .pause(std::time::Duration::from_millis(100 * attempt))
+            .await
+            .map_err(|reason| ClusterError::Interrupted {
+                operation: operation.to_string(),
+                reason,
+            })
+    }
+
     /// One server-side apply; with `seen`, conditioned on its resourceVersion.
     async fn server_side_apply(
         &self,
@@ -257,7 +269,8 @@ impl Cluster {
                 {
                     conflicts += 1;
                     tracing::debug!(name, conflicts, "object modified concurrently, re-applying");
-                    tokio::time::sleep(std::time::Duration::from_millis(100 * conflicts)).await;
+                    self.pause_before_retry(&format!("apply {name}"), conflicts)
+                        .await?;
                 }
                 other => return other,
             }
@@ -303,7 +316,8 @@ impl Cluster {
                 // A concurrent-write 409 says nothing about this object: try again, bounded.
                 Err(e) if is_optimistic_conflict(&e) && attempts < OPTIMISTIC_CONFLICT_RETRIES => {
                     attempts += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempts)).await;
+                    self.pause_before_retry(&format!("create {name}"), attempts)
+                        .await?;
                 }
                 other => break other?,
             }

@@ -34,14 +34,11 @@ where
             Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                 let wait = wait_before_retry(backoff, e.retry_after());
                 tracing::debug!(attempt, ?wait, error = %e, "transient failure, retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    reason = stop.stopped() => {
-                        return Err(ClusterError::Interrupted {
-                            operation: format!("retrying after: {e}"),
-                            reason,
-                        });
-                    }
+                if let Err(reason) = stop.pause(wait).await {
+                    return Err(ClusterError::Interrupted {
+                        operation: format!("retrying after: {e}"),
+                        reason,
+                    });
                 }
                 backoff = (backoff * 2).min(MAX_DELAY);
                 attempt += 1;

@@ -38,6 +38,16 @@ impl StopSignal {
         self.0.borrow().clone()
     }
 
+    /// Waits `duration` unless a stop is requested first; then `Err` with its reason. Every
+    /// pause between tries (transport retries, write conflicts, deciding again) goes through
+    /// here, so a stop never waits out a back-off.
+    pub async fn pause(&self, duration: std::time::Duration) -> Result<(), String> {
+        tokio::select! {
+            () = tokio::time::sleep(duration) => Ok(()),
+            reason = self.stopped() => Err(reason),
+        }
+    }
+
     /// Completes when a stop is requested, with its reason; never, if none is.
     pub async fn stopped(&self) -> String {
         let mut receiver = self.0.subscribe();
@@ -74,5 +84,24 @@ mod tests {
         assert_eq!(waiter.await.unwrap(), "interrupted by SIGINT");
         // Already stopped: completes at once.
         assert_eq!(stop.stopped().await, "interrupted by SIGINT");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_pause_ends_early_on_a_stop_and_runs_out_otherwise() {
+        let stop = StopSignal::default();
+        assert_eq!(
+            stop.pause(std::time::Duration::from_millis(50)).await,
+            Ok(())
+        );
+        let pausing = tokio::spawn({
+            let stop = stop.clone();
+            async move { stop.pause(std::time::Duration::from_secs(3600)).await }
+        });
+        tokio::task::yield_now().await;
+        stop.request("interrupted by SIGTERM");
+        assert_eq!(
+            pausing.await.unwrap(),
+            Err("interrupted by SIGTERM".to_string())
+        );
     }
 }

@@ -140,7 +140,14 @@ impl Cluster {
                         }
                         tracing::debug!(failures, %message, "watch broke, resuming");
                         let backoff = FIRST_WATCH_BACKOFF * 2u32.pow(failures - 1);
-                        tokio::time::sleep(backoff.min(Duration::from_secs(5))).await;
+                        if let Err(reason) =
+                            self.stop.pause(backoff.min(Duration::from_secs(5))).await
+                        {
+                            return Err(ClusterError::Interrupted {
+                                operation: "watch CustomResourceDefinitions".into(),
+                                reason,
+                            });
+                        }
                     }
                 }
             }
