@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crdguard_guard::{GuardOptions, ManagedBundle, VersionComparison, render_guard_with};
+use crdguard_admission::{GuardOptions, ManagedBundle, VersionComparison, render_guard_with};
 use crdguard_kube::{ApplyOptions, TypeCheck};
 
 use crate::error::CommandError;

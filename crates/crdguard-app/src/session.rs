@@ -89,9 +89,9 @@ pub fn catalog_identifier() -> Result<&'static dyn crdguard_core::identify::Iden
 }
 
 /// Evaluates the cluster's ValidatingAdmissionPolicies against planned writes (when it has any).
-pub fn admission_predictor(observed: &ObservedState) -> Option<crdguard_guard::PolicyEvaluator> {
+pub fn admission_predictor(observed: &ObservedState) -> Option<crdguard_admission::PolicyEvaluator> {
     (!observed.admission.is_empty())
-        .then(|| crdguard_guard::PolicyEvaluator::from_observed(observed))
+        .then(|| crdguard_admission::PolicyEvaluator::from_observed(observed))
 }
 
 /// A tokio runtime for the commands that talk to a cluster.

@@ -2,7 +2,7 @@
 
 use crdguard_core::status::{Status, status};
 use crdguard_core::{ObservedState, Policy};
-use crdguard_guard::{ProbeVerdict, probe_policy};
+use crdguard_admission::{ProbeVerdict, probe_policy};
 
 use crate::error::CommandError;
 use crate::settings::ClusterSettings;

@@ -13,7 +13,7 @@ const GATEWAY_VERSION_ANNOTATION: &str = "gateway.networking.k8s.io/bundle-versi
 const GATEWAY_CHANNEL_ANNOTATION: &str = "gateway.networking.k8s.io/channel";
 use crdguard_core::model::Crd;
 use crdguard_core::version::KubeVersion;
-use crdguard_guard::*;
+use crdguard_admission::*;
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };

@@ -17,7 +17,7 @@ use crdguard_core::admission::{AdmissionPrediction, AdmissionPredictor};
 use crdguard_core::load::load_text;
 use crdguard_core::model::Crd;
 use crdguard_core::yaml::Limits;
-use crdguard_guard::{PolicyEvaluator, render_guard};
+use crdguard_admission::{PolicyEvaluator, render_guard};
 
 fn unpack(archive: &str, into: &Path) -> BTreeMap<String, Crd> {
     let status = Command::new("tar")

@@ -25,7 +25,7 @@ use crdguard_core::admission::{AdmissionPrediction, AdmissionPredictor};
 const GATEWAY_VERSION_ANNOTATION: &str = "gateway.networking.k8s.io/bundle-version";
 const GATEWAY_CHANNEL_ANNOTATION: &str = "gateway.networking.k8s.io/channel";
 use crdguard_core::state::ObservedState;
-use crdguard_guard::PolicyEvaluator;
+use crdguard_admission::PolicyEvaluator;
 
 const POLICY: &str = "safe-upgrades.gateway.networking.k8s.io";
 const RULE_1_MESSAGE: &str = "Installing experimental CRDs on top of standard channel CRDs is \
@@ -296,7 +296,7 @@ fn converting_only_what_policies_read_changes_no_verdict() {
         "monthly/monthly-2026.06",
     ];
     for policy_release in ["v1.5.1", "v1.6.1"] {
-        let mut objects = crdguard_guard::render_guard(&[]).unwrap();
+        let mut objects = crdguard_admission::render_guard(&[]).unwrap();
         objects.extend(admission_objects(&format!(
             "gateway-api/{policy_release}/extras-standard.yaml"
         )));
