@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected input
 
-use crdguard_core::admission::{AdmissionPrediction, AdmissionPredictor};
 use crdguard_admission::{AdmissionRequest, Identity, PolicyEvaluator};
+use crdguard_core::admission::{AdmissionPrediction, AdmissionPredictor};
 use serde_json::{Value, json};
 
 fn crd(name: &str, labels: Value) -> Value {

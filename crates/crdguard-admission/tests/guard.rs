@@ -11,9 +11,9 @@ use crdguard_core::admission::{AdmissionPrediction, AdmissionPredictor};
 /// Upstream's markers, spelled here as the release files spell them.
 const GATEWAY_VERSION_ANNOTATION: &str = "gateway.networking.k8s.io/bundle-version";
 const GATEWAY_CHANNEL_ANNOTATION: &str = "gateway.networking.k8s.io/channel";
+use crdguard_admission::*;
 use crdguard_core::model::Crd;
 use crdguard_core::version::KubeVersion;
-use crdguard_admission::*;
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };

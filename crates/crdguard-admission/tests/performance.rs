@@ -13,11 +13,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::*;
+use crdguard_admission::{PolicyEvaluator, render_guard};
 use crdguard_core::admission::{AdmissionPrediction, AdmissionPredictor};
 use crdguard_core::load::load_text;
 use crdguard_core::model::Crd;
 use crdguard_core::yaml::Limits;
-use crdguard_admission::{PolicyEvaluator, render_guard};
 
 fn unpack(archive: &str, into: &Path) -> BTreeMap<String, Crd> {
     let status = Command::new("tar")

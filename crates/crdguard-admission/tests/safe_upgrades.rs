@@ -24,8 +24,8 @@ use crdguard_core::admission::{AdmissionPrediction, AdmissionPredictor};
 /// Upstream's markers, spelled here as the release files spell them.
 const GATEWAY_VERSION_ANNOTATION: &str = "gateway.networking.k8s.io/bundle-version";
 const GATEWAY_CHANNEL_ANNOTATION: &str = "gateway.networking.k8s.io/channel";
-use crdguard_core::state::ObservedState;
 use crdguard_admission::PolicyEvaluator;
+use crdguard_core::state::ObservedState;
 
 const POLICY: &str = "safe-upgrades.gateway.networking.k8s.io";
 const RULE_1_MESSAGE: &str = "Installing experimental CRDs on top of standard channel CRDs is \

@@ -156,7 +156,7 @@ pub async fn apply(
         _ => plan_observed(observed),
     };
     let mut plan = planner(observed);
-    let reads = crdguard_core::objects::reads_needed(&plan);
+    let reads = plan.object_reads();
     if !reads.is_empty() {
         let read = match observed.source {
             crdguard_core::ClusterSource::Live => {

@@ -83,7 +83,7 @@ pub fn run(
     let mut plan = planner(&observed);
     tracing::debug!(elapsed = ?started.elapsed(), "planned");
     // Errors the stored objects can decide: read them and plan again with what they show.
-    let reads = crdguard_core::objects::reads_needed(&plan);
+    let reads = plan.object_reads();
     if !reads.is_empty() {
         observed.objects = crate::objects::observe_objects(
             &settings.cluster,

@@ -89,7 +89,9 @@ pub fn catalog_identifier() -> Result<&'static dyn crdguard_core::identify::Iden
 }
 
 /// Evaluates the cluster's ValidatingAdmissionPolicies against planned writes (when it has any).
-pub fn admission_predictor(observed: &ObservedState) -> Option<crdguard_admission::PolicyEvaluator> {
+pub fn admission_predictor(
+    observed: &ObservedState,
+) -> Option<crdguard_admission::PolicyEvaluator> {
     (!observed.admission.is_empty())
         .then(|| crdguard_admission::PolicyEvaluator::from_observed(observed))
 }

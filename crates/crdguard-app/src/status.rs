@@ -1,8 +1,8 @@
 //! `crdguard status`: inventory of the observed cluster.
 
+use crdguard_admission::{ProbeVerdict, probe_policy};
 use crdguard_core::status::{Status, status};
 use crdguard_core::{ObservedState, Policy};
-use crdguard_admission::{ProbeVerdict, probe_policy};
 
 use crate::error::CommandError;
 use crate::settings::ClusterSettings;

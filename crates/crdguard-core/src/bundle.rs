@@ -2,8 +2,8 @@
 //! version and channel.
 
 use crate::model::{BundleMembership, Channel, Class, Crd};
-use crate::plan::{Code, Reason};
 use crate::policy::Policy;
+use crate::reason::{Code, Reason};
 use crate::registry::{KnownBundle, MarkerKey, Registry};
 
 /// Classifies CRDs against the bundle registry under a policy (built-in bundles and those the

@@ -3,7 +3,7 @@
 
 use crate::companion::CompanionObject;
 use crate::model::{BundleMembership, Channel, Crd};
-use crate::plan::{Code, Reason};
+use crate::reason::{Code, Reason};
 use crate::version::BundleVersion;
 
 /// What the content of a CRD proves about its bundle, when that adds to or contradicts its

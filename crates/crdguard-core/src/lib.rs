@@ -17,6 +17,7 @@ pub mod owner;
 pub mod plan;
 pub mod policy;
 pub mod post_render;
+pub mod reason;
 pub mod registry;
 pub mod requirements;
 pub mod schema_checks;
@@ -28,7 +29,7 @@ pub mod yaml;
 
 pub use error::InputError;
 pub use model::{BundleMembership, Channel, Class, Crd, CrdVersion, Origin};
-pub use plan::{Code, Reason};
 pub use policy::Policy;
+pub use reason::{Code, Reason};
 pub use state::{ClusterSource, DesiredState, ObservedState};
 pub use version::{BundleVersion, KubeVersion};

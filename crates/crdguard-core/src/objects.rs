@@ -2,18 +2,17 @@
 //! reading them found, and the same from a snapshot made with `crdguard snapshot --objects`.
 //!
 //! Pure. Live reads are the kube adapter's job; the application layer plans once, asks
-//! [`reads_needed`], streams the objects of each (CRD, version) through an
-//! [`ObjectsCollector`], and plans again with the evidence in the observed state.
+//! [`Plan::object_reads`](crate::plan::Plan::object_reads), streams the objects of each
+//! (CRD, version) through an [`ObjectsCollector`], and plans again with the evidence in the
+//! observed state.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crdguard_schema::evidence::judged_by_objects;
 use crdguard_schema::{ObjectEvidence, ObjectsCollector};
 
 use crate::model::Crd;
-use crate::plan::Plan;
 use crate::state::DesiredState;
 
 /// The List annotation a snapshot carries when it holds the custom resources too.
@@ -48,28 +47,6 @@ pub type ObjectsObserved = BTreeMap<String, CrdObjects>;
 pub struct ObjectReads {
     pub crd: String,
     pub versions: Vec<String>,
-}
-
-/// The reads that could change the plan: items with findings the objects judge.
-pub fn reads_needed(plan: &Plan) -> Vec<ObjectReads> {
-    plan.items
-        .iter()
-        .filter(|item| !item.is_companion())
-        .filter_map(|item| {
-            let mut versions: Vec<String> = item
-                .findings
-                .iter()
-                .filter(|f| judged_by_objects(f))
-                .map(|f| f.version.clone())
-                .collect();
-            versions.sort();
-            versions.dedup();
-            (!versions.is_empty()).then(|| ObjectReads {
-                crd: item.crd.clone(),
-                versions,
-            })
-        })
-        .collect()
 }
 
 /// The desired `openAPIV3Schema` of `version` of a desired CRD.

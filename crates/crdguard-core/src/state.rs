@@ -151,7 +151,7 @@ pub struct ObservedState {
     /// The custom resources a `crdguard snapshot --objects` holds (SPEC §5 v2).
     pub snapshot_objects: SnapshotObjects,
     /// What reading the stored objects found, by CRD, for the data-aware checks; filled by
-    /// the application layer between a first and a final plan (`objects::reads_needed`).
+    /// the application layer between a first and a final plan (`Plan::object_reads`).
     pub objects: ObjectsObserved,
 }
 

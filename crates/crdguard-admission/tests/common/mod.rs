@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
+use crdguard_admission::PolicyEvaluator;
 use crdguard_core::load::{Loaded, load_text};
 use crdguard_core::model::Crd;
 use crdguard_core::yaml::Limits;
-use crdguard_admission::PolicyEvaluator;
 use serde_json::Value;
 
 pub fn corpus(path: &str) -> PathBuf {

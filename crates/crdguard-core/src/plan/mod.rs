@@ -7,6 +7,7 @@ mod engine;
 mod judge;
 mod next;
 mod preflight;
+mod reads;
 mod report;
 pub mod rules;
 
