@@ -57,37 +57,19 @@ fn is_loopback_host(host: &str) -> bool {
     bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Resolves a redirect's `Location` against the URL that returned it (RFC 3986 §5, for the
-/// forms servers send: absolute, scheme-relative, absolute-path and path-relative).
+/// Resolves a redirect's `Location` against the URL that returned it (RFC 3986 §5, with the
+/// `url` crate: absolute, scheme-relative, absolute-path and relative references, dot
+/// segments included).
 pub(crate) fn resolve_location(base: &Uri, location: &str) -> Result<String, String> {
     let location = location.trim();
     if location.is_empty() {
         return Err("redirect without a location".to_string());
     }
-    let scheme = base.scheme_str().unwrap_or("https");
-    let authority = base.authority().map(|a| a.as_str()).unwrap_or_default();
-    if let Some(rest) = location.strip_prefix("//") {
-        return Ok(format!("{scheme}://{rest}"));
-    }
-    if location.starts_with('/') {
-        return Ok(format!("{scheme}://{authority}{location}"));
-    }
-    if has_scheme(location) {
-        return Ok(location.to_string());
-    }
-    let path = base.path();
-    let directory = path.rfind('/').map_or("/", |i| &path[..=i]);
-    Ok(format!("{scheme}://{authority}{directory}{location}"))
-}
-
-/// `scheme ":"` with scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1).
-fn has_scheme(reference: &str) -> bool {
-    let Some((scheme, _)) = reference.split_once(':') else {
-        return false;
-    };
-    let mut chars = scheme.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    let base = ::url::Url::parse(&base.to_string())
+        .map_err(|e| format!("cannot resolve a redirect from {base} ({e})"))?;
+    base.join(location)
+        .map(String::from)
+        .map_err(|e| format!("redirect to an invalid location {location:?} ({e})"))
 }
 
 /// The URL without its query: redirect targets such as signed download links carry tokens
@@ -140,6 +122,8 @@ mod tests {
         assert_eq!(resolve("//cdn.example/y"), "https://cdn.example/y");
         assert_eq!(resolve("/root?sig=1"), "https://host:8443/root?sig=1");
         assert_eq!(resolve("c.yaml"), "https://host:8443/a/b/c.yaml");
+        assert_eq!(resolve("../c.yaml"), "https://host:8443/a/c.yaml");
+        assert_eq!(resolve("./d/../e.yaml?q"), "https://host:8443/a/b/e.yaml?q");
         assert!(resolve_location(&base, " ").is_err());
     }
 
