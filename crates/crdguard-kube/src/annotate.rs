@@ -44,20 +44,17 @@ impl Cluster {
                     "annotations": { key: value },
                 }
             });
-            let mut url = format!("{CRD_PATH}/{name}?fieldManager={manager}");
-            if dry_run {
-                url.push_str("&dryRun=All");
-            }
-            match self
-                .send(
-                    &format!("annotate {name} {key}"),
-                    http::Method::PATCH,
-                    &url,
-                    "application/merge-patch+json",
-                    Some(&patch),
-                )
-                .await
-            {
+            let params = kube::core::params::PatchParams {
+                dry_run,
+                field_manager: Some(manager.to_string()),
+                ..Default::default()
+            };
+            let request = kube::core::Request::new(CRD_PATH).patch(
+                name,
+                &params,
+                &kube::core::params::Patch::Merge(&patch),
+            );
+            match self.send(&format!("annotate {name} {key}"), request).await {
                 Ok(_) => return Ok(true),
                 Err(e) if is_optimistic_conflict(&e) => continue,
                 Err(e) => return Err(e),

@@ -13,6 +13,10 @@ use serde_json::{Map, Value};
 use crdguard_core::Crd;
 use crdguard_core::owner::FIELD_MANAGER;
 
+use kube::core::Request;
+use kube::core::params::{GetParams, Patch, PatchParams, PostParams};
+
+use crate::request::json_body;
 use crate::{CRD_PATH, Cluster, ClusterError};
 
 /// Re-sends of an apply that met a concurrent write (not a field-manager conflict).
@@ -233,13 +237,12 @@ impl Cluster {
         options: ApplyOptions,
         seen: Option<&Value>,
     ) -> Result<Value, ClusterError> {
-        let mut url = format!("{collection}/{name}?fieldManager={FIELD_MANAGER}");
-        if options.force {
-            url.push_str("&force=true");
-        }
-        if options.dry_run {
-            url.push_str("&dryRun=All");
-        }
+        let params = PatchParams {
+            dry_run: options.dry_run,
+            force: options.force,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..Default::default()
+        };
         let conditioned;
         let body = match seen.and_then(|m| m.get("resourceVersion")) {
             Some(version) => {
@@ -250,15 +253,8 @@ impl Cluster {
         };
         let mut conflicts = 0;
         loop {
-            let result = self
-                .send(
-                    &format!("apply {name}"),
-                    http::Method::PATCH,
-                    &url,
-                    "application/apply-patch+yaml",
-                    Some(body),
-                )
-                .await;
+            let request = Request::new(collection).patch(name, &params, &Patch::Apply(body));
+            let result = self.send(&format!("apply {name}"), request).await;
             match result {
                 // Unconditioned, a concurrent write is retried: server-side apply is
                 // idempotent and this is what kubectl does. Conditioned, the caller decides.
@@ -288,22 +284,15 @@ impl Cluster {
         body: &Value,
         options: ApplyOptions,
     ) -> Result<Value, ClusterError> {
-        let mut url = format!("{collection}?fieldManager={FIELD_MANAGER}");
-        if options.dry_run {
-            url.push_str("&dryRun=All");
-        }
+        let params = PostParams {
+            dry_run: options.dry_run,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+        };
         let mut attempts = 0;
         let created = loop {
-            match self
-                .send(
-                    &format!("create {name}"),
-                    http::Method::POST,
-                    &url,
-                    "application/json",
-                    Some(body),
-                )
-                .await
-            {
+            let request =
+                json_body(body).and_then(|bytes| Request::new(collection).create(&params, bytes));
+            match self.send(&format!("create {name}"), request).await {
                 // Only AlreadyExists means another writer was first.
                 Err(ClusterError::Api {
                     code: 409, reason, ..
@@ -374,15 +363,18 @@ impl Cluster {
         let Some(patch) = ownership_patch(created) else {
             return Ok(None);
         };
-        self.send(
-            &format!("take server-side apply ownership of {name}"),
-            http::Method::PATCH,
-            &format!("{collection}/{name}?fieldManager={FIELD_MANAGER}"),
-            "application/json-patch+json",
-            Some(&patch),
-        )
-        .await
-        .map(Some)
+        let operation = format!("take server-side apply ownership of {name}");
+        let patch: json_patch::Patch =
+            serde_json::from_value(patch).map_err(|e| ClusterError::Other {
+                operation: operation.clone(),
+                message: format!("not a JSON patch: {e}"),
+            })?;
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..Default::default()
+        };
+        let request = Request::new(collection).patch(name, &params, &Patch::<()>::Json(patch));
+        self.send(&operation, request).await.map(Some)
     }
 
     /// The object's `metadata` as it is now, `None` when it is gone.
@@ -403,16 +395,8 @@ impl Cluster {
         collection: &str,
         name: &str,
     ) -> Result<Option<Value>, ClusterError> {
-        match self
-            .send(
-                &format!("read {name}"),
-                http::Method::GET,
-                &format!("{collection}/{name}"),
-                "application/json",
-                None,
-            )
-            .await
-        {
+        let request = Request::new(collection).get(name, &GetParams::default());
+        match self.send(&format!("read {name}"), request).await {
             Ok(object) => Ok(Some(object)),
             Err(e) if e.code() == Some(404) => Ok(None),
             Err(e) => Err(e),

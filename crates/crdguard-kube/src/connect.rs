@@ -77,10 +77,7 @@ impl Cluster {
         let info = cluster
             .send(
                 "read the server version",
-                http::Method::GET,
-                "/version",
-                "application/json",
-                None,
+                crate::request::get_path("/version"),
             )
             .await?;
         cluster.server_version = info["gitVersion"].as_str().unwrap_or_default().to_string();

@@ -11,6 +11,10 @@ use serde_json::{Value, json};
 
 use crdguard_core::post_render::ManagedObject;
 
+use crdguard_core::owner::FIELD_MANAGER;
+use kube::core::Request;
+use kube::core::params::{GetParams, Patch, PatchParams};
+
 use crate::{CRD_PATH, Cluster, ClusterError};
 
 /// The annotation Helm honours, and its value.
@@ -31,8 +35,9 @@ pub enum KeepOutcome {
     Annotated,
 }
 
-/// The API path of an object the post-renderer manages; `None` for a kind it does not know.
-fn object_path(object: &ManagedObject) -> Option<String> {
+/// The API collection of an object the post-renderer manages; `None` for a kind it does not
+/// know.
+fn collection_path(object: &ManagedObject) -> Option<String> {
     let collection = match (object.api_version.as_str(), object.kind.as_str()) {
         (v, "CustomResourceDefinition") if v.starts_with("apiextensions.k8s.io/") => {
             CRD_PATH.to_string()
@@ -47,10 +52,7 @@ fn object_path(object: &ManagedObject) -> Option<String> {
         }
         _ => return None,
     };
-    Some(format!(
-        "{collection}/{}",
-        crate::observe::percent_encode(&object.name)
-    ))
+    Some(collection)
 }
 
 impl Cluster {
@@ -64,17 +66,19 @@ impl Cluster {
         dry_run: bool,
     ) -> Result<KeepOutcome, ClusterError> {
         let reference = object.reference();
-        let path = object_path(object).ok_or_else(|| ClusterError::Other {
+        let collection = collection_path(object).ok_or_else(|| ClusterError::Other {
             operation: format!("protect {reference}"),
             message: format!(
                 "crdguard does not know the API path of {}",
                 object.api_version
             ),
         })?;
+        let collection = Request::new(collection);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let current = match self.get_json(&format!("read {reference}"), &path).await {
+            let read = collection.get(&object.name, &GetParams::default());
+            let current = match self.send(&format!("read {reference}"), read).await {
                 Ok(current) => current,
                 Err(e) if e.code() == Some(404) => return Ok(KeepOutcome::Absent),
                 Err(e) => return Err(e),
@@ -96,17 +100,16 @@ impl Cluster {
                     "annotations": { RESOURCE_POLICY: KEEP },
                 }
             });
-            let mut url = format!("{path}?fieldManager=crdguard");
-            if dry_run {
-                url.push_str("&dryRun=All");
-            }
+            let params = PatchParams {
+                dry_run,
+                field_manager: Some(FIELD_MANAGER.to_string()),
+                ..Default::default()
+            };
+            let write = collection.patch(&object.name, &params, &Patch::Merge(&patch));
             match self
                 .send(
                     &format!("annotate {reference} {RESOURCE_POLICY}={KEEP}"),
-                    http::Method::PATCH,
-                    &url,
-                    "application/merge-patch+json",
-                    Some(&patch),
+                    write,
                 )
                 .await
             {

@@ -16,6 +16,10 @@ use serde_json::{Value, json};
 use crdguard_core::Crd;
 
 use crate::apply::{ApplyOptions, Precondition, apply_body, current_metadata_matches};
+use kube::core::Request;
+use kube::core::params::{GetParams, Patch, PatchParams, PostParams};
+
+use crate::request::json_body;
 use crate::{CRD_PATH, Cluster, ClusterError};
 
 const CONFLICT_RETRIES: usize = 5;
@@ -201,25 +205,20 @@ impl Cluster {
         let namespace = object
             .pointer("/metadata/namespace")
             .and_then(Value::as_str);
-        let path = object_path(crd, version, namespace, name);
+        let collection = Request::new(object_collection(crd, version, namespace));
         let mut current = object.clone();
         for _ in 0..CONFLICT_RETRIES {
             let operation = format!("rewrite {}/{name}", crd.plural);
-            let result = self
-                .send(
-                    &operation,
-                    http::Method::PUT,
-                    &path,
-                    "application/json",
-                    Some(&current),
-                )
-                .await;
+            let request = json_body(&current)
+                .and_then(|bytes| collection.replace(name, &PostParams::default(), bytes));
+            let result = self.send(&operation, request).await;
             match result {
                 Ok(_) => return Ok(true),
                 Err(e) if e.code() == Some(404) => return Ok(false),
                 Err(e) if e.code() == Some(409) => {
                     // Someone else wrote it: re-read and rewrite the fresh copy.
-                    match self.get_json(&format!("read {name}"), &path).await {
+                    let read = collection.get(name, &GetParams::default());
+                    match self.send(&format!("read {name}"), read).await {
                         Ok(fresh) => current = fresh,
                         Err(e) if e.code() == Some(404) => return Ok(false),
                         Err(e) => return Err(e),
@@ -240,30 +239,29 @@ impl Cluster {
         versions: &[String],
         seen: Option<&Value>,
     ) -> Result<Value, ClusterError> {
-        let path = format!("{CRD_PATH}/{name}/status");
         let mut body = json!({ "status": { "storedVersions": versions } });
         if let Some(version) = seen.and_then(|m| m.get("resourceVersion")) {
             body["metadata"] = json!({ "resourceVersion": version });
         }
-        self.send(
-            &format!("patch {name} status.storedVersions"),
-            http::Method::PATCH,
-            &path,
-            "application/merge-patch+json",
-            Some(&body),
-        )
-        .await
-        .map_err(|e| match e {
-            ClusterError::Api {
-                code: 409,
-                operation,
-                ..
-            } => ClusterError::Stale {
-                operation,
-                message: "the CRD changed while its objects were being migrated".into(),
-            },
-            other => other,
-        })
+        let request = Request::new(CRD_PATH).patch_subresource(
+            "status",
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&body),
+        );
+        self.send(&format!("patch {name} status.storedVersions"), request)
+            .await
+            .map_err(|e| match e {
+                ClusterError::Api {
+                    code: 409,
+                    operation,
+                    ..
+                } => ClusterError::Stale {
+                    operation,
+                    message: "the CRD changed while its objects were being migrated".into(),
+                },
+                other => other,
+            })
     }
 }
 
@@ -300,14 +298,15 @@ fn collection_path(crd: &Crd, version: &str) -> String {
     format!("/apis/{}/{version}/{}", crd.group, crd.plural)
 }
 
-fn object_path(crd: &Crd, version: &str, namespace: Option<&str>, name: &str) -> String {
+/// The collection an object of `crd` lives in: its namespace's, for a namespaced CRD.
+fn object_collection(crd: &Crd, version: &str, namespace: Option<&str>) -> String {
     match namespace {
         Some(ns) if crd.scope == "Namespaced" => {
             format!(
-                "/apis/{}/{version}/namespaces/{ns}/{}/{name}",
+                "/apis/{}/{version}/namespaces/{ns}/{}",
                 crd.group, crd.plural
             )
         }
-        _ => format!("/apis/{}/{version}/{}/{name}", crd.group, crd.plural),
+        _ => collection_path(crd, version),
     }
 }

@@ -22,8 +22,7 @@ impl Cluster {
         operation: &str,
         path: &str,
     ) -> Result<Value, ClusterError> {
-        self.send(operation, http::Method::GET, path, "application/json", None)
-            .await
+        self.send(operation, crate::request::get_path(path)).await
     }
 
     /// Lists a collection page by page; items get `apiVersion`/`kind` (list items lack them).
@@ -76,14 +75,14 @@ impl Cluster {
         mut sink: impl FnMut(Vec<Value>),
     ) -> Result<String, ClusterError> {
         let mut token: Option<String> = None;
+        let collection = kube::core::Request::new(path);
         loop {
-            let separator = if path.contains('?') { '&' } else { '?' };
-            let mut url = format!("{path}{separator}limit={page_size}");
-            if let Some(token) = &token {
-                url.push_str("&continue=");
-                url.push_str(&percent_encode(token));
-            }
-            let mut page = self.get_json(operation, &url).await?;
+            let params = kube::core::params::ListParams {
+                limit: Some(u32::try_from(page_size).unwrap_or(u32::MAX)),
+                continue_token: token.take(),
+                ..Default::default()
+            };
+            let mut page = self.send(operation, collection.list(&params)).await?;
             if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
                 sink(page_items);
             }
@@ -131,13 +130,12 @@ impl Cluster {
     /// Which cluster this is (SPEC §11): the `kube-system` namespace UID where the core API
     /// is served and readable, else the server URL and the digest of its CA certificates.
     pub async fn identity(&self) -> Result<String, ClusterError> {
+        let request = kube::core::Request::new("/api/v1/namespaces")
+            .get("kube-system", &kube::core::params::GetParams::default());
         match self
             .send(
                 "read the kube-system namespace (the cluster's identity)",
-                http::Method::GET,
-                "/api/v1/namespaces/kube-system",
-                "application/json",
-                None,
+                request,
             )
             .await
         {
@@ -233,16 +231,4 @@ impl Cluster {
         }
         Ok(state)
     }
-}
-
-pub(crate) fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }

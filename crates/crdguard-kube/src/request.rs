@@ -26,43 +26,43 @@ fn next_request_id() -> String {
     format!("{}-{sequence}", std::process::id())
 }
 
-/// One request, as `open` sends it.
-pub(crate) struct Outgoing<'a> {
-    pub operation: &'a str,
-    pub method: http::Method,
-    pub path: &'a str,
-    pub content_type: &'a str,
-    pub body: &'a [u8],
-    pub id: &'a str,
+/// A request as kube-core's [`kube::core::Request`] builds it (path, query parameters and
+/// their encoding, content type, body), or why it could not be built.
+pub(crate) type Built = Result<http::Request<Vec<u8>>, kube::core::request::Error>;
+
+/// A GET of a path that is neither a collection nor an object (`/version`, a discovery
+/// document, a namespace of the core API).
+pub(crate) fn get_path(path: &str) -> Built {
+    http::Request::get(path)
+        .body(Vec::new())
+        .map_err(kube::core::request::Error::BuildRequest)
+}
+
+/// A JSON body for kube-core's `create` and `replace`, which take bytes.
+pub(crate) fn json_body(value: &Value) -> Result<Vec<u8>, kube::core::request::Error> {
+    serde_json::to_vec(value).map_err(kube::core::request::Error::SerializeBody)
+}
+
+/// One request, as `open` sends it (again, on a retry).
+struct Outgoing<'a> {
+    operation: &'a str,
+    parts: http::request::Parts,
+    body: Vec<u8>,
+    id: String,
 }
 
 impl Cluster {
-    /// `method path` with an optional JSON body of `content_type`; the answer parsed as JSON.
+    /// Sends `request` (bounded retries on transient failures) and parses the answer as JSON.
     pub(crate) async fn send(
         &self,
         operation: &str,
-        method: http::Method,
-        path: &str,
-        content_type: &str,
-        body: Option<&Value>,
+        request: Built,
     ) -> Result<Value, ClusterError> {
         let other = |message: String| ClusterError::Other {
             operation: operation.to_string(),
             message,
         };
-        let bytes = match body {
-            Some(body) => serde_json::to_vec(body).map_err(|e| other(e.to_string()))?,
-            None => Vec::new(),
-        };
-        let id = next_request_id();
-        let outgoing = Outgoing {
-            operation,
-            method,
-            path,
-            content_type,
-            body: &bytes,
-            id: &id,
-        };
+        let outgoing = self.outgoing(operation, request)?;
         let outgoing = &outgoing;
         with_retries(&self.stop, |attempt| async move {
             let response = self.open(outgoing, attempt).await?;
@@ -86,18 +86,29 @@ impl Cluster {
     pub(crate) async fn open_stream(
         &self,
         operation: &str,
-        path: &str,
+        request: Built,
     ) -> Result<http::Response<kube::client::Body>, ClusterError> {
-        let id = next_request_id();
-        let outgoing = Outgoing {
-            operation,
-            method: http::Method::GET,
-            path,
-            content_type: "application/json",
-            body: &[],
-            id: &id,
-        };
+        let outgoing = self.outgoing(operation, request)?;
         with_retries(&self.stop, |attempt| self.open(&outgoing, attempt)).await
+    }
+
+    fn outgoing<'a>(
+        &self,
+        operation: &'a str,
+        request: Built,
+    ) -> Result<Outgoing<'a>, ClusterError> {
+        let (parts, body) = request
+            .map_err(|e| ClusterError::Other {
+                operation: operation.to_string(),
+                message: e.to_string(),
+            })?
+            .into_parts();
+        Ok(Outgoing {
+            operation,
+            parts,
+            body,
+            id: next_request_id(),
+        })
     }
 
     /// One attempt: sends the request and turns an error status into a `ClusterError` that
@@ -108,17 +119,25 @@ impl Cluster {
         attempt: u32,
     ) -> Result<http::Response<kube::client::Body>, ClusterError> {
         let operation = outgoing.operation;
-        let request = http::Request::builder()
-            .method(outgoing.method.clone())
-            .uri(outgoing.path)
-            .header(http::header::CONTENT_TYPE, outgoing.content_type)
-            .header(REQUEST_ID_HEADER, outgoing.id)
-            .header(ATTEMPT_HEADER, attempt.to_string())
-            .body(kube::client::Body::from(outgoing.body.to_vec()))
-            .map_err(|e| ClusterError::Other {
+        let mut request = http::Request::new(kube::client::Body::from(outgoing.body.clone()));
+        *request.method_mut() = outgoing.parts.method.clone();
+        *request.uri_mut() = outgoing.parts.uri.clone();
+        *request.headers_mut() = outgoing.parts.headers.clone();
+        let headers = request.headers_mut();
+        if !headers.contains_key(http::header::CONTENT_TYPE) {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+        }
+        let tag = |text: &str| {
+            http::HeaderValue::from_str(text).map_err(|e| ClusterError::Other {
                 operation: operation.to_string(),
                 message: e.to_string(),
-            })?;
+            })
+        };
+        headers.insert(REQUEST_ID_HEADER, tag(&outgoing.id)?);
+        headers.insert(ATTEMPT_HEADER, tag(&attempt.to_string())?);
         let kube_error = |e| ClusterError::from_kube(operation, &self.server, e);
         let response = self.client.send(request).await.map_err(kube_error)?;
         let status = response.status();

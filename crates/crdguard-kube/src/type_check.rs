@@ -40,21 +40,21 @@ impl Cluster {
         name: &str,
         timeout: Duration,
     ) -> Result<TypeCheck, ClusterError> {
-        let path = format!("{POLICIES_PATH}/{name}");
+        let policies = kube::core::Request::new(POLICIES_PATH);
         let operation = format!("read ValidatingAdmissionPolicy {name}");
         let deadline = tokio::time::Instant::now() + timeout;
         let stop = self.stop.clone();
         loop {
-            let policy = self.get_json(&operation, &path).await?;
+            let read = policies.get(name, &kube::core::params::GetParams::default());
+            let policy = self.send(&operation, read).await?;
             if let Some(checked) = type_check_of(&policy) {
                 return Ok(checked);
             }
             if tokio::time::Instant::now() + POLL_INTERVAL > deadline {
                 return Ok(TypeCheck::Pending);
             }
-            tokio::select! {
-                () = tokio::time::sleep(POLL_INTERVAL) => {}
-                _ = stop.stopped() => return Ok(TypeCheck::Pending),
+            if stop.pause(POLL_INTERVAL).await.is_err() {
+                return Ok(TypeCheck::Pending);
             }
         }
     }

@@ -163,12 +163,14 @@ impl Cluster {
     ) -> Result<StreamEnd, ClusterError> {
         // The server ends the watch before the client's read timeout would call it broken.
         let seconds = (self.request_timeout.as_secs() / 2).clamp(1, 290);
-        let path = format!(
-            "{CRD_PATH}?watch=true&allowWatchBookmarks=true&timeoutSeconds={seconds}&resourceVersion={}",
-            crate::observe::percent_encode(version)
-        );
+        let params = kube::core::params::WatchParams {
+            timeout: Some(u32::try_from(seconds).unwrap_or(290)),
+            bookmarks: true,
+            ..Default::default()
+        };
+        let request = kube::core::Request::new(CRD_PATH).watch(&params, version);
         let response = match self
-            .open_stream("watch CustomResourceDefinitions", &path)
+            .open_stream("watch CustomResourceDefinitions", request)
             .await
         {
             Ok(response) => response,
