@@ -7,16 +7,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crdguard_schema::{AdjustedBy, CHECK_NAMES, Finding, Severity};
+use crdguard_schema::{AdjustedBy, Check, Finding, Severity};
 
 use crate::error::InputError;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SchemaChecks {
-    /// Per check name: what a finding of that check is, whatever the comparison said.
+    /// Per check: what a finding of that check is, whatever the comparison said. Check names
+    /// are parsed as the policy is read, so a typo is refused there with the closest checks
+    /// named, instead of an entry that never matches.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub enforcement: BTreeMap<String, Enforcement>,
+    pub enforcement: BTreeMap<Check, Enforcement>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acknowledge: Vec<Acknowledgement>,
 }
@@ -46,7 +48,7 @@ impl Enforcement {
 #[serde(deny_unknown_fields)]
 pub struct Acknowledgement {
     pub crd: String,
-    pub check: String,
+    pub check: Check,
     pub path: String,
 }
 
@@ -99,18 +101,10 @@ impl SchemaChecks {
             .collect()
     }
 
-    /// Check names must be known (the error suggests the nearest); acknowledgements need a
-    /// CRD name, a known check and a path.
+    /// Acknowledgements need a CRD name and a path (their check is known: unknown check names
+    /// are refused while the policy is read, see [`Check`]'s `Deserialize`).
     pub(crate) fn validate(&self, source: &str) -> Result<(), InputError> {
         let err = |field: String, message: String| InputError::new(source, message).field(field);
-        for check in self.enforcement.keys() {
-            unknown_check(check).map_or(Ok(()), |message| {
-                Err(err(
-                    format!("spec.schemaChecks.enforcement.{check}"),
-                    message,
-                ))
-            })?;
-        }
         for (i, entry) in self.acknowledge.iter().enumerate() {
             let field = |name: &str| format!("spec.schemaChecks.acknowledge[{i}].{name}");
             if !entry.crd.contains('.') {
@@ -118,9 +112,6 @@ impl SchemaChecks {
                     field("crd"),
                     format!("{:?} is not a CRD name (<plural>.<group>)", entry.crd),
                 ));
-            }
-            if let Some(message) = unknown_check(&entry.check) {
-                return Err(err(field("check"), message));
             }
             if !entry.path.starts_with('.') {
                 return Err(err(
@@ -134,16 +125,6 @@ impl SchemaChecks {
         }
         Ok(())
     }
-}
-
-fn unknown_check(check: &str) -> Option<String> {
-    if CHECK_NAMES.contains(&check) {
-        return None;
-    }
-    let nearest = crate::policy::nearest_match(check, CHECK_NAMES.iter().copied())
-        .map(|c| format!("; did you mean {c:?}?"))
-        .unwrap_or_else(|| "; `crdguard diff` prints the check names of its findings".to_string());
-    Some(format!("unknown schema check {check:?}{nearest}"))
 }
 
 fn serde_name(enforcement: Enforcement) -> &'static str {
@@ -162,7 +143,7 @@ mod tests {
         serde_yaml_ng::from_str(yaml).expect("valid schemaChecks")
     }
 
-    fn finding(severity: Severity, check: &str, path: &str) -> Finding {
+    fn finding(severity: Severity, check: Check, path: &str) -> Finding {
         Finding::new(severity, check, "v1", path, "changed")
     }
 
@@ -172,10 +153,10 @@ mod tests {
             "enforcement: { pattern-changed: warning, description-changed: ignore, field-added: error }",
         );
         let mut findings = vec![
-            finding(Severity::Error, "pattern-changed", ".spec.a"),
-            finding(Severity::Info, "description-changed", ".spec.b"),
-            finding(Severity::Info, "field-added", ".spec.c"),
-            finding(Severity::Error, "field-removed", ".spec.d"),
+            finding(Severity::Error, Check::PatternChanged, ".spec.a"),
+            finding(Severity::Info, Check::DescriptionChanged, ".spec.b"),
+            finding(Severity::Info, Check::FieldAdded, ".spec.c"),
+            finding(Severity::Error, Check::FieldRemoved, ".spec.d"),
         ];
         policy.apply("x.example.com", &mut findings);
         let severities: Vec<Severity> = findings.iter().map(|f| f.severity).collect();
@@ -201,7 +182,7 @@ mod tests {
         let policy = checks(
             "acknowledge:\n- { crd: referencegrants.gateway.networking.k8s.io, check: required-field-added, path: .spec }\n- { crd: other.example.com, check: field-removed, path: .spec.x }",
         );
-        let mut findings = vec![finding(Severity::Error, "required-field-added", ".spec")];
+        let mut findings = vec![finding(Severity::Error, Check::RequiredFieldAdded, ".spec")];
         policy.apply("referencegrants.gateway.networking.k8s.io", &mut findings);
         assert_eq!(findings[0].severity, Severity::Warning);
         assert_eq!(findings[0].adjustments[0].by, AdjustedBy::Acknowledged);
@@ -210,23 +191,89 @@ mod tests {
         assert_eq!(stale.len(), 1);
         assert_eq!(stale[0].crd, "other.example.com");
         // The same finding on another CRD is not acknowledged.
-        let mut elsewhere = vec![finding(Severity::Error, "required-field-added", ".spec")];
+        let mut elsewhere = vec![finding(Severity::Error, Check::RequiredFieldAdded, ".spec")];
         policy.apply("httproutes.gateway.networking.k8s.io", &mut elsewhere);
         assert_eq!(elsewhere[0].severity, Severity::Error);
     }
 
+    /// A policy with `schemaChecks` (indented under `spec:`), read as `crdguard --policy` does.
+    fn policy(schema_checks: &str) -> Result<crate::Policy, InputError> {
+        crate::Policy::from_yaml(
+            "p.yaml",
+            &format!(
+                "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {{ name: p }}\nspec:\n  schemaChecks:\n{schema_checks}"
+            ),
+        )
+    }
+
     #[test]
-    fn unknown_checks_and_bad_entries_are_named_with_advice() {
-        let typo = checks("enforcement: { pattern-change: warning }");
-        let message = typo.validate("p.yaml").expect_err("typo").to_string();
+    fn unknown_checks_are_refused_as_the_policy_is_read_with_the_field_and_the_closest_checks() {
+        let err = policy("    enforcement: { pattern-change: warning }\n").expect_err("typo");
+        assert_eq!(
+            err.field.as_deref(),
+            Some("spec.schemaChecks.enforcement.pattern-change")
+        );
+        let message = err.to_string();
+        assert!(message.starts_with("p.yaml, field "), "{message}");
         assert!(
-            message.contains("spec.schemaChecks.enforcement.pattern-change"),
+            message.contains(
+                "unknown schema check \"pattern-change\"; did you mean \"pattern-changed\""
+            ),
             "{message}"
         );
-        assert!(
-            message.contains("did you mean \"pattern-changed\""),
-            "{message}"
+        let err = policy(
+            "    acknowledge: [ { crd: x.example.com, check: max-length-tighten, path: .spec.x } ]\n",
+        )
+        .expect_err("typo");
+        assert_eq!(
+            err.field.as_deref(),
+            Some("spec.schemaChecks.acknowledge[0].check")
         );
+        assert!(
+            err.message
+                .contains("did you mean \"max-length-tightened\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_saved_policy_with_an_unknown_check_is_refused_too() {
+        // Saved plans carry their policy as JSON and read it back without `Policy::from_yaml`'s
+        // validation: a check name that is no check used to be kept there, matching nothing.
+        let saved = serde_json::json!({
+            "enforcement": { "field-remove": "warning" },
+        });
+        let err = serde_json::from_value::<SchemaChecks>(saved).expect_err("typo");
+        assert!(
+            err.to_string().contains("did you mean \"field-removed\""),
+            "{err}"
+        );
+        let saved = serde_json::json!({
+            "acknowledge": [{ "crd": "x.example.com", "check": "field-remove", "path": ".spec.x" }],
+        });
+        assert!(serde_json::from_value::<SchemaChecks>(saved).is_err());
+    }
+
+    #[test]
+    fn schema_checks_written_out_read_back_the_same() {
+        // The plan carries the policy (`-o json`) and `apply` reads it back.
+        let policy = checks(
+            "enforcement: { pattern-changed: warning, crd-added: error }\nacknowledge: [ { crd: x.example.com, check: field-removed, path: .spec.x } ]",
+        );
+        // Byte for byte, keys in name order: the plan's digest covers the policy.
+        let json = serde_json::to_string(&policy).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"enforcement":{"crd-added":"error","pattern-changed":"warning"},"acknowledge":[{"crd":"x.example.com","check":"field-removed","path":".spec.x"}]}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<SchemaChecks>(&json).expect("reads"),
+            policy
+        );
+    }
+
+    #[test]
+    fn bad_entries_are_named_with_advice() {
         let no_dot =
             checks("acknowledge: [ { crd: x.example.com, check: field-removed, path: spec.x } ]");
         let message = no_dot.validate("p.yaml").expect_err("path").to_string();

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use crdguard_core::plan::{Action, Code, PlanInputs, PlanOptions, Verdict, plan_with};
 use crdguard_core::{Crd, Policy};
-use crdguard_schema::{Finding, Severity};
+use crdguard_schema::{Check, Finding, Severity};
 use serde_json::Value;
 
 // Row 1: not installed → create (absent).
@@ -411,7 +411,7 @@ fn dropping_a_stored_version_is_blocked_until_migrated() {
 fn always_breaking(_: &Value, _: &Value) -> Vec<Finding> {
     vec![Finding::new(
         Severity::Error,
-        "field-removed",
+        Check::FieldRemoved,
         "v1",
         ".spec.example",
         "field removed",
@@ -492,7 +492,7 @@ fn channel_widening_follows_the_policy_channel() {
         (Action::Upgrade, Code::ChannelWidening)
     );
     assert!(
-        http.findings.iter().any(|f| f.check == "field-added"),
+        http.findings.iter().any(|f| f.check == Check::FieldAdded),
         "experimental fields show as info findings"
     );
     // Experimental-only CRDs come along with the widened bundle.
@@ -527,7 +527,7 @@ fn widening_to_v1_6_experimental_is_breaking_because_of_the_header_value_pattern
     let patterns: Vec<_> = http
         .findings
         .iter()
-        .filter(|f| f.check == "pattern-changed" && f.path.contains("headers"))
+        .filter(|f| f.check == Check::PatternChanged && f.path.contains("headers"))
         .collect();
     assert!(!patterns.is_empty());
     assert!(patterns.iter().all(|f| f.severity == Severity::Warning
@@ -543,7 +543,7 @@ fn widening_to_v1_6_experimental_is_breaking_because_of_the_header_value_pattern
     assert!(
         http.findings
             .iter()
-            .any(|f| f.check == "pattern-changed" && f.path.contains("headers")),
+            .any(|f| f.check == Check::PatternChanged && f.path.contains("headers")),
         "{:?}",
         http.findings
     );
@@ -654,7 +654,7 @@ fn extension_crds_that_differ_are_updated_unless_the_change_is_breaking() {
         security
             .findings
             .iter()
-            .any(|f| f.check == "pattern-changed" && f.path == ".spec.cors.allowOrigins[*]")
+            .any(|f| f.check == Check::PatternChanged && f.path == ".spec.cors.allowOrigins[*]")
     );
     // ... and on one that does (1.33), existing objects keep working: upgraded, with warnings.
     observed.server_version = Some("v1.33.1".parse().unwrap());

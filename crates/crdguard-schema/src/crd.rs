@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::check::Check;
 use crate::finding::{Finding, Severity};
 use crate::json::{flag, str_of};
 
@@ -76,7 +77,7 @@ pub(crate) fn check(installed: &Value, desired: &Value, out: &mut Vec<Finding>) 
     }
 }
 
-fn crd_finding(severity: Severity, check: &str, version: &str, message: String) -> Finding {
+fn crd_finding(severity: Severity, check: Check, version: &str, message: String) -> Finding {
     Finding::new(severity, check, version, ".", message)
 }
 
@@ -90,7 +91,7 @@ fn scope_and_kind(installed: &Value, desired: &Value, out: &mut Vec<Finding>) {
     if was != now {
         out.push(crd_finding(
             Severity::Error,
-            "scope-changed",
+            Check::ScopeChanged,
             "",
             format!(
                 "scope changed from {} to {}; existing objects cannot be served under the new scope",
@@ -111,7 +112,7 @@ fn scope_and_kind(installed: &Value, desired: &Value, out: &mut Vec<Finding>) {
         if was.is_some() && now.is_some() && was != now {
             out.push(crd_finding(
                 Severity::Error,
-                "kind-changed",
+                Check::KindChanged,
                 "",
                 format!(
                     "names.{field} changed from {} to {}; clients addressing the old kind break",
@@ -158,7 +159,7 @@ fn stored_and_served(
             };
             out.push(crd_finding(
                 Severity::Error,
-                "stored-version-removed",
+                Check::StoredVersionRemoved,
                 name,
                 format!(
                     "version {name} is removed but {why}; migrate those objects to {target} and trim status.storedVersions first"
@@ -174,7 +175,7 @@ fn stored_and_served(
             None if is_stored => {}
             None => out.push(crd_finding(
                 Severity::Warning,
-                "served-version-removed",
+                Check::ServedVersionRemoved,
                 name,
                 format!(
                     "version {name} is removed; clients that still use {name} break ({})",
@@ -192,7 +193,7 @@ fn stored_and_served(
                 };
                 out.push(crd_finding(
                     severity,
-                    "served-version-removed",
+                    Check::ServedVersionRemoved,
                     name,
                     format!("version {name} is no longer served ({note}); clients that still use it break"),
                 ));
@@ -204,7 +205,7 @@ fn stored_and_served(
         if find(new, before.name).is_none() && !stored.contains(&before.name) {
             out.push(crd_finding(
                 Severity::Info,
-                "version-removed",
+                Check::VersionRemoved,
                 before.name,
                 format!(
                     "version {} is removed; it was not served ({})",
@@ -218,7 +219,7 @@ fn stored_and_served(
         if find(old, after.name).is_none() {
             out.push(crd_finding(
                 Severity::Info,
-                "version-added",
+                Check::VersionAdded,
                 after.name,
                 format!(
                     "version {} added (served: {}, storage: {})",
@@ -267,7 +268,7 @@ fn storage(old: &[Version<'_>], new: &[Version<'_>], out: &mut Vec<Finding>) {
     };
     out.push(crd_finding(
         severity,
-        "storage-version-changed",
+        Check::StorageVersionChanged,
         now.name,
         format!(
             "storage version moves from {} to {}, {note}",
@@ -281,7 +282,7 @@ fn conversion(installed: &Value, desired: &Value, out: &mut Vec<Finding>) {
     if was != now {
         out.push(crd_finding(
             Severity::Warning,
-            "conversion-changed",
+            Check::ConversionChanged,
             "",
             format!(
                 "conversion strategy changed from {was} to {now}; objects are converted differently between versions"
@@ -296,7 +297,7 @@ fn per_version(before: &Version<'_>, after: &Version<'_>, out: &mut Vec<Finding>
     if after.deprecated() && !before.deprecated() {
         out.push(crd_finding(
             Severity::Info,
-            "version-deprecated",
+            Check::VersionDeprecated,
             name,
             format!("version {name} is deprecated"),
         ));
@@ -305,25 +306,25 @@ fn per_version(before: &Version<'_>, after: &Version<'_>, out: &mut Vec<Finding>
         match (before.subresource(sub), after.subresource(sub)) {
             (Some(_), None) => out.push(crd_finding(
                 Severity::Error,
-                "subresource-removed",
+                Check::SubresourceRemoved,
                 name,
                 format!("the {sub} subresource is removed; clients writing /{sub} break"),
             )),
             (None, Some(_)) if sub == "status" => out.push(crd_finding(
                 Severity::Warning,
-                "subresource-added",
+                Check::SubresourceAdded,
                 name,
                 "the status subresource is added: updates through the main resource ignore status from now on".to_string(),
             )),
             (None, Some(_)) => out.push(crd_finding(
                 Severity::Info,
-                "subresource-added",
+                Check::SubresourceAdded,
                 name,
                 format!("the {sub} subresource is added"),
             )),
             (Some(a), Some(b)) if a != b => out.push(crd_finding(
                 Severity::Warning,
-                "subresource-changed",
+                Check::SubresourceChanged,
                 name,
                 format!("the {sub} subresource changed from {a} to {b}"),
             )),

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::check::Check;
 use crate::finding::{AdjustedBy, Finding, Severity};
 use crate::validate::{Validator, Violation};
 
@@ -28,8 +29,8 @@ pub struct ObjectViolation {
     /// `namespace/name`, or `name` for a cluster-scoped object.
     pub object: String,
     pub version: String,
-    /// The finding's check this violation proves (filled when judged).
-    pub check: String,
+    /// The finding's check this violation proves.
+    pub check: Check,
     /// Where in the object, with indices: `.spec.rules[3].name`.
     pub path: String,
     pub message: String,
@@ -41,7 +42,16 @@ pub struct ObjectEvidence {
     pub version: String,
     pub checked: usize,
     /// Per (schema path, keyword): how many objects violate, and the first of them.
-    nodes: BTreeMap<(String, &'static str), (usize, Vec<ObjectViolation>)>,
+    nodes: BTreeMap<(String, &'static str), (usize, Vec<Violating>)>,
+}
+
+/// A violating object as collected: which finding it proves, and so its check, is only known
+/// when a finding is judged ([`ObjectEvidence::prove`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Violating {
+    object: String,
+    path: String,
+    message: String,
 }
 
 /// Streams objects through the validator of one version's desired schema.
@@ -81,10 +91,8 @@ impl<'a> ObjectsCollector<'a> {
                 *count += 1;
                 seen.push(key);
                 if named.len() < NAMED_PER_NODE {
-                    named.push(ObjectViolation {
+                    named.push(Violating {
                         object: name.clone(),
-                        version: self.evidence.version.clone(),
-                        check: String::new(),
                         path: object_path,
                         message,
                     });
@@ -108,30 +116,30 @@ fn object_name(object: &Value) -> String {
 }
 
 /// The keywords whose violations prove a finding, and whether they count below its path too.
-fn proving_keywords(check: &str) -> Option<(&'static [&'static str], Scope)> {
+fn proving_keywords(check: Check) -> Option<(&'static [&'static str], Scope)> {
     use Scope::{Below, Exact};
     Some(match check {
-        "required-field-added" => (&["required"], Exact),
-        "field-removed" | "preserve-unknown-fields-removed" | "additional-properties-changed" => {
-            (&["unknown-field"], Below)
-        }
-        "type-changed" | "int-or-string-changed" => (&["type"], Exact),
-        "nullable-removed" => (&["nullable"], Exact),
-        "enum-value-removed" | "enum-added" => (&["enum"], Exact),
-        "pattern-changed" => (&["pattern"], Exact),
-        "format-changed" => (&["format"], Exact),
-        "maximum-tightened" => (&["maximum"], Exact),
-        "minimum-tightened" => (&["minimum"], Exact),
-        "max-length-tightened" => (&["maxLength"], Exact),
-        "min-length-tightened" => (&["minLength"], Exact),
-        "max-items-tightened" => (&["maxItems"], Exact),
-        "min-items-tightened" => (&["minItems"], Exact),
-        "max-properties-tightened" => (&["maxProperties"], Exact),
-        "min-properties-tightened" => (&["minProperties"], Exact),
-        "multiple-of-changed" => (&["multipleOf"], Exact),
-        "unique-items-added" => (&["uniqueItems"], Exact),
-        "list-type-changed" | "list-map-keys-changed" => (&["x-kubernetes-list-type"], Exact),
-        "items-changed" => (&[], Below),
+        Check::RequiredFieldAdded => (&["required"], Exact),
+        Check::FieldRemoved
+        | Check::PreserveUnknownFieldsRemoved
+        | Check::AdditionalPropertiesChanged => (&["unknown-field"], Below),
+        Check::TypeChanged | Check::IntOrStringChanged => (&["type"], Exact),
+        Check::NullableRemoved => (&["nullable"], Exact),
+        Check::EnumValueRemoved | Check::EnumAdded => (&["enum"], Exact),
+        Check::PatternChanged => (&["pattern"], Exact),
+        Check::FormatChanged => (&["format"], Exact),
+        Check::MaximumTightened => (&["maximum"], Exact),
+        Check::MinimumTightened => (&["minimum"], Exact),
+        Check::MaxLengthTightened => (&["maxLength"], Exact),
+        Check::MinLengthTightened => (&["minLength"], Exact),
+        Check::MaxItemsTightened => (&["maxItems"], Exact),
+        Check::MinItemsTightened => (&["minItems"], Exact),
+        Check::MaxPropertiesTightened => (&["maxProperties"], Exact),
+        Check::MinPropertiesTightened => (&["minProperties"], Exact),
+        Check::MultipleOfChanged => (&["multipleOf"], Exact),
+        Check::UniqueItemsAdded => (&["uniqueItems"], Exact),
+        Check::ListTypeChanged | Check::ListMapKeysChanged => (&["x-kubernetes-list-type"], Exact),
+        Check::ItemsChanged => (&[], Below),
         _ => return None,
     })
 }
@@ -158,7 +166,7 @@ fn path_matches(finding: &str, violation: &str, scope: Scope) -> bool {
 /// Whether the objects can decide this finding: a value check, at a path the validator walks
 /// (composition branches and `patternProperties` steps are not).
 pub fn decidable_by_objects(finding: &Finding) -> bool {
-    proving_keywords(&finding.check).is_some() && !finding.path.contains('(')
+    proving_keywords(finding.check).is_some() && !finding.path.contains('(')
 }
 
 /// What judging one finding with the objects found.
@@ -220,10 +228,7 @@ pub fn apply(findings: &mut [Finding], evidence: &ObjectEvidence) -> Vec<ObjectV
                 AdjustedBy::Objects,
                 format!("{count}: they fail their next write that touches the invalid part"),
             );
-            violations.extend(proof.named.into_iter().map(|mut v| {
-                v.check = finding.check.clone();
-                v
-            }));
+            violations.extend(proof.named);
         }
     }
     violations
@@ -232,7 +237,7 @@ pub fn apply(findings: &mut [Finding], evidence: &ObjectEvidence) -> Vec<ObjectV
 impl ObjectEvidence {
     /// The objects that violate what this finding is about.
     pub fn prove(&self, finding: &Finding) -> Proof {
-        let Some((keywords, scope)) = proving_keywords(&finding.check) else {
+        let Some((keywords, scope)) = proving_keywords(finding.check) else {
             return Proof {
                 violating: 0,
                 named: Vec::new(),
@@ -248,7 +253,13 @@ impl ObjectEvidence {
                     if named.len() < NAMED_PER_NODE
                         && !named.iter().any(|n| n.object == object.object)
                     {
-                        named.push(object.clone());
+                        named.push(ObjectViolation {
+                            object: object.object.clone(),
+                            version: self.version.clone(),
+                            check: finding.check,
+                            path: object.path.clone(),
+                            message: object.message.clone(),
+                        });
                     }
                 }
             }
@@ -271,7 +282,7 @@ mod tests {
         json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": name, "namespace": "ns"}, "spec": spec})
     }
 
-    fn finding(check: &str, path: &str) -> Finding {
+    fn finding(check: Check, path: &str) -> Finding {
         Finding::new(Severity::Error, check, "v1", path, "changed")
     }
 
@@ -284,9 +295,9 @@ mod tests {
         }
         let evidence = collector.finish();
         let mut findings = vec![
-            finding("required-field-added", ".spec.to"),
-            finding("max-length-tightened", ".spec.to"),
-            finding("default-changed", ".spec.mode"),
+            finding(Check::RequiredFieldAdded, ".spec.to"),
+            finding(Check::MaxLengthTightened, ".spec.to"),
+            finding(Check::DefaultChanged, ".spec.mode"),
         ];
         assert!(apply(&mut findings, &evidence).is_empty());
         assert_eq!(findings[0].severity, Severity::Warning);
@@ -315,9 +326,9 @@ mod tests {
         let evidence = collector.finish();
         assert_eq!(evidence.checked, 32);
         let mut findings = vec![
-            finding("required-field-added", ".spec.to"),
-            finding("max-length-tightened", ".spec.to"),
-            finding("field-removed", ".spec.gone"),
+            finding(Check::RequiredFieldAdded, ".spec.to"),
+            finding(Check::MaxLengthTightened, ".spec.to"),
+            finding(Check::FieldRemoved, ".spec.gone"),
         ];
         let named = apply(&mut findings, &evidence);
         assert_eq!(findings[0].severity, Severity::Error);
@@ -335,7 +346,7 @@ mod tests {
         assert_eq!(findings[2].severity, Severity::Warning);
         assert_eq!(named.len(), 1 + NAMED_PER_NODE);
         assert_eq!(named[0].object, "ns/missing");
-        assert_eq!(named[0].check, "required-field-added");
+        assert_eq!(named[0].check, Check::RequiredFieldAdded);
         assert_eq!(named[0].path, ".spec.to");
     }
 
@@ -345,7 +356,7 @@ mod tests {
         let mut collector = ObjectsCollector::new("v1", &desired);
         collector.add(&object("a", json!({"kept": "x", "old": {"deep": 1}})));
         let evidence = collector.finish();
-        let mut findings = vec![finding("field-removed", ".spec.old")];
+        let mut findings = vec![finding(Check::FieldRemoved, ".spec.old")];
         let named = apply(&mut findings, &evidence);
         assert_eq!(findings[0].severity, Severity::Error);
         assert_eq!(named[0].path, ".spec.old");
@@ -358,8 +369,8 @@ mod tests {
         collector.add(&object("long", json!({"to": "abcdefgh"})));
         let evidence = collector.finish();
         let mut findings = vec![
-            finding("max-length-tightened", ".spec.to"),
-            finding("pattern-changed", ".spec.mode"),
+            finding(Check::MaxLengthTightened, ".spec.to"),
+            finding(Check::PatternChanged, ".spec.mode"),
         ];
         crate::ratchet::apply(&mut findings, crate::Ratcheting::On { always: true });
         assert!(findings.iter().all(|f| f.severity == Severity::Warning));
@@ -389,12 +400,12 @@ mod tests {
         let mut findings = vec![
             Finding::new(
                 Severity::Error,
-                "pattern-changed",
+                Check::PatternChanged,
                 "v1beta1",
                 ".spec.to",
                 "x",
             ),
-            finding("pattern-changed", ".spec.to(anyOf[0])"),
+            finding(Check::PatternChanged, ".spec.to(anyOf[0])"),
         ];
         apply(&mut findings, &evidence);
         assert!(findings.iter().all(|f| f.severity == Severity::Error));

@@ -1,5 +1,7 @@
 use serde::Serialize;
 
+use crate::check::Check;
+
 /// How much a finding matters for an upgrade: `error` blocks it (unless `--allow-breaking`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,8 +59,8 @@ pub struct Adjustment {
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub severity: Severity,
-    /// Stable check name, e.g. `field-removed`, `enum-value-removed`.
-    pub check: String,
+    /// What the finding is about; serialized as its stable name, e.g. `field-removed`.
+    pub check: Check,
     /// The API version of the CRD the finding is about (e.g. `v1`), or `""` for CRD-wide checks.
     pub version: String,
     /// JSON path inside the version's schema, e.g. `.spec.rules[*].matches`.
@@ -76,7 +78,7 @@ pub struct Finding {
 impl Finding {
     pub fn new(
         severity: Severity,
-        check: impl Into<String>,
+        check: Check,
         version: impl Into<String>,
         path: impl Into<String>,
         message: impl Into<String>,
@@ -84,7 +86,7 @@ impl Finding {
         let path = path.into();
         Finding {
             severity,
-            check: check.into(),
+            check,
             version: version.into(),
             affects_status: is_status_path(&path),
             path,
@@ -140,77 +142,3 @@ impl Summary {
         summary
     }
 }
-
-/// Every check name a finding can carry, the schema comparison's and the planner's
-/// (`admission-unknown`), so a policy that names a check can be validated (`schemaChecks`).
-pub const CHECK_NAMES: &[&str] = &[
-    "additional-properties-changed",
-    "admission-unknown",
-    "all-of-changed",
-    "any-of-changed",
-    "conversion-changed",
-    "crd-added",
-    "crd-removed",
-    "default-added",
-    "default-changed",
-    "default-removed",
-    "description-changed",
-    "embedded-resource-changed",
-    "enum-added",
-    "enum-removed",
-    "enum-value-added",
-    "enum-value-removed",
-    "field-added",
-    "field-removed",
-    "format-changed",
-    "int-or-string-changed",
-    "items-changed",
-    "kind-changed",
-    "list-map-keys-changed",
-    "list-type-changed",
-    "map-type-changed",
-    "max-items-loosened",
-    "max-items-tightened",
-    "max-length-loosened",
-    "max-length-tightened",
-    "max-properties-loosened",
-    "max-properties-tightened",
-    "maximum-loosened",
-    "maximum-tightened",
-    "min-items-loosened",
-    "min-items-tightened",
-    "min-length-loosened",
-    "min-length-tightened",
-    "min-properties-loosened",
-    "min-properties-tightened",
-    "minimum-loosened",
-    "minimum-tightened",
-    "multiple-of-changed",
-    "not-changed",
-    "nullable-added",
-    "nullable-removed",
-    "one-of-changed",
-    "pattern-changed",
-    "preserve-unknown-fields-added",
-    "preserve-unknown-fields-removed",
-    "required-field-added",
-    "required-field-removed",
-    "scope-changed",
-    "served-version-removed",
-    "served-versions-incompatible",
-    "storage-version-changed",
-    "stored-version-removed",
-    "subresource-added",
-    "subresource-changed",
-    "subresource-removed",
-    "type-changed",
-    "unhandled-change",
-    "unique-items-added",
-    "unique-items-removed",
-    "validation-rule-added",
-    "validation-rule-changed",
-    "validation-rule-removed",
-    "version-added",
-    "version-deprecated",
-    "version-removed",
-];

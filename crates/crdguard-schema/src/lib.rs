@@ -16,6 +16,7 @@
 //!   composition branches `(anyOf[1])`, see `path.rs`.
 //!
 //! Findings are sorted by version, then path, then check (stable: ties keep walk order).
+//! A finding's check is a [`Check`], serialized as its name in the table below.
 //!
 //! | check | severity |
 //! |---|---|
@@ -60,6 +61,7 @@
 //! ratcheting, [`ratchet`]) and what the stored objects and the policy say are applied after,
 //! and every change is recorded on the finding ([`Finding::adjustments`]).
 
+mod check;
 mod checks;
 mod crd;
 pub mod evidence;
@@ -74,8 +76,9 @@ mod set;
 pub mod validate;
 mod walk;
 
+pub use check::{Check, UnknownCheck};
 pub use evidence::{ObjectEvidence, ObjectViolation, ObjectsCollector};
-pub use finding::{AdjustedBy, Adjustment, CHECK_NAMES, Finding, Severity, Summary};
+pub use finding::{AdjustedBy, Adjustment, Finding, Severity, Summary};
 pub use ratchet::Ratcheting;
 pub use set::{CrdDiff, SetDiff, diff_sets};
 
@@ -111,8 +114,9 @@ pub fn diff_crds(installed: &Value, desired: &Value) -> Vec<Finding> {
     findings
 }
 
-/// Sorts findings by version, then path, then check. Stable, so ties keep the walk's order,
-/// which follows the documents' field order and is therefore deterministic too.
+/// Sorts findings by version, then path, then check (`Check` orders as its names). Stable, so
+/// ties keep the walk's order, which follows the documents' field order and is therefore
+/// deterministic too.
 pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         a.version
@@ -135,7 +139,7 @@ pub fn changed_versions_only(installed: &Value, desired: &Value) -> Vec<Finding>
         if old_version.get("schema") != new_version.get("schema") {
             findings.push(Finding::new(
                 Severity::Warning,
-                "schema-changed",
+                Check::SchemaChanged,
                 name,
                 ".",
                 "the schema of this version changes (structural analysis not enabled)",

@@ -35,26 +35,27 @@
 //! [`RATCHETED_CHECKS`] is the list of checks that become warnings; the rest of this module
 //! only decides *whether* the server ratchets.
 
+use crate::check::Check;
 use crate::finding::{AdjustedBy, Finding, Severity};
 
 /// Tightenings of validations that ratcheting covers: on a ratcheting server an `error`
 /// finding of one of these checks becomes a `warning`, unless it sits under a composition
 /// branch (`(allOf[i])`, `(anyOf[i])`, `(oneOf[i])`), which ratcheting does not cover.
-pub const RATCHETED_CHECKS: &[&str] = &[
-    "maximum-tightened",
-    "minimum-tightened",
-    "max-length-tightened",
-    "min-length-tightened",
-    "max-items-tightened",
-    "min-items-tightened",
-    "max-properties-tightened",
-    "min-properties-tightened",
-    "multiple-of-changed",
-    "pattern-changed",
-    "format-changed",
-    "enum-value-removed",
-    "enum-added",
-    "unique-items-added",
+pub const RATCHETED_CHECKS: &[Check] = &[
+    Check::MaximumTightened,
+    Check::MinimumTightened,
+    Check::MaxLengthTightened,
+    Check::MinLengthTightened,
+    Check::MaxItemsTightened,
+    Check::MinItemsTightened,
+    Check::MaxPropertiesTightened,
+    Check::MinPropertiesTightened,
+    Check::MultipleOfChanged,
+    Check::PatternChanged,
+    Check::FormatChanged,
+    Check::EnumValueRemoved,
+    Check::EnumAdded,
+    Check::UniqueItemsAdded,
 ];
 
 /// Whether the server the plan writes to ratchets validation of custom resources.
@@ -101,7 +102,7 @@ pub fn apply(findings: &mut [Finding], ratcheting: Ratcheting) {
 
 /// Whether ratcheting covers this finding (see the module documentation).
 pub fn is_ratcheted(finding: &Finding) -> bool {
-    RATCHETED_CHECKS.contains(&finding.check.as_str()) && !under_composition(&finding.path)
+    RATCHETED_CHECKS.contains(&finding.check) && !under_composition(&finding.path)
 }
 
 /// Paths through `allOf`/`anyOf`/`oneOf` carry a `(keyword[i])` step (`path.rs`).
@@ -115,7 +116,7 @@ fn under_composition(path: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn error(check: &str, path: &str) -> Finding {
+    fn error(check: Check, path: &str) -> Finding {
         Finding::new(Severity::Error, check, "v1", path, "tightened")
     }
 
@@ -141,7 +142,7 @@ mod tests {
     fn every_ratcheted_tightening_becomes_a_warning_with_its_reason() {
         let mut findings: Vec<Finding> = RATCHETED_CHECKS
             .iter()
-            .map(|check| error(check, ".spec.name"))
+            .map(|&check| error(check, ".spec.name"))
             .collect();
         apply(&mut findings, Ratcheting::On { always: true });
         for finding in &findings {
@@ -154,26 +155,26 @@ mod tests {
     #[test]
     fn what_ratcheting_does_not_cover_stays_an_error() {
         let not_covered = [
-            "required-field-added",
-            "list-type-changed",
-            "list-map-keys-changed",
-            "additional-properties-changed",
-            "field-removed",
-            "type-changed",
-            "default-added",
-            "default-changed",
-            "nullable-removed",
-            "preserve-unknown-fields-removed",
-            "all-of-changed",
-            "one-of-changed",
-            "not-changed",
-            "stored-version-removed",
+            Check::RequiredFieldAdded,
+            Check::ListTypeChanged,
+            Check::ListMapKeysChanged,
+            Check::AdditionalPropertiesChanged,
+            Check::FieldRemoved,
+            Check::TypeChanged,
+            Check::DefaultAdded,
+            Check::DefaultChanged,
+            Check::NullableRemoved,
+            Check::PreserveUnknownFieldsRemoved,
+            Check::AllOfChanged,
+            Check::OneOfChanged,
+            Check::NotChanged,
+            Check::StoredVersionRemoved,
         ];
-        let mut findings: Vec<Finding> = not_covered.iter().map(|c| error(c, ".spec")).collect();
+        let mut findings: Vec<Finding> = not_covered.iter().map(|&c| error(c, ".spec")).collect();
         // A covered tightening below a composition branch is not covered either.
-        findings.push(error("pattern-changed", ".spec.value(anyOf[1])"));
-        findings.push(error("max-length-tightened", ".spec(oneOf[0]).name"));
-        findings.push(error("enum-value-removed", ".spec(allOf[0]).mode"));
+        findings.push(error(Check::PatternChanged, ".spec.value(anyOf[1])"));
+        findings.push(error(Check::MaxLengthTightened, ".spec(oneOf[0]).name"));
+        findings.push(error(Check::EnumValueRemoved, ".spec(allOf[0]).mode"));
         apply(&mut findings, Ratcheting::On { always: true });
         for finding in &findings {
             assert_eq!(
@@ -190,7 +191,7 @@ mod tests {
     #[test]
     fn without_ratcheting_or_a_known_server_nothing_changes() {
         for ratcheting in [Ratcheting::Off, Ratcheting::Unknown] {
-            let mut findings = vec![error("pattern-changed", ".spec.name")];
+            let mut findings = vec![error(Check::PatternChanged, ".spec.name")];
             apply(&mut findings, ratcheting);
             assert_eq!(findings[0].severity, Severity::Error);
         }
@@ -199,9 +200,9 @@ mod tests {
     #[test]
     fn status_findings_are_labelled_and_judged_like_others() {
         let mut findings = vec![
-            error("min-items-tightened", ".status.conditions"),
-            error("required-field-added", ".status"),
-            error("pattern-changed", ".statusText"),
+            error(Check::MinItemsTightened, ".status.conditions"),
+            error(Check::RequiredFieldAdded, ".status"),
+            error(Check::PatternChanged, ".statusText"),
         ];
         assert!(findings[0].affects_status && findings[1].affects_status);
         assert!(!findings[2].affects_status, ".statusText is not .status");

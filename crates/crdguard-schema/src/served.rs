@@ -15,6 +15,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
+use crate::check::Check;
 use crate::crd::{self, Version};
 use crate::finding::{Finding, Severity};
 use crate::walk::Walker;
@@ -27,13 +28,8 @@ struct Incompatibility {
 }
 
 impl Incompatibility {
-    fn key(&self) -> (&str, &str, &str, &str) {
-        (
-            &self.older,
-            &self.newer,
-            &self.inner.check,
-            &self.inner.path,
-        )
+    fn key(&self) -> (&str, &str, Check, &str) {
+        (&self.older, &self.newer, self.inner.check, &self.inner.path)
     }
 }
 
@@ -50,7 +46,7 @@ pub(crate) fn check(installed: &Value, desired: &Value, out: &mut Vec<Finding>) 
         }
         out.push(Finding::new(
             Severity::Warning,
-            "served-versions-incompatible",
+            Check::ServedVersionsIncompatible,
             found.newer.as_str(),
             found.inner.path.as_str(),
             format!(

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::check::Check;
 use crate::diff_crds;
 use crate::finding::{Finding, Severity, Summary};
 
@@ -46,15 +47,13 @@ impl SetDiff {
     }
 
     /// How many findings each (check, severity) has, most frequent first (ties by name).
-    pub fn counts_by_check(&self) -> Vec<(&str, Severity, usize)> {
-        let mut counts: BTreeMap<(&str, Severity), usize> = BTreeMap::new();
+    pub fn counts_by_check(&self) -> Vec<(Check, Severity, usize)> {
+        let mut counts: BTreeMap<(Check, Severity), usize> = BTreeMap::new();
         for (_, finding) in self.findings() {
-            *counts
-                .entry((finding.check.as_str(), finding.severity))
-                .or_default() += 1;
+            *counts.entry((finding.check, finding.severity)).or_default() += 1;
         }
         let mut out: Vec<_> = counts.into_iter().map(|((c, s), n)| (c, s, n)).collect();
-        out.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)).then(a.0.cmp(b.0)));
+        out.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)).then(a.0.cmp(&b.0)));
         out
     }
 }
@@ -90,14 +89,14 @@ pub fn diff_sets<'a>(
                 (Some(a), Some(b)) => diff_crds(a, b),
                 (Some(_), None) => vec![Finding::new(
                     Severity::Error,
-                    "crd-removed",
+                    Check::CrdRemoved,
                     "",
                     ".",
                     format!("CRD {name} is in the old set but not in the new one; its objects would be lost if it were deleted"),
                 )],
                 _ => vec![Finding::new(
                     Severity::Info,
-                    "crd-added",
+                    Check::CrdAdded,
                     "",
                     ".",
                     format!("CRD {name} is new"),

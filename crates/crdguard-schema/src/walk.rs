@@ -13,6 +13,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::check::Check;
 use crate::checks;
 use crate::finding::{Finding, Severity};
 use crate::json::{flag, same, show, str_of, strings_of};
@@ -46,7 +47,7 @@ impl<'v> Walker<'v> {
     }
 
     /// Reports a finding at the current path.
-    pub(crate) fn report(&mut self, severity: Severity, check: &str, message: impl Into<String>) {
+    pub(crate) fn report(&mut self, severity: Severity, check: Check, message: impl Into<String>) {
         self.findings.push(Finding::new(
             severity,
             check,
@@ -61,7 +62,7 @@ impl<'v> Walker<'v> {
         &mut self,
         field: &str,
         severity: Severity,
-        check: &str,
+        check: Check,
         message: impl Into<String>,
     ) {
         let mark = self.path.mark();
@@ -80,7 +81,7 @@ impl<'v> Walker<'v> {
             if old != new {
                 self.report(
                     Severity::Warning,
-                    "unhandled-change",
+                    Check::UnhandledChange,
                     format!("schema nested deeper than {MAX_DEPTH} levels changed; not analysed"),
                 );
             }
@@ -97,7 +98,7 @@ impl<'v> Walker<'v> {
             _ if same(old, new) => {}
             _ => self.report(
                 Severity::Warning,
-                "unhandled-change",
+                Check::UnhandledChange,
                 format!(
                     "schema changed from {} to {}; crdguard cannot analyse a schema that is not an object",
                     show(old),
@@ -206,7 +207,7 @@ impl<'v> Walker<'v> {
             // objects survive; clients that rely on the field's validation lose it.
             self.report(
                 Severity::Warning,
-                "field-removed",
+                Check::FieldRemoved,
                 format!(
                     "field {name:?} removed (was {was}); its parent preserves unknown fields, so stored values are kept but no longer validated"
                 ),
@@ -214,7 +215,7 @@ impl<'v> Walker<'v> {
         } else {
             self.report(
                 Severity::Error,
-                "field-removed",
+                Check::FieldRemoved,
                 format!(
                     "field {name:?} removed (was {was}); the API server prunes it from stored objects"
                 ),
@@ -240,7 +241,7 @@ impl<'v> Walker<'v> {
                 // this name that was never validated and may not match the new schema.
                 self.report(
                     Severity::Warning,
-                    "field-added",
+                    Check::FieldAdded,
                     format!(
                         "field {name:?} added ({now}) under an object that accepted unknown fields; existing values under this name are validated from now on"
                     ),
@@ -248,7 +249,7 @@ impl<'v> Walker<'v> {
             } else {
                 self.report(
                     Severity::Info,
-                    "field-added",
+                    Check::FieldAdded,
                     format!("optional field {name:?} added ({now})"),
                 );
             }
@@ -311,12 +312,12 @@ impl<'v> Walker<'v> {
                         (Some(x), Some(y)) => self.compare(x, y),
                         (Some(_), None) => self.report(
                             Severity::Info,
-                            "items-changed",
+                            Check::ItemsChanged,
                             format!("tuple entry {i} no longer has a schema of its own"),
                         ),
                         (None, Some(_)) => self.report(
                             Severity::Error,
-                            "items-changed",
+                            Check::ItemsChanged,
                             format!("tuple entry {i} is validated by a new schema"),
                         ),
                         (None, None) => {}
@@ -326,7 +327,7 @@ impl<'v> Walker<'v> {
             }
             (Some(a), Some(b)) if a.is_array() != b.is_array() => self.report(
                 Severity::Error,
-                "items-changed",
+                Check::ItemsChanged,
                 "items changed between one schema for all entries and a schema per position",
             ),
             (Some(a), Some(b)) => {
@@ -336,12 +337,12 @@ impl<'v> Walker<'v> {
             }
             (None, Some(_)) => self.report(
                 Severity::Error,
-                "items-changed",
+                Check::ItemsChanged,
                 "list entries were not constrained and now must match an items schema",
             ),
             (Some(_), None) => self.report(
                 Severity::Info,
-                "items-changed",
+                Check::ItemsChanged,
                 "items schema removed: list entries are no longer constrained",
             ),
         }
@@ -350,7 +351,7 @@ impl<'v> Walker<'v> {
     fn additional_properties(&mut self, o: &Map<String, Value>, n: &Map<String, Value>) {
         use Extra::{Closed, Open, Schema};
         let (old, new) = (extra(o), extra(n));
-        let check = "additional-properties-changed";
+        let check = Check::AdditionalPropertiesChanged;
         match (old, new) {
             (Closed, Closed) | (Open, Open) => {}
             (Schema(a), Schema(b)) => {
@@ -397,7 +398,7 @@ impl<'v> Walker<'v> {
                 Some(b) => self.compare(a, b),
                 None => self.report(
                     Severity::Error,
-                    "field-removed",
+                    Check::FieldRemoved,
                     format!("patternProperties entry {pattern:?} removed"),
                 ),
             }
@@ -410,7 +411,7 @@ impl<'v> Walker<'v> {
                 // Keys matching the pattern may already exist, unvalidated until now.
                 self.report(
                     Severity::Warning,
-                    "field-added",
+                    Check::FieldAdded,
                     format!("patternProperties entry {pattern:?} added; existing matching keys are validated from now on"),
                 );
                 self.path.reset(mark);

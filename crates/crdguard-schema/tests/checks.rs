@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use crdguard_schema::Severity::{Error, Info, Warning};
-use crdguard_schema::diff_crds;
+use crdguard_schema::{Check, diff_crds};
 use serde_json::{Value, json};
 
 const F: &str = ".spec.field";
@@ -19,10 +19,10 @@ fn field_removed_is_an_error_and_field_added_is_info() {
     let old = "{type: object, properties: {a: {type: string}, b: {type: string}}}";
     let new = "{type: object, properties: {a: {type: string}}}";
     let f = diff_spec(old, new);
-    let removed = expect(&f, "field-removed", Error, ".spec.b");
+    let removed = expect(&f, Check::FieldRemoved, Error, ".spec.b");
     assert!(removed.message.contains("\"b\""), "{}", removed.message);
     let f = diff_spec(new, old);
-    expect(&f, "field-added", Info, ".spec.b");
+    expect(&f, Check::FieldAdded, Info, ".spec.b");
     no_worse_than(&f, Info);
 }
 
@@ -32,7 +32,7 @@ fn field_removed_under_preserve_unknown_fields_is_a_warning() {
         "{type: object, properties: {a: {type: string}}}",
         "{type: object, x-kubernetes-preserve-unknown-fields: true}",
     );
-    expect(&f, "field-removed", Warning, ".spec.a");
+    expect(&f, Check::FieldRemoved, Warning, ".spec.a");
 }
 
 #[test]
@@ -41,13 +41,13 @@ fn field_added_under_an_object_that_kept_unknown_fields_is_a_warning() {
         "{type: object, x-kubernetes-preserve-unknown-fields: true}",
         "{type: object, x-kubernetes-preserve-unknown-fields: true, properties: {a: {type: integer}}}",
     );
-    expect(&f, "field-added", Warning, ".spec.a");
+    expect(&f, Check::FieldAdded, Warning, ".spec.a");
 }
 
 #[test]
 fn type_change_is_an_error() {
     let f = diff_field("{type: string}", "{type: integer}");
-    let found = expect(&f, "type-changed", Error, F);
+    let found = expect(&f, Check::TypeChanged, Error, F);
     assert!(found.message.contains("\"string\"") && found.message.contains("\"integer\""));
     assert!(diff_field("{type: string}", "{type: string}").is_empty());
 }
@@ -55,8 +55,8 @@ fn type_change_is_an_error() {
 #[test]
 fn int_or_string_change_is_an_error_reported_once() {
     let f = diff_field("{type: integer}", "{x-kubernetes-int-or-string: true}");
-    expect(&f, "int-or-string-changed", Error, F);
-    absent(&f, "type-changed");
+    expect(&f, Check::IntOrStringChanged, Error, F);
+    absent(&f, Check::TypeChanged);
     let same = diff_field(
         "{x-kubernetes-int-or-string: true, anyOf: [{type: integer}, {type: string}]}",
         "{x-kubernetes-int-or-string: true, anyOf: [{type: integer}, {type: string}]}",
@@ -70,7 +70,7 @@ fn embedded_resource_change_is_an_error() {
         "{type: object, x-kubernetes-preserve-unknown-fields: true}",
         "{type: object, x-kubernetes-preserve-unknown-fields: true, x-kubernetes-embedded-resource: true}",
     );
-    expect(&f, "embedded-resource-changed", Error, F);
+    expect(&f, Check::EmbeddedResourceChanged, Error, F);
     // false spelled out is the same as absent
     let f = diff_field(
         "{type: object}",
@@ -86,18 +86,18 @@ fn format_change_is_a_warning_and_removal_info() {
             "{type: string, format: date-time}",
             "{type: string, format: uri}",
         ),
-        "format-changed",
+        Check::FormatChanged,
         Warning,
         F,
     );
     expect(
         &diff_field("{type: string}", "{type: string, format: uri}"),
-        "format-changed",
+        Check::FormatChanged,
         Warning,
         F,
     );
     let f = diff_field("{type: string, format: uri}", "{type: string}");
-    expect(&f, "format-changed", Info, F);
+    expect(&f, Check::FormatChanged, Info, F);
     no_worse_than(&f, Info);
 }
 
@@ -105,12 +105,12 @@ fn format_change_is_a_warning_and_removal_info() {
 fn nullable_removed_is_an_error_and_added_is_info() {
     expect(
         &diff_field("{type: string, nullable: true}", "{type: string}"),
-        "nullable-removed",
+        Check::NullableRemoved,
         Error,
         F,
     );
     let f = diff_field("{type: string}", "{type: string, nullable: true}");
-    expect(&f, "nullable-added", Info, F);
+    expect(&f, Check::NullableAdded, Info, F);
     no_worse_than(&f, Info);
 }
 
@@ -123,15 +123,15 @@ fn required_on_an_existing_object_is_an_error() {
         "{type: object, properties: {a: {type: string}}}",
         "{type: object, required: [a], properties: {a: {type: string}}}",
     );
-    let found = expect(&f, "required-field-added", Error, ".spec.a");
+    let found = expect(&f, Check::RequiredFieldAdded, Error, ".spec.a");
     assert!(found.message.contains("now required"), "{}", found.message);
     // A new field that is required at once: one finding, not also field-added.
     let f = diff_spec(
         "{type: object, properties: {a: {type: string}}}",
         "{type: object, required: [b], properties: {a: {type: string}, b: {type: string}}}",
     );
-    expect(&f, "required-field-added", Error, ".spec.b");
-    absent(&f, "field-added");
+    expect(&f, Check::RequiredFieldAdded, Error, ".spec.b");
+    absent(&f, Check::FieldAdded);
 }
 
 #[test]
@@ -140,7 +140,7 @@ fn required_inside_a_new_optional_parent_is_fine() {
         "{type: object, properties: {a: {type: string}}}",
         "{type: object, properties: {a: {type: string}, tls: {type: object, required: [mode], properties: {mode: {type: string}}}}}",
     );
-    expect(&f, "field-added", Info, ".spec.tls");
+    expect(&f, Check::FieldAdded, Info, ".spec.tls");
     no_worse_than(&f, Info);
 }
 
@@ -150,12 +150,12 @@ fn required_with_a_default_is_a_warning_and_dropping_required_is_info() {
         "{type: object, properties: {a: {type: string, default: x}}}",
         "{type: object, required: [a], properties: {a: {type: string, default: x}}}",
     );
-    expect(&f, "required-field-added", Warning, ".spec.a");
+    expect(&f, Check::RequiredFieldAdded, Warning, ".spec.a");
     let f = diff_spec(
         "{type: object, required: [a], properties: {a: {type: string}}}",
         "{type: object, properties: {a: {type: string}}}",
     );
-    expect(&f, "required-field-removed", Info, ".spec.a");
+    expect(&f, Check::RequiredFieldRemoved, Info, ".spec.a");
     no_worse_than(&f, Info);
 }
 
@@ -167,7 +167,7 @@ fn enum_value_removed_is_an_error_and_added_is_info() {
         "{type: string, enum: [Foo, Bar]}",
         "{type: string, enum: [Bar]}",
     );
-    let found = expect(&f, "enum-value-removed", Error, F);
+    let found = expect(&f, Check::EnumValueRemoved, Error, F);
     assert_eq!(
         found.message,
         "enum value \"Foo\" removed (was [Foo, Bar], now [Bar])"
@@ -176,7 +176,7 @@ fn enum_value_removed_is_an_error_and_added_is_info() {
         "{type: string, enum: [Bar]}",
         "{type: string, enum: [Foo, Bar]}",
     );
-    expect(&f, "enum-value-added", Info, F);
+    expect(&f, Check::EnumValueAdded, Info, F);
     no_worse_than(&f, Info);
     // Reordering is no change.
     assert!(diff_field("{enum: [a, b]}", "{enum: [b, a]}").is_empty());
@@ -186,12 +186,12 @@ fn enum_value_removed_is_an_error_and_added_is_info() {
 fn enum_added_where_none_was_is_an_error_and_dropped_is_info() {
     expect(
         &diff_field("{type: string}", "{type: string, enum: [A]}"),
-        "enum-added",
+        Check::EnumAdded,
         Error,
         F,
     );
     let f = diff_field("{type: string, enum: [A]}", "{type: string}");
-    expect(&f, "enum-removed", Info, F);
+    expect(&f, Check::EnumRemoved, Info, F);
     no_worse_than(&f, Info);
 }
 
@@ -199,19 +199,19 @@ fn enum_added_where_none_was_is_an_error_and_dropped_is_info() {
 fn default_added_changed_or_removed_is_an_error() {
     expect(
         &diff_field("{type: integer}", "{type: integer, default: 1}"),
-        "default-added",
+        Check::DefaultAdded,
         Error,
         F,
     );
     expect(
         &diff_field("{type: integer, default: 1}", "{type: integer, default: 2}"),
-        "default-changed",
+        Check::DefaultChanged,
         Error,
         F,
     );
     expect(
         &diff_field("{type: integer, default: 1}", "{type: integer}"),
-        "default-removed",
+        Check::DefaultRemoved,
         Error,
         F,
     );
@@ -230,38 +230,76 @@ fn default_added_changed_or_removed_is_an_error() {
 
 #[test]
 fn every_limit_tightened_is_an_error_and_loosened_is_info() {
-    // (keyword, stricter, looser, check prefix)
+    // (keyword, stricter, looser, checks)
     let cases = [
-        ("maximum", 5, 10, "maximum"),
-        ("minimum", 10, 5, "minimum"),
-        ("maxLength", 5, 10, "max-length"),
-        ("minLength", 10, 5, "min-length"),
-        ("maxItems", 5, 10, "max-items"),
-        ("minItems", 10, 5, "min-items"),
-        ("maxProperties", 5, 10, "max-properties"),
-        ("minProperties", 10, 5, "min-properties"),
+        (
+            "maximum",
+            5,
+            10,
+            (Check::MaximumTightened, Check::MaximumLoosened),
+        ),
+        (
+            "minimum",
+            10,
+            5,
+            (Check::MinimumTightened, Check::MinimumLoosened),
+        ),
+        (
+            "maxLength",
+            5,
+            10,
+            (Check::MaxLengthTightened, Check::MaxLengthLoosened),
+        ),
+        (
+            "minLength",
+            10,
+            5,
+            (Check::MinLengthTightened, Check::MinLengthLoosened),
+        ),
+        (
+            "maxItems",
+            5,
+            10,
+            (Check::MaxItemsTightened, Check::MaxItemsLoosened),
+        ),
+        (
+            "minItems",
+            10,
+            5,
+            (Check::MinItemsTightened, Check::MinItemsLoosened),
+        ),
+        (
+            "maxProperties",
+            5,
+            10,
+            (Check::MaxPropertiesTightened, Check::MaxPropertiesLoosened),
+        ),
+        (
+            "minProperties",
+            10,
+            5,
+            (Check::MinPropertiesTightened, Check::MinPropertiesLoosened),
+        ),
     ];
-    for (keyword, strict, loose, prefix) in cases {
+    for (keyword, strict, loose, (tightened, loosened)) in cases {
         let strict_schema = format!("{{{keyword}: {strict}}}");
         let loose_schema = format!("{{{keyword}: {loose}}}");
-        let tightened = format!("{prefix}-tightened");
-        let loosened = format!("{prefix}-loosened");
 
         let f = diff_field(&loose_schema, &strict_schema);
-        let found = expect(&f, &tightened, Error, F);
+        let found = expect(&f, tightened, Error, F);
         assert!(
             found.message.contains(&format!("from {loose} to {strict}")),
             "{}",
             found.message
         );
         // A limit where there was none is tightening.
-        expect(&diff_field("{}", &strict_schema), &tightened, Error, F);
+        expect(&diff_field("{}", &strict_schema), tightened, Error, F);
 
         let f = diff_field(&strict_schema, &loose_schema);
-        expect(&f, &loosened, Info, F);
+        expect(&f, loosened, Info, F);
         no_worse_than(&f, Info);
         let f = diff_field(&strict_schema, "{}");
-        expect(&f, &loosened, Info, F);
+        expect(&f, loosened, Info, F);
         no_worse_than(&f, Info);
     }
 }
@@ -270,18 +308,18 @@ fn every_limit_tightened_is_an_error_and_loosened_is_info() {
 fn exclusive_bounds_count_as_tightening() {
     expect(
         &diff_field("{maximum: 10}", "{maximum: 10, exclusiveMaximum: true}"),
-        "maximum-tightened",
+        Check::MaximumTightened,
         Error,
         F,
     );
     expect(
         &diff_field("{minimum: 0}", "{minimum: 0, exclusiveMinimum: true}"),
-        "minimum-tightened",
+        Check::MinimumTightened,
         Error,
         F,
     );
     let f = diff_field("{minimum: 0, exclusiveMinimum: true}", "{minimum: 0}");
-    expect(&f, "minimum-loosened", Info, F);
+    expect(&f, Check::MinimumLoosened, Info, F);
     no_worse_than(&f, Info);
     // Same limit written as 10 and 10.0: nothing.
     assert!(diff_field("{maximum: 10}", "{maximum: 10.0}").is_empty());
@@ -291,25 +329,25 @@ fn exclusive_bounds_count_as_tightening() {
 fn multiple_of_and_unique_items() {
     expect(
         &diff_field("{type: integer}", "{type: integer, multipleOf: 5}"),
-        "multiple-of-changed",
+        Check::MultipleOfChanged,
         Error,
         F,
     );
     expect(
         &diff_field("{multipleOf: 5}", "{multipleOf: 3}"),
-        "multiple-of-changed",
+        Check::MultipleOfChanged,
         Error,
         F,
     );
     let f = diff_field("{multipleOf: 10}", "{multipleOf: 5}");
-    expect(&f, "multiple-of-changed", Info, F);
+    expect(&f, Check::MultipleOfChanged, Info, F);
     no_worse_than(&f, Info);
 
     let list = "{type: array, items: {type: string}}";
     let unique = "{type: array, uniqueItems: true, items: {type: string}}";
-    expect(&diff_field(list, unique), "unique-items-added", Error, F);
+    expect(&diff_field(list, unique), Check::UniqueItemsAdded, Error, F);
     let f = diff_field(unique, list);
-    expect(&f, "unique-items-removed", Info, F);
+    expect(&f, Check::UniqueItemsRemoved, Info, F);
     no_worse_than(&f, Info);
 }
 
@@ -317,7 +355,7 @@ fn multiple_of_and_unique_items() {
 fn pattern_added_or_changed_is_an_error_and_removed_is_info() {
     expect(
         &diff_field("{type: string}", "{type: string, pattern: '^a'}"),
-        "pattern-changed",
+        Check::PatternChanged,
         Error,
         F,
     );
@@ -326,12 +364,12 @@ fn pattern_added_or_changed_is_an_error_and_removed_is_info() {
             "{type: string, pattern: '^a'}",
             "{type: string, pattern: '^b'}",
         ),
-        "pattern-changed",
+        Check::PatternChanged,
         Error,
         F,
     );
     let f = diff_field("{type: string, pattern: '^a'}", "{type: string}");
-    expect(&f, "pattern-changed", Info, F);
+    expect(&f, Check::PatternChanged, Info, F);
     no_worse_than(&f, Info);
 }
 
@@ -342,12 +380,12 @@ fn preserve_unknown_fields_removed_is_an_error_and_added_is_info() {
     let open = "{type: object, x-kubernetes-preserve-unknown-fields: true}";
     expect(
         &diff_field(open, "{type: object}"),
-        "preserve-unknown-fields-removed",
+        Check::PreserveUnknownFieldsRemoved,
         Error,
         F,
     );
     let f = diff_field("{type: object}", open);
-    expect(&f, "preserve-unknown-fields-added", Info, F);
+    expect(&f, Check::PreserveUnknownFieldsAdded, Info, F);
     no_worse_than(&f, Info);
 }
 
@@ -357,7 +395,7 @@ fn list_type_and_keys_changes_are_errors_but_spelled_out_defaults_are_not() {
         "{type: array, x-kubernetes-list-type: set, items: {type: string}}",
         "{type: array, x-kubernetes-list-type: atomic, items: {type: string}}",
     );
-    expect(&f, "list-type-changed", Error, F);
+    expect(&f, Check::ListTypeChanged, Error, F);
     assert!(
         diff_field(
             "{type: array, items: {type: string}}",
@@ -373,7 +411,7 @@ fn list_type_and_keys_changes_are_errors_but_spelled_out_defaults_are_not() {
     };
     expect(
         &diff_field(&map_list("[name]"), &map_list("[name, port]")),
-        "list-map-keys-changed",
+        Check::ListMapKeysChanged,
         Error,
         F,
     );
@@ -387,7 +425,7 @@ fn map_type_change_is_an_error() {
             "{type: object, x-kubernetes-map-type: atomic}",
             "{type: object}",
         ),
-        "map-type-changed",
+        Check::MapTypeChanged,
         Error,
         F,
     );
@@ -407,7 +445,7 @@ fn additional_properties_narrowing_is_an_error_and_loosening_info() {
     let closed = "{type: object, additionalProperties: false}";
     let schema = "{type: object, additionalProperties: {type: string}}";
     let open = "{type: object, additionalProperties: true}";
-    let check = "additional-properties-changed";
+    let check = Check::AdditionalPropertiesChanged;
     for (old, new) in [(closed, schema), (closed, open), (schema, open)] {
         let f = diff_field(old, new);
         expect(&f, check, Info, F);
@@ -421,12 +459,12 @@ fn additional_properties_narrowing_is_an_error_and_loosening_info() {
         schema,
         "{type: object, additionalProperties: {type: integer}}",
     );
-    expect(&f, "type-changed", Error, ".spec.field.*");
+    expect(&f, Check::TypeChanged, Error, ".spec.field.*");
     let f = diff_field(
         "{type: object, additionalProperties: {type: string}}",
         "{type: object, additionalProperties: {type: string, maxLength: 63}}",
     );
-    expect(&f, "max-length-tightened", Error, ".spec.field.*");
+    expect(&f, Check::MaxLengthTightened, Error, ".spec.field.*");
 }
 
 // ---------------------------------------------------------------- CEL rules
@@ -437,7 +475,7 @@ fn cel_rule_added_on_an_existing_field_is_a_warning() {
         "{type: integer}",
         "{type: integer, x-kubernetes-validations: [{rule: 'self > 0', message: positive}]}",
     );
-    let found = expect(&f, "validation-rule-added", Warning, F);
+    let found = expect(&f, Check::ValidationRuleAdded, Warning, F);
     assert!(found.message.contains("self > 0"), "{}", found.message);
 }
 
@@ -447,7 +485,7 @@ fn cel_rule_on_a_new_field_is_info() {
         "{type: object, properties: {a: {type: string}}}",
         "{type: object, properties: {a: {type: string}, b: {type: object, properties: {c: {type: integer, x-kubernetes-validations: [{rule: 'self > 0'}]}}}}}",
     );
-    expect(&f, "validation-rule-added", Info, ".spec.b.c");
+    expect(&f, Check::ValidationRuleAdded, Info, ".spec.b.c");
     no_worse_than(&f, Info);
 }
 
@@ -455,7 +493,7 @@ fn cel_rule_on_a_new_field_is_info() {
 fn cel_rule_removed_is_info_and_changed_is_a_warning() {
     let with = "{type: integer, x-kubernetes-validations: [{rule: 'self > 0', message: positive}]}";
     let f = diff_field(with, "{type: integer}");
-    expect(&f, "validation-rule-removed", Info, F);
+    expect(&f, Check::ValidationRuleRemoved, Info, F);
     no_worse_than(&f, Info);
 
     // Rule text changed, matched through its unchanged message.
@@ -463,16 +501,16 @@ fn cel_rule_removed_is_info_and_changed_is_a_warning() {
         with,
         "{type: integer, x-kubernetes-validations: [{rule: 'self > 1', message: positive}]}",
     );
-    let found = expect(&f, "validation-rule-changed", Warning, F);
+    let found = expect(&f, Check::ValidationRuleChanged, Warning, F);
     assert!(found.message.contains("self > 1"), "{}", found.message);
-    absent(&f, "validation-rule-added");
+    absent(&f, Check::ValidationRuleAdded);
 
     // Only the message changed: info.
     let f = diff_field(
         with,
         "{type: integer, x-kubernetes-validations: [{rule: 'self > 0', message: 'must be positive'}]}",
     );
-    expect(&f, "validation-rule-changed", Info, F);
+    expect(&f, Check::ValidationRuleChanged, Info, F);
     no_worse_than(&f, Info);
 
     // The same rules in another order: nothing.
@@ -492,11 +530,11 @@ fn composition_changes() {
     };
     // anyOf: one more alternative is loosening, one fewer is an error.
     let f = diff_field(&any_of(2), &any_of(3));
-    expect(&f, "any-of-changed", Info, F);
+    expect(&f, Check::AnyOfChanged, Info, F);
     no_worse_than(&f, Info);
     expect(
         &diff_field(&any_of(3), &any_of(2)),
-        "any-of-changed",
+        Check::AnyOfChanged,
         Error,
         F,
     );
@@ -506,7 +544,7 @@ fn composition_changes() {
             "{allOf: [{minimum: 0}]}",
             "{allOf: [{minimum: 0}, {maximum: 9}]}",
         ),
-        "all-of-changed",
+        Check::AllOfChanged,
         Error,
         F,
     );
@@ -517,19 +555,19 @@ fn composition_changes() {
     no_worse_than(&f, Info);
     expect(
         &diff_field("{}", "{oneOf: [{required: [a]}, {required: [b]}]}"),
-        "one-of-changed",
+        Check::OneOfChanged,
         Error,
         F,
     );
     expect(
         &diff_field("{}", "{not: {required: [a]}}"),
-        "not-changed",
+        Check::NotChanged,
         Error,
         F,
     );
     expect(
         &diff_field("{not: {required: [a]}}", "{}"),
-        "not-changed",
+        Check::NotChanged,
         Info,
         F,
     );
@@ -538,7 +576,12 @@ fn composition_changes() {
         "{anyOf: [{type: integer}, {type: string, maxLength: 10}]}",
         "{anyOf: [{type: integer}, {type: string, maxLength: 5}]}",
     );
-    expect(&f, "max-length-tightened", Error, ".spec.field(anyOf[1])");
+    expect(
+        &f,
+        Check::MaxLengthTightened,
+        Error,
+        ".spec.field(anyOf[1])",
+    );
 }
 
 #[test]
@@ -549,7 +592,7 @@ fn items_are_walked_as_star_and_tuples_by_index() {
     );
     expect(
         &f,
-        "maximum-tightened",
+        Check::MaximumTightened,
         Error,
         ".spec.rules[*].backendRefs[*].port",
     );
@@ -557,10 +600,10 @@ fn items_are_walked_as_star_and_tuples_by_index() {
         "{type: array, items: [{type: string}, {type: integer}]}",
         "{type: array, items: [{type: string}, {type: string}]}",
     );
-    expect(&f, "type-changed", Error, ".spec.field[1]");
+    expect(&f, Check::TypeChanged, Error, ".spec.field[1]");
     expect(
         &diff_field("{type: array}", "{type: array, items: {type: string}}"),
-        "items-changed",
+        Check::ItemsChanged,
         Error,
         F,
     );
@@ -574,7 +617,7 @@ fn pattern_properties_are_walked() {
     );
     expect(
         &f,
-        "type-changed",
+        Check::TypeChanged,
         Error,
         ".spec.field(patternProperties[\"^x-\"])",
     );
@@ -588,7 +631,7 @@ fn description_change_is_info() {
         "{type: string, description: old}",
         "{type: string, description: new}",
     );
-    let found = expect(&f, "description-changed", Info, F);
+    let found = expect(&f, Check::DescriptionChanged, Info, F);
     assert!(found.message.contains("\"old\"") && found.message.contains("\"new\""));
     no_worse_than(&f, Info);
 }
@@ -596,7 +639,7 @@ fn description_change_is_info() {
 #[test]
 fn unknown_keyword_change_is_a_warning() {
     let f = diff_field("{type: string, x-vendor: 1}", "{type: string, x-vendor: 2}");
-    expect(&f, "unhandled-change", Warning, F);
+    expect(&f, Check::UnhandledChange, Warning, F);
 }
 
 #[test]
@@ -605,7 +648,7 @@ fn odd_field_names_are_quoted_in_paths() {
         "{type: object, properties: {'a.b/c': {type: string}}}",
         "{type: object, properties: {'a.b/c': {type: integer}}}",
     );
-    expect(&f, "type-changed", Error, ".spec[\"a.b/c\"]");
+    expect(&f, Check::TypeChanged, Error, ".spec[\"a.b/c\"]");
 }
 
 // ---------------------------------------------------------------- CRD level
@@ -628,9 +671,9 @@ fn scope_and_kind_changes_are_errors() {
     new["spec"]["scope"] = json!("Cluster");
     new["spec"]["names"]["kind"] = json!("Gadget");
     let f = diff_crds(&old, &new);
-    let scope = expect(&f, "scope-changed", Error, ".");
+    let scope = expect(&f, Check::ScopeChanged, Error, ".");
     assert_eq!(scope.version, "");
-    expect(&f, "kind-changed", Error, ".");
+    expect(&f, Check::KindChanged, Error, ".");
     assert!(diff_crds(&old, &old).is_empty());
 }
 
@@ -643,14 +686,14 @@ fn stored_version_removed_is_one_error_per_version() {
     old["status"] = json!({"storedVersions": ["v1alpha1", "v1"]});
     let new = crd(json!([version("v1", true, true)]));
     let f = diff_crds(&old, &new);
-    let found = expect(&f, "stored-version-removed", Error, ".");
+    let found = expect(&f, Check::StoredVersionRemoved, Error, ".");
     assert_eq!(found.version, "v1alpha1");
-    absent(&f, "served-version-removed");
+    absent(&f, Check::ServedVersionRemoved);
 
     // Not stored: only a warning that clients of v1alpha1 break.
     old["status"] = json!({"storedVersions": ["v1"]});
     let f = diff_crds(&old, &new);
-    expect(&f, "served-version-removed", Warning, ".");
+    expect(&f, Check::ServedVersionRemoved, Warning, ".");
     no_worse_than(&f, Warning);
 }
 
@@ -659,7 +702,7 @@ fn without_status_the_storage_version_counts_as_stored() {
     let old = crd(json!([version("v1alpha1", true, true)]));
     let new = crd(json!([version("v1", true, true)]));
     let f = diff_crds(&old, &new);
-    let found = expect(&f, "stored-version-removed", Error, ".");
+    let found = expect(&f, Check::StoredVersionRemoved, Error, ".");
     assert!(
         found.message.contains("no status.storedVersions"),
         "{}",
@@ -679,7 +722,7 @@ fn unserving_a_stored_version_is_an_error() {
         version("v1", true, true)
     ]));
     let f = diff_crds(&old, &new);
-    let found = expect(&f, "served-version-removed", Error, ".");
+    let found = expect(&f, Check::ServedVersionRemoved, Error, ".");
     assert_eq!(found.version, "v1alpha1");
 }
 
@@ -692,15 +735,15 @@ fn storage_version_moves() {
         version("v1", true, true)
     ]));
     let f = diff_crds(&old, &new);
-    expect(&f, "storage-version-changed", Error, ".");
-    expect(&f, "version-added", Info, ".");
+    expect(&f, Check::StorageVersionChanged, Error, ".");
+    expect(&f, Check::VersionAdded, Info, ".");
     // To a version it already serves: info.
     let old = crd(json!([
         version("v1beta1", true, true),
         version("v1", true, false)
     ]));
     let f = diff_crds(&old, &new);
-    expect(&f, "storage-version-changed", Info, ".");
+    expect(&f, Check::StorageVersionChanged, Info, ".");
     no_worse_than(&f, Info);
 }
 
@@ -713,7 +756,7 @@ fn unserved_unstored_version_removed_is_info() {
     old["status"] = json!({"storedVersions": ["v1"]});
     let new = crd(json!([version("v1", true, true)]));
     let f = diff_crds(&old, &new);
-    expect(&f, "version-removed", Info, ".");
+    expect(&f, Check::VersionRemoved, Info, ".");
     no_worse_than(&f, Info);
 }
 
@@ -727,12 +770,12 @@ fn subresources_conversion_and_deprecation() {
     );
     new["spec"]["conversion"] = json!({"strategy": "Webhook"});
     let f = diff_crds(&old, &new);
-    expect(&f, "subresource-removed", Error, ".");
-    expect(&f, "subresource-changed", Warning, ".");
-    expect(&f, "conversion-changed", Warning, ".");
-    expect(&f, "version-deprecated", Info, ".");
+    expect(&f, Check::SubresourceRemoved, Error, ".");
+    expect(&f, Check::SubresourceChanged, Warning, ".");
+    expect(&f, Check::ConversionChanged, Warning, ".");
+    expect(&f, Check::VersionDeprecated, Info, ".");
     let f = diff_crds(&new, &old);
-    expect(&f, "subresource-added", Warning, ".");
+    expect(&f, Check::SubresourceAdded, Warning, ".");
 }
 
 #[test]
@@ -749,7 +792,7 @@ fn a_newer_served_version_newly_stricter_than_an_older_one_is_a_warning() {
     };
     // Installed: both versions identical. Desired: v1 tightens what v1beta1 still accepts.
     let f = diff_crds(&two(10, 10), &two(10, 5));
-    let found = expect(&f, "served-versions-incompatible", Warning, ".spec.n");
+    let found = expect(&f, Check::ServedVersionsIncompatible, Warning, ".spec.n");
     assert_eq!(found.version, "v1");
     // Already incompatible before: not news.
     let f = diff_crds(&two(10, 5), &two(10, 5));
@@ -761,7 +804,7 @@ fn a_newer_served_version_newly_stricter_than_an_older_one_is_a_warning() {
     before["spec"]["conversion"] = json!({"strategy": "Webhook"});
     absent(
         &diff_crds(&before, &webhook),
-        "served-versions-incompatible",
+        Check::ServedVersionsIncompatible,
     );
 }
 
@@ -787,8 +830,8 @@ fn set_diff_matches_by_name() {
         names,
         ["as.example.com", "bs.example.com", "cs.example.com"]
     );
-    expect(&diff.items[0].findings, "scope-changed", Error, ".");
-    expect(&diff.items[1].findings, "crd-removed", Error, ".");
+    expect(&diff.items[0].findings, Check::ScopeChanged, Error, ".");
+    expect(&diff.items[1].findings, Check::CrdRemoved, Error, ".");
     assert!(diff.items[2].findings.is_empty());
     assert_eq!(
         (diff.summary.error, diff.summary.warning, diff.summary.info),
@@ -797,8 +840,8 @@ fn set_diff_matches_by_name() {
 
     let added = crdguard_schema::diff_sets(&[], &old);
     assert_eq!(added.summary.info, 3);
-    assert!(added.findings().all(|(_, f)| f.check == "crd-added"));
-    assert_eq!(added.counts_by_check(), [("crd-added", Info, 3)]);
+    assert!(added.findings().all(|(_, f)| f.check == Check::CrdAdded));
+    assert_eq!(added.counts_by_check(), [(Check::CrdAdded, Info, 3)]);
 }
 
 #[test]

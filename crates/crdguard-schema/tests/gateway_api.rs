@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use common::*;
 use crdguard_schema::Severity::{Error, Info, Warning};
-use crdguard_schema::{Finding, SetDiff, diff_sets};
+use crdguard_schema::{Check, Finding, SetDiff, diff_sets};
 use serde_json::{Value, json};
 
 const CHANNELS: [&str; 2] = ["standard", "experimental"];
@@ -101,7 +101,7 @@ fn every_consecutive_release_pair_diffs_cleanly() {
             let diff = diff_sets(&old, &new);
             for (crd, f) in diff.findings() {
                 assert!(f.path.starts_with('.'), "{crd}: {f:?}");
-                assert!(!f.check.is_empty() && !f.message.is_empty(), "{crd}: {f:?}");
+                assert!(!f.message.is_empty(), "{crd}: {f:?}");
             }
             // Deterministic: the same inputs give the same output.
             assert_eq!(diff, diff_sets(&old, &new));
@@ -137,9 +137,9 @@ fn v1_2_0_drops_v1alpha2_of_grpcroute_and_referencegrant() {
         let diff = diff_sets(&old, &new);
         for kind in ["grpcroutes", "referencegrants"] {
             let f = crd_findings(&diff, kind);
-            let found = expect(f, "served-version-removed", Warning, ".");
+            let found = expect(f, Check::ServedVersionRemoved, Warning, ".");
             assert_eq!(found.version, "v1alpha2");
-            absent(f, "stored-version-removed");
+            absent(f, Check::StoredVersionRemoved);
         }
 
         // A cluster that still stores objects as v1alpha2 cannot take the new CRDs.
@@ -156,11 +156,12 @@ fn v1_2_0_drops_v1alpha2_of_grpcroute_and_referencegrant() {
                 };
                 let installed = with_stored(crd, &["v1alpha2", storage]);
                 let f = crdguard_schema::diff_crds(&installed, new_by_name[&name]);
-                let found = expect(&f, "stored-version-removed", Error, ".");
+                let found = expect(&f, Check::StoredVersionRemoved, Error, ".");
                 assert_eq!(found.version, "v1alpha2", "{old_tag} {channel} {name}");
                 assert!(
                     f.iter()
-                        .all(|x| !(x.check == "served-version-removed" && x.version == "v1alpha2")),
+                        .all(|x| !(x.check == Check::ServedVersionRemoved
+                            && x.version == "v1alpha2")),
                     "reported twice:\n{}",
                     render(&f)
                 );
@@ -177,7 +178,7 @@ fn v0_8_0_stops_serving_v1alpha2() {
         let diff = diff_sets(&old, &new);
         for kind in ["gatewayclasses", "gateways", "httproutes"] {
             let f = crd_findings(&diff, kind);
-            let found = expect(f, "served-version-removed", Warning, ".");
+            let found = expect(f, Check::ServedVersionRemoved, Warning, ".");
             assert_eq!(found.version, "v1alpha2", "{channel} {kind}");
         }
         // Objects still stored as v1alpha2: serving stops for stored data, an error.
@@ -186,7 +187,7 @@ fn v0_8_0_stops_serving_v1alpha2() {
         let name = "httproutes.gateway.networking.k8s.io";
         let installed = with_stored(old_by_name[name], &["v1alpha2", "v1beta1"]);
         let f = crdguard_schema::diff_crds(&installed, new_by_name[name]);
-        let found = expect(&f, "served-version-removed", Error, ".");
+        let found = expect(&f, Check::ServedVersionRemoved, Error, ".");
         assert_eq!(found.version, "v1alpha2");
     }
 }
@@ -201,9 +202,9 @@ fn v1_0_0_removes_v1alpha2() {
             for kind in ["gatewayclasses", "gateways", "httproutes"] {
                 let f = crd_findings(&diff, kind);
                 // Unserved since v0.8 and not the storage version: information only…
-                let found = expect(f, "version-removed", Info, ".");
+                let found = expect(f, Check::VersionRemoved, Info, ".");
                 assert_eq!(found.version, "v1alpha2");
-                expect(f, "version-added", Info, ".");
+                expect(f, Check::VersionAdded, Info, ".");
             }
             // …unless objects are still stored as v1alpha2.
             let new_by_name = by_name(&new);
@@ -216,7 +217,7 @@ fn v1_0_0_removes_v1alpha2() {
                 }
                 let installed = with_stored(crd, &["v1alpha2", "v1beta1"]);
                 let f = crdguard_schema::diff_crds(&installed, new_by_name[&name]);
-                let found = expect(&f, "stored-version-removed", Error, ".");
+                let found = expect(&f, Check::StoredVersionRemoved, Error, ".");
                 assert_eq!(found.version, "v1alpha2");
             }
         }
@@ -244,14 +245,14 @@ fn standard_to_experimental_of_one_release_adds_without_breaking() {
             assert!(
                 errors
                     .iter()
-                    .all(|(_, f)| f.check == "pattern-changed" && f.path.ends_with(".value")),
+                    .all(|(_, f)| f.check == Check::PatternChanged && f.path.ends_with(".value")),
                 "{tag}:\n{}",
                 worst(&diff)
             );
         }
         // Experimental-only CRDs show up as added.
         assert!(
-            diff.findings().any(|(_, f)| f.check == "crd-added"),
+            diff.findings().any(|(_, f)| f.check == Check::CrdAdded),
             "{tag}"
         );
     }
@@ -263,11 +264,11 @@ fn experimental_to_standard_of_one_release_removes_fields() {
         let diff = diff_sets(&load(&tag, "experimental"), &load(&tag, "standard"));
         let removed = diff
             .findings()
-            .filter(|(_, f)| f.check == "field-removed" && f.severity == Error)
+            .filter(|(_, f)| f.check == Check::FieldRemoved && f.severity == Error)
             .count();
         assert!(removed > 0, "{tag}: no field-removed errors");
         assert!(
-            diff.findings().any(|(_, f)| f.check == "crd-removed"),
+            diff.findings().any(|(_, f)| f.check == Check::CrdRemoved),
             "{tag}"
         );
     }
@@ -282,11 +283,16 @@ fn v1_2_0_supported_features_change_is_breaking() {
         &load("v1.2.0", "experimental"),
     );
     let f = crd_findings(&diff, "gatewayclasses");
-    expect(f, "list-type-changed", Error, ".status.supportedFeatures");
-    expect(f, "type-changed", Error, ".status.supportedFeatures[*]");
     expect(
         f,
-        "required-field-added",
+        Check::ListTypeChanged,
+        Error,
+        ".status.supportedFeatures",
+    );
+    expect(f, Check::TypeChanged, Error, ".status.supportedFeatures[*]");
+    expect(
+        f,
+        Check::RequiredFieldAdded,
         Error,
         ".status.supportedFeatures[*].name",
     );

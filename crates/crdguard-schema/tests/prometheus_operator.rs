@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use crdguard_schema::Severity::Error;
-use crdguard_schema::{diff_crds, diff_sets};
+use crdguard_schema::{Check, diff_crds, diff_sets};
 use serde_json::Value;
 
 fn set(tag: &str, flavour: &str) -> Vec<Value> {
@@ -35,7 +35,7 @@ fn v0_92_1_to_v0_93_0_adds_minimums() {
         .find(|i| i.crd == "alertmanagers.monitoring.coreos.com")
         .expect("alertmanagers in the set")
         .findings;
-    let found = expect(f, "minimum-tightened", Error, ".spec.web.timeout");
+    let found = expect(f, Check::MinimumTightened, Error, ".spec.web.timeout");
     assert_eq!(found.message, "minimum 0 added where there was none");
     assert!(diff.summary.error > 0);
 }
@@ -55,7 +55,7 @@ fn the_enum_value_equals_sign_is_a_string() {
     let f = diff_crds(crd, &edited);
     let removed: Vec<_> = f
         .iter()
-        .filter(|f| f.check == "enum-value-removed")
+        .filter(|f| f.check == Check::EnumValueRemoved)
         .collect();
     assert_eq!(removed.len(), edits, "{}", render(&f));
     assert!(

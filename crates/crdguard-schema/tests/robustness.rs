@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use crdguard_schema::{diff_crds, diff_sets};
+use crdguard_schema::{Check, diff_crds, diff_sets};
 use serde_json::{Value, json};
 
 fn odd_values() -> Vec<Value> {
@@ -103,6 +103,6 @@ fn the_walk_stops_at_a_depth_bound() {
     }
     let f = diff_crds(&crd_with_schema(old), &crd_with_schema(new));
     assert_eq!(f.len(), 1, "{}", render(&f));
-    assert_eq!(f[0].check, "unhandled-change");
+    assert_eq!(f[0].check, Check::UnhandledChange);
     assert!(f[0].path.starts_with(".a.a.a"));
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use common::*;
 use crdguard_schema::Severity::{Info, Warning};
-use crdguard_schema::diff_sets;
+use crdguard_schema::{Check, diff_sets};
 use rayon::prelude::*;
 use serde_json::Value;
 
@@ -92,13 +92,13 @@ fn upjet_aws_v2_5_0_to_v2_6_0() {
     // v1beta2 storage moves are to versions v2.5.0 already serves.
     assert_eq!(diff.items.len(), 2043);
     assert_eq!(diff.summary.error, 0);
-    let count = |check: &str| diff.findings().filter(|(_, f)| f.check == check).count();
-    assert_eq!(count("crd-added"), 28);
-    assert_eq!(count("crd-removed"), 0);
-    assert!(count("storage-version-changed") > 300);
+    let count = |check: Check| diff.findings().filter(|(_, f)| f.check == check).count();
+    assert_eq!(count(Check::CrdAdded), 28);
+    assert_eq!(count(Check::CrdRemoved), 0);
+    assert!(count(Check::StorageVersionChanged) > 300);
     assert!(
         diff.findings()
-            .filter(|(_, f)| f.check == "storage-version-changed")
+            .filter(|(_, f)| f.check == Check::StorageVersionChanged)
             .all(|(_, f)| f.severity == Info)
     );
     // The only warnings: v2.6.0 adds clusterOperationMode to ElastiCache ReplicationGroup
@@ -108,7 +108,7 @@ fn upjet_aws_v2_5_0_to_v2_6_0() {
             .filter(|(_, f)| f.severity == Warning)
             .all(
                 |(crd, f)| crd == "replicationgroups.elasticache.aws.upbound.io"
-                    && f.check == "served-versions-incompatible"
+                    && f.check == Check::ServedVersionsIncompatible
             )
     );
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use crdguard_schema::{Finding, SchemaAnalysis};
+use crdguard_schema::{Check, Finding, SchemaAnalysis};
 
 use super::bundles::{BundleInputs, plan_bundles};
 use super::companions;
@@ -408,7 +408,7 @@ fn decide_item(
             }
             AdmissionPrediction::Unknown { policy, reason } => findings.push(Finding::new(
                 crdguard_schema::Severity::Warning,
-                "admission-unknown",
+                Check::AdmissionUnknown,
                 "",
                 ".",
                 format!("ValidatingAdmissionPolicy {policy} could not be evaluated ({reason}); the write may still be denied"),

@@ -4,7 +4,7 @@
 //! make — is computed once and handed to the gates, which judge only a write ("a change is
 //! needed"). The first row that returns `Some`, in table order, decides.
 
-use crdguard_schema::{Finding, Severity};
+use crdguard_schema::{Check, Finding, Severity};
 
 use super::report::{Action, Code, Reason};
 use crate::model::{BundleMembership, Channel, Class, Crd};
@@ -471,8 +471,8 @@ pub fn blocking_findings(findings: &[Finding], migrate: bool) -> impl Iterator<I
         f.severity == Severity::Error
             && !(migrate
                 && matches!(
-                    f.check.as_str(),
-                    "stored-version-removed" | "served-version-removed"
+                    f.check,
+                    Check::StoredVersionRemoved | Check::ServedVersionRemoved
                 ))
     })
 }

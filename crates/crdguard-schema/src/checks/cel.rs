@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::check::Check;
 use crate::finding::Severity;
 use crate::json::{clip, same};
 use crate::walk::Walker;
@@ -61,14 +62,14 @@ pub(crate) fn check(w: &mut Walker<'_>, o: &Map<String, Value>, n: &Map<String, 
         for &i in &left_old {
             w.report(
                 Severity::Info,
-                "validation-rule-removed",
+                Check::ValidationRuleRemoved,
                 format!("CEL rule {} removed", describe(was[i])),
             );
         }
         for &j in &left_new {
             w.report(
                 Severity::Warning,
-                "validation-rule-added",
+                Check::ValidationRuleAdded,
                 format!(
                     "CEL rule {} added to an existing field; stored objects that break it fail their next update",
                     describe(now[j])
@@ -87,7 +88,7 @@ pub(crate) fn rules_of_new_field(w: &mut Walker<'_>, map: &Map<String, Value>) {
     for rule in entries(map) {
         w.report(
             Severity::Info,
-            "validation-rule-added",
+            Check::ValidationRuleAdded,
             format!("CEL rule {} comes with a new field", describe(rule)),
         );
     }
@@ -121,7 +122,7 @@ fn pair(
 }
 
 fn changed(w: &mut Walker<'_>, was: &Value, now: &Value) {
-    let check = "validation-rule-changed";
+    let check = Check::ValidationRuleChanged;
     let (old_rule, new_rule) = (text(was, "rule"), text(now, "rule"));
     if old_rule != new_rule {
         w.report(

@@ -8,15 +8,16 @@
 
 use serde_json::Value;
 
+use crate::check::Check;
 use crate::finding::Severity;
 use crate::json::{same, show};
 use crate::walk::Walker;
 
 pub(crate) fn membership(w: &mut Walker<'_>, keyword: &str, was: &[Value], now: &[Value]) {
     let check = match keyword {
-        "allOf" => "all-of-changed",
-        "anyOf" => "any-of-changed",
-        _ => "one-of-changed",
+        "allOf" => Check::AllOfChanged,
+        "anyOf" => Check::AnyOfChanged,
+        _ => Check::OneOfChanged,
     };
     if was.is_empty() {
         w.report(
@@ -69,7 +70,7 @@ pub(crate) fn membership(w: &mut Walker<'_>, keyword: &str, was: &[Value], now: 
 /// A change inside `not` inverts the meaning of every nested change, so any change to it is
 /// treated as tightening; only its removal is known to loosen.
 pub(crate) fn not(w: &mut Walker<'_>, was: Option<&Value>, now: Option<&Value>) {
-    let check = "not-changed";
+    let check = Check::NotChanged;
     match (was, now) {
         (None, Some(now)) => w.report(
             Severity::Error,

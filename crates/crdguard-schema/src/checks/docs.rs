@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::check::Check;
 use crate::finding::Severity;
 use crate::json::{clip, show};
 use crate::keyword::{Keyword, KeywordSet};
@@ -26,14 +27,14 @@ pub(crate) fn check(
             }
             (None, None) => "description changed".to_string(),
         };
-        w.report(Severity::Info, "description-changed", message);
+        w.report(Severity::Info, Check::DescriptionChanged, message);
     }
     if changed.contains(Keyword::Documentation) {
         for key in ["title", "example", "externalDocs"] {
             if o.get(key) != n.get(key) {
                 w.report(
                     Severity::Info,
-                    "description-changed",
+                    Check::DescriptionChanged,
                     format!(
                         "{key} changed from {} to {}",
                         shown(o.get(key)),
@@ -55,7 +56,7 @@ pub(crate) fn unknown_keyword(
 ) {
     w.report(
         Severity::Warning,
-        "unhandled-change",
+        Check::UnhandledChange,
         format!(
             "keyword {key:?} changed from {} to {}; crdguard does not analyse it",
             shown(old),

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::check::Check;
 use crate::finding::Severity;
 use crate::json::{flag, show_list_of, str_of, strings_of};
 use crate::keyword::{Keyword, KeywordSet};
@@ -20,12 +21,12 @@ pub(crate) fn check(
         match (flag(o, preserve), flag(n, preserve)) {
             (true, false) => w.report(
                 Severity::Error,
-                "preserve-unknown-fields-removed",
+                Check::PreserveUnknownFieldsRemoved,
                 "x-kubernetes-preserve-unknown-fields removed: unknown fields are pruned from stored objects from now on",
             ),
             (false, true) => w.report(
                 Severity::Info,
-                "preserve-unknown-fields-added",
+                Check::PreserveUnknownFieldsAdded,
                 "x-kubernetes-preserve-unknown-fields added: unknown fields are kept from now on",
             ),
             _ => {}
@@ -41,7 +42,7 @@ pub(crate) fn check(
         if was != now {
             w.report(
                 Severity::Error,
-                "list-type-changed",
+                Check::ListTypeChanged,
                 format!("x-kubernetes-list-type changed from {was} to {now}"),
             );
         }
@@ -56,7 +57,7 @@ pub(crate) fn check(
         if !same_keys {
             w.report(
                 Severity::Error,
-                "list-map-keys-changed",
+                Check::ListMapKeysChanged,
                 format!(
                     "x-kubernetes-list-map-keys changed from {} to {}",
                     show_list_of(was.iter().map(|s| s.to_string())),
@@ -73,7 +74,7 @@ pub(crate) fn check(
         if was != now {
             w.report(
                 Severity::Error,
-                "map-type-changed",
+                Check::MapTypeChanged,
                 format!("x-kubernetes-map-type changed from {was} to {now}"),
             );
         }

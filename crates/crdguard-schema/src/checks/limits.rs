@@ -6,54 +6,55 @@
 
 use serde_json::{Map, Value};
 
+use crate::check::Check;
 use crate::finding::Severity;
 use crate::json::{flag, num_of, show_num, str_of};
 use crate::keyword::{Keyword, KeywordSet};
 use crate::walk::Walker;
 
 /// Count limits: keyword, whether it is an upper bound, check names (tightened, loosened).
-const COUNTS: [(Keyword, &str, bool, &str, &str); 6] = [
+const COUNTS: [(Keyword, &str, bool, Check, Check); 6] = [
     (
         Keyword::MaxLength,
         "maxLength",
         true,
-        "max-length-tightened",
-        "max-length-loosened",
+        Check::MaxLengthTightened,
+        Check::MaxLengthLoosened,
     ),
     (
         Keyword::MinLength,
         "minLength",
         false,
-        "min-length-tightened",
-        "min-length-loosened",
+        Check::MinLengthTightened,
+        Check::MinLengthLoosened,
     ),
     (
         Keyword::MaxItems,
         "maxItems",
         true,
-        "max-items-tightened",
-        "max-items-loosened",
+        Check::MaxItemsTightened,
+        Check::MaxItemsLoosened,
     ),
     (
         Keyword::MinItems,
         "minItems",
         false,
-        "min-items-tightened",
-        "min-items-loosened",
+        Check::MinItemsTightened,
+        Check::MinItemsLoosened,
     ),
     (
         Keyword::MaxProperties,
         "maxProperties",
         true,
-        "max-properties-tightened",
-        "max-properties-loosened",
+        Check::MaxPropertiesTightened,
+        Check::MaxPropertiesLoosened,
     ),
     (
         Keyword::MinProperties,
         "minProperties",
         false,
-        "min-properties-tightened",
-        "min-properties-loosened",
+        Check::MinPropertiesTightened,
+        Check::MinPropertiesLoosened,
     ),
 ];
 
@@ -74,7 +75,7 @@ pub(crate) fn check(
             true,
             was,
             now,
-            ("maximum-tightened", "maximum-loosened"),
+            (Check::MaximumTightened, Check::MaximumLoosened),
         );
     }
     if changed.any(&[Keyword::Minimum, Keyword::ExclusiveMinimum]) {
@@ -88,7 +89,7 @@ pub(crate) fn check(
             false,
             was,
             now,
-            ("minimum-tightened", "minimum-loosened"),
+            (Check::MinimumTightened, Check::MinimumLoosened),
         );
     }
     for (keyword, name, upper, tightened, loosened) in COUNTS {
@@ -105,12 +106,12 @@ pub(crate) fn check(
         match (flag(o, "uniqueItems"), flag(n, "uniqueItems")) {
             (false, true) => w.report(
                 Severity::Error,
-                "unique-items-added",
+                Check::UniqueItemsAdded,
                 "uniqueItems added: lists with duplicate entries are rejected from now on",
             ),
             (true, false) => w.report(
                 Severity::Info,
-                "unique-items-removed",
+                Check::UniqueItemsRemoved,
                 "uniqueItems removed: duplicate entries are accepted from now on",
             ),
             _ => {}
@@ -176,7 +177,7 @@ fn compare(
     upper: bool,
     was: Option<Bound>,
     now: Option<Bound>,
-    (tightened, loosened): (&str, &str),
+    (tightened, loosened): (Check, Check),
 ) {
     match (was, now) {
         (None, Some(now)) => w.report(
@@ -212,7 +213,7 @@ fn compare(
 }
 
 fn multiple_of(w: &mut Walker<'_>, was: Option<f64>, now: Option<f64>) {
-    let check = "multiple-of-changed";
+    let check = Check::MultipleOfChanged;
     match (was, now) {
         (None, Some(now)) => w.report(
             Severity::Error,
@@ -250,7 +251,7 @@ fn multiple_of(w: &mut Walker<'_>, was: Option<f64>, now: Option<f64>) {
 /// Any new or different pattern may reject stored values (regexes cannot be compared for
 /// inclusion in general); only removal is safe.
 fn pattern(w: &mut Walker<'_>, was: Option<&str>, now: Option<&str>) {
-    let check = "pattern-changed";
+    let check = Check::PatternChanged;
     match (was, now) {
         (None, Some(now)) => w.report(
             Severity::Error,

@@ -2,8 +2,8 @@
 //! and reports findings at the walker's current path. The walk decides *where*; the checks
 //! decide *what it means* (severity, check name, message).
 //!
-//! Every check name is a stable, kebab-case string that users can filter on; see the crate
-//! documentation for the full list with severities.
+//! Every check is a [`Check`](crate::Check), serialized as a stable kebab-case name that users
+//! filter on; see the crate documentation for the full list with severities.
 
 pub(crate) mod cel;
 pub(crate) mod composition;

@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::check::Check;
 use crate::finding::Severity;
 use crate::json::strings_of;
 use crate::walk::Walker;
@@ -30,7 +31,7 @@ pub(crate) fn check(w: &mut Walker<'_>, o: &Map<String, Value>, n: &Map<String, 
             w.report_field(
                 name,
                 Severity::Warning,
-                "required-field-added",
+                Check::RequiredFieldAdded,
                 format!(
                     "{what}; it has a default, which the API server fills into objects that lack it"
                 ),
@@ -39,7 +40,7 @@ pub(crate) fn check(w: &mut Walker<'_>, o: &Map<String, Value>, n: &Map<String, 
             w.report_field(
                 name,
                 Severity::Error,
-                "required-field-added",
+                Check::RequiredFieldAdded,
                 format!("{what}; existing objects without it fail validation on their next update"),
             );
         }
@@ -48,7 +49,7 @@ pub(crate) fn check(w: &mut Walker<'_>, o: &Map<String, Value>, n: &Map<String, 
         w.report_field(
             name,
             Severity::Info,
-            "required-field-removed",
+            Check::RequiredFieldRemoved,
             format!("field {name:?} is no longer required"),
         );
     }

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::check::Check;
 use crate::finding::Severity;
 use crate::json::{flag, show};
 use crate::keyword::{Keyword, KeywordSet};
@@ -21,7 +22,7 @@ pub(crate) fn check(
         let (was, now) = (flag(o, int_or_string), flag(n, int_or_string));
         w.report(
             Severity::Error,
-            "int-or-string-changed",
+            Check::IntOrStringChanged,
             format!(
                 "x-kubernetes-int-or-string changed from {was} to {now} (type was {}, now {})",
                 describe(o.get("type")),
@@ -31,7 +32,7 @@ pub(crate) fn check(
     } else if changed.contains(Keyword::Type) {
         w.report(
             Severity::Error,
-            "type-changed",
+            Check::TypeChanged,
             format!(
                 "type changed from {} to {}",
                 describe(o.get("type")),
@@ -49,7 +50,7 @@ pub(crate) fn check(
         };
         w.report(
             severity,
-            "format-changed",
+            Check::FormatChanged,
             format!("format changed from {} to {}", describe(was), describe(now)),
         );
     }
@@ -58,12 +59,12 @@ pub(crate) fn check(
         match (flag(o, "nullable"), flag(n, "nullable")) {
             (true, false) => w.report(
                 Severity::Error,
-                "nullable-removed",
+                Check::NullableRemoved,
                 "nullable removed: null is no longer accepted (stored nulls fail validation on the next update)",
             ),
             (false, true) => w.report(
                 Severity::Info,
-                "nullable-added",
+                Check::NullableAdded,
                 "nullable added: null is accepted from now on",
             ),
             _ => {}
@@ -75,7 +76,7 @@ pub(crate) fn check(
         // Embedded resources get apiVersion/kind/metadata validated and metadata pruned.
         w.report(
             Severity::Error,
-            "embedded-resource-changed",
+            Check::EmbeddedResourceChanged,
             format!(
                 "x-kubernetes-embedded-resource changed from {} to {}",
                 flag(o, embedded),

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::check::Check;
 use crate::finding::Severity;
 use crate::json::{same, show, show_list};
 use crate::keyword::{Keyword, KeywordSet};
@@ -26,12 +27,12 @@ fn enums(w: &mut Walker<'_>, old: Option<&Value>, new: Option<&Value>) {
         (None, None) => {}
         (None, Some(now)) => w.report(
             Severity::Error,
-            "enum-added",
+            Check::EnumAdded,
             format!("enum {} added where any value was accepted", show_list(now)),
         ),
         (Some(was), None) => w.report(
             Severity::Info,
-            "enum-removed",
+            Check::EnumRemoved,
             format!("enum {} removed: any value is accepted now", show_list(was)),
         ),
         (Some(was), Some(now)) => {
@@ -40,7 +41,7 @@ fn enums(w: &mut Walker<'_>, old: Option<&Value>, new: Option<&Value>) {
             for value in was.iter().filter(|v| !now.iter().any(|x| same(v, x))) {
                 w.report(
                     Severity::Error,
-                    "enum-value-removed",
+                    Check::EnumValueRemoved,
                     format!(
                         "enum value {} removed (was {}, now {})",
                         show(value),
@@ -52,7 +53,7 @@ fn enums(w: &mut Walker<'_>, old: Option<&Value>, new: Option<&Value>) {
             for value in now.iter().filter(|v| !was.iter().any(|x| same(v, x))) {
                 w.report(
                     Severity::Info,
-                    "enum-value-added",
+                    Check::EnumValueAdded,
                     format!(
                         "enum value {} added (was {}, now {})",
                         show(value),
@@ -71,7 +72,7 @@ fn default(w: &mut Walker<'_>, old: Option<&Value>, new: Option<&Value>) {
     match (old, new) {
         (None, Some(now)) => w.report(
             Severity::Error,
-            "default-added",
+            Check::DefaultAdded,
             format!(
                 "default {} added; objects without the field read it from now on",
                 show(now)
@@ -79,12 +80,12 @@ fn default(w: &mut Walker<'_>, old: Option<&Value>, new: Option<&Value>) {
         ),
         (Some(was), None) => w.report(
             Severity::Error,
-            "default-removed",
+            Check::DefaultRemoved,
             format!("default {} removed", show(was)),
         ),
         (Some(was), Some(now)) if !same(was, now) => w.report(
             Severity::Error,
-            "default-changed",
+            Check::DefaultChanged,
             format!("default changed from {} to {}", show(was), show(now)),
         ),
         _ => {}

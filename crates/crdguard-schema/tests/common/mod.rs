@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crdguard_schema::{Finding, Severity};
+use crdguard_schema::{Check, Finding, Severity};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -85,7 +85,7 @@ pub fn diff_field(old: &str, new: &str) -> Vec<Finding> {
 #[track_caller]
 pub fn expect<'a>(
     findings: &'a [Finding],
-    check: &str,
+    check: Check,
     severity: Severity,
     path: &str,
 ) -> &'a Finding {
@@ -108,7 +108,7 @@ pub fn no_worse_than(findings: &[Finding], floor: Severity) {
 }
 
 #[track_caller]
-pub fn absent(findings: &[Finding], check: &str) {
+pub fn absent(findings: &[Finding], check: Check) {
     assert!(
         findings.iter().all(|f| f.check != check),
         "unexpected {check}:\n{}",

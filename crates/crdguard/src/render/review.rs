@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crdguard_core::plan::{
     Action, BundleState, CheckStatus, Code, InstalledState, ItemPlan, NextStep, Plan, Verdict,
 };
-use crdguard_schema::{Finding, Severity};
+use crdguard_schema::{Check, Finding, Severity};
 
 use super::grid::{Cell, Grid, Style};
 use super::palette;
@@ -26,7 +26,7 @@ pub struct Review<'a> {
     pub listed: Vec<(&'a str, &'a Finding)>,
     pub infos: Vec<(&'a str, &'a Finding)>,
     /// Info findings per check, most first.
-    pub info_counts: Vec<(&'a str, usize)>,
+    pub info_counts: Vec<(Check, usize)>,
     pub next: Vec<NextStep>,
 }
 
@@ -58,12 +58,12 @@ impl<'a> Review<'a> {
             }
         }
         listed.sort_by_key(|(_, f)| f.severity);
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut counts: BTreeMap<Check, usize> = BTreeMap::new();
         for (_, f) in &infos {
-            *counts.entry(f.check.as_str()).or_default() += 1;
+            *counts.entry(f.check).or_default() += 1;
         }
-        let mut info_counts: Vec<(&str, usize)> = counts.into_iter().collect();
-        info_counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut info_counts: Vec<(Check, usize)> = counts.into_iter().collect();
+        info_counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         Review {
             plan,
             stopping,
@@ -272,7 +272,7 @@ pub fn findings_table(findings: &[(&str, &Finding)], with_crd: bool) -> Grid {
         }
         row.extend([
             Cell::from(f.severity.as_str()).painted(palette::severity(f.severity)),
-            Cell::code(&f.check),
+            Cell::code(f.check.as_str()),
             Cell::code(&f.version),
             Cell::code(&f.path),
             Cell::from(finding_message(f)),
