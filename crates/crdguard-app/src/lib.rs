@@ -16,6 +16,7 @@ pub mod install;
 pub mod migrate;
 pub mod objects;
 pub mod plan;
+pub mod post_render;
 pub mod rbac;
 pub mod requirements;
 pub mod saved_plan;
