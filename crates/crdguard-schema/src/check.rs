@@ -71,9 +71,6 @@ pub enum Check {
     PreserveUnknownFieldsRemoved,
     RequiredFieldAdded,
     RequiredFieldRemoved,
-    /// Only from [`crate::changed_versions_only`], the placeholder analysis: neither the
-    /// planner nor `crdguard diff` produces it.
-    SchemaChanged,
     ScopeChanged,
     ServedVersionRemoved,
     /// Two served versions of the desired CRD disagree (strategy `None`); the message names
@@ -151,7 +148,6 @@ impl Check {
         Check::PreserveUnknownFieldsRemoved,
         Check::RequiredFieldAdded,
         Check::RequiredFieldRemoved,
-        Check::SchemaChanged,
         Check::ScopeChanged,
         Check::ServedVersionRemoved,
         Check::ServedVersionsIncompatible,
@@ -226,7 +222,6 @@ impl Check {
             Check::PreserveUnknownFieldsRemoved => "preserve-unknown-fields-removed",
             Check::RequiredFieldAdded => "required-field-added",
             Check::RequiredFieldRemoved => "required-field-removed",
-            Check::SchemaChanged => "schema-changed",
             Check::ScopeChanged => "scope-changed",
             Check::ServedVersionRemoved => "served-version-removed",
             Check::ServedVersionsIncompatible => "served-versions-incompatible",

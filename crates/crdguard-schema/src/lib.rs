@@ -126,52 +126,15 @@ pub fn sort(findings: &mut [Finding]) {
     });
 }
 
-/// Placeholder analysis used until the structural diff lands: reports one `warning`
-/// (`schema-changed`) per served version whose schema differs, and nothing else.
-pub fn changed_versions_only(installed: &Value, desired: &Value) -> Vec<Finding> {
-    let old = versions_by_name(installed);
-    let new = versions_by_name(desired);
-    let mut findings = Vec::new();
-    for (name, new_version) in &new {
-        let Some(old_version) = old.iter().find(|(n, _)| n == name).map(|(_, v)| v) else {
-            continue;
-        };
-        if old_version.get("schema") != new_version.get("schema") {
-            findings.push(Finding::new(
-                Severity::Warning,
-                Check::SchemaChanged,
-                name,
-                ".",
-                "the schema of this version changes (structural analysis not enabled)",
-            ));
-        }
-    }
-    findings
-}
-
-fn versions_by_name(crd: &Value) -> Vec<(String, &Value)> {
-    crd.pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .map(|versions| {
-            versions
-                .iter()
-                .filter_map(|v| Some((v.get("name")?.as_str()?.to_string(), v)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn diff_crds_is_a_schema_analysis() {
-        // The planner swaps `changed_versions_only` for `diff_crds` in one line.
-        let analyses: [SchemaAnalysis; 2] = [changed_versions_only, diff_crds];
+        // The planner takes any `SchemaAnalysis`; `diff_crds` is the one it uses.
+        let analysis: SchemaAnalysis = diff_crds;
         let crd = serde_json::json!({"spec": {"versions": [{"name": "v1", "served": true}]}});
-        for analysis in analyses {
-            assert!(analysis(&crd, &crd).is_empty());
-        }
+        assert!(analysis(&crd, &crd).is_empty());
     }
 }
