@@ -20,6 +20,7 @@ pub mod post_render;
 pub mod reason;
 pub mod registry;
 pub mod requirements;
+pub mod retry;
 pub mod schema_checks;
 pub mod state;
 pub mod status;

@@ -78,18 +78,15 @@ pub(crate) fn download(url: &str, options: &FetchOptions) -> Result<Vec<u8>, Dow
     // Clamped so that adding it to now cannot overflow, whatever the caller configured.
     let deadline = Instant::now() + options.total_timeout.min(MAX_TOTAL_TIMEOUT);
     let agent = agent(options);
-    let attempts = options.attempts.max(1);
     let mut attempt = 1;
     loop {
         let failure = match attempt_once(&agent, first.clone(), options, deadline) {
             Ok(body) => return Ok(body),
             Err(failure) => failure,
         };
-        let pause = options
-            .retry_backoff
-            .saturating_mul(2u32.saturating_pow(attempt - 1));
+        let pause = options.retry.pause_after(attempt, None);
         let time_left = deadline.saturating_duration_since(Instant::now());
-        if !failure.retryable || attempt >= attempts || pause >= time_left {
+        if !failure.retryable || !options.retry.retries_after(attempt) || pause >= time_left {
             return Err(with_attempts(failure.error, attempt));
         }
         thread::sleep(pause);

@@ -1,5 +1,6 @@
 //! What the caller can configure, and the asset URL it leads to.
 
+use crdguard_core::retry::RetryPolicy;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -47,11 +48,10 @@ pub struct FetchOptions {
     /// Budget for the whole download: every attempt, redirect and backoff pause together, so
     /// a command never waits longer than this for the catalog.
     pub total_timeout: Duration,
-    /// Attempts per download (at least 1). Only connection failures, connect timeouts, 5xx,
+    /// Tries per download and the pauses between them (crdguard's one retry policy,
+    /// [`RetryPolicy::DOWNLOAD`] by default). Only connection failures, connect timeouts, 5xx,
     /// 408 and 429 are retried; everything else fails at once.
-    pub attempts: u32,
-    /// Pause before the second attempt; doubled before each further one.
-    pub retry_backoff: Duration,
+    pub retry: RetryPolicy,
     /// Limits for parsing the downloaded YAML.
     pub parse_limits: Limits,
 }
@@ -66,8 +66,7 @@ impl Default for FetchOptions {
             max_bytes: 64 * 1024 * 1024,
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(60),
-            attempts: 3,
-            retry_backoff: Duration::from_secs(1),
+            retry: RetryPolicy::DOWNLOAD,
             parse_limits: Limits::default(),
         }
     }

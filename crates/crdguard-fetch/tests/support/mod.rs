@@ -194,7 +194,10 @@ pub fn options(base_url: &str, cache: &tempfile::TempDir) -> FetchOptions {
     FetchOptions {
         base_url: base_url.to_string(),
         cache_dir: Some(cache.path().to_path_buf()),
-        retry_backoff: Duration::from_millis(10),
+        retry: crdguard_core::retry::RetryPolicy {
+            first_delay: Duration::from_millis(10),
+            ..crdguard_core::retry::RetryPolicy::DOWNLOAD
+        },
         total_timeout: Duration::from_secs(20),
         ..FetchOptions::default()
     }
