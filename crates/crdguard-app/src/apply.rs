@@ -13,7 +13,7 @@ use crdguard_core::{DesiredState, ObservedState};
 use crdguard_kube::{ApplyOptions, Cluster, PlannedWrite, Precondition, Progress, WriteResult};
 
 use crate::error::{CommandError, Exit};
-use crate::inputs::{Inputs, PLAN_RELEASE, load_inputs};
+use crate::inputs::{Inputs, RenderAs, load_inputs};
 use crate::saved_plan;
 use crate::settings::{DesiredSettings, LiveSettings, RenderSettings, WriteSettings};
 
@@ -48,7 +48,7 @@ pub fn run(args: &ApplySettings, progress: &dyn Progress) -> Result<Applied, Com
             desired: saved.desired.clone(),
             policy: saved.policy.clone(),
         },
-        None => load_inputs(&args.desired, &PLAN_RELEASE)?,
+        None => load_inputs(&args.desired, &RenderAs::acting_as(&args.identity))?,
     };
     // A saved plan brings its own options: it is applied as it was reviewed.
     let write = match &saved {

@@ -34,6 +34,21 @@ pub const PLAN_RELEASE: RenderAs<'static> = RenderAs {
     namespace: None,
 };
 
+impl<'a> RenderAs<'a> {
+    /// Charts render as the release the command acts as (`--release NAME -n NS`): templates
+    /// label their CRDs with the release name, and a plan rendered under another name would
+    /// relabel the release's own CRDs. Without a release, as `crdguard-plan`.
+    pub fn acting_as(identity: &'a crdguard_core::owner::Identity) -> RenderAs<'a> {
+        match &identity.helm_release {
+            Some((release, namespace)) => RenderAs {
+                release,
+                namespace: Some(namespace),
+            },
+            None => PLAN_RELEASE,
+        }
+    }
+}
+
 pub fn load_inputs(
     desired: &DesiredSettings,
     render_as: &RenderAs,
@@ -314,4 +329,23 @@ fn gather_charts(
         }
     }
     Ok(gathered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_render_as_the_release_the_command_acts_as() {
+        let release = crdguard_core::owner::Identity {
+            helm_release: Some(("istio-base".into(), "istio-system".into())),
+        };
+        let render_as = RenderAs::acting_as(&release);
+        assert_eq!(
+            (render_as.release, render_as.namespace),
+            ("istio-base", Some("istio-system"))
+        );
+        let nobody = crdguard_core::owner::Identity::default();
+        assert_eq!(RenderAs::acting_as(&nobody).release, PLAN_RELEASE.release);
+    }
 }

@@ -5,7 +5,7 @@ use crdguard_core::owner::Identity;
 use crdguard_core::plan::{Plan, PlanInputs, PlanOptions, plan};
 
 use crate::error::CommandError;
-use crate::inputs::{PLAN_RELEASE, load_inputs, preserve_channel};
+use crate::inputs::{RenderAs, load_inputs, preserve_channel};
 use crate::settings::{ClusterSettings, DesiredSettings};
 
 /// What `plan` (and `explain`, which shows one item of it) needs.
@@ -28,7 +28,7 @@ pub fn run(
     progress: &dyn crdguard_kube::Progress,
 ) -> Result<Plan, CommandError> {
     let options = crate::session::input_options()?;
-    let load = || load_inputs(&settings.desired, &PLAN_RELEASE);
+    let load = || load_inputs(&settings.desired, &RenderAs::acting_as(&settings.identity));
     let (mut inputs, mut observed) = if settings.cluster.snapshot.is_some() {
         // Reading the sources (helm template, or thousands of files) and a snapshot (~100 MB
         // for a large cluster) are independent: do both at once. A bad input still wins over
