@@ -23,6 +23,11 @@ pub fn documents(args: &RbacSettings) -> Result<Vec<Value>, CommandError> {
     let write = ["get", "list", "watch", "create", "patch", "update"];
     let mut rules = vec![
         json!({ "apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": write }),
+        // The cluster's identity (SPEC §11) is the kube-system namespace's UID: without this
+        // read, the identity falls back to the server URL and CA, and a plan saved with other
+        // credentials (read-only in CI, say) would be refused as made for another cluster.
+        json!({ "apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"],
+                "resourceNames": ["kube-system"] }),
         // Admission prediction reads the cluster's policies (a 403 here only skips prediction).
         json!({ "apiGroups": ["admissionregistration.k8s.io"],
                 "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],

@@ -1863,6 +1863,15 @@ fn least_privilege(ctx: &Ctx) -> Result<(), Failed> {
     }
     succeeds_as(ctx, &unprivileged, &["status"])?;
     succeeds_as(ctx, &unprivileged, &["plan", &file])?;
+    // The cluster's identity reads the same whoever asks (SPEC §11): a plan saved with the
+    // admin's credentials applies as the role's user (CI plans read-only, a deployer applies).
+    let out = ctx.crdguard(&["plan", &file, "-o", "json"]);
+    check(
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )?;
+    let saved = write_temp("admin-plan.json", &String::from_utf8_lossy(&out.stdout));
+    succeeds_as(ctx, &unprivileged, &["apply", "--plan", &saved])?;
     succeeds_as(ctx, &unprivileged, &["apply", &file])?;
     let crd_path =
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.rbac.example.com";
