@@ -397,6 +397,17 @@ impl crdguard_core::identify::Identifier for Catalog {
         reconcile(&identifications)
     }
 
+    fn last_release_with(&self, bundle: &str, crd: &str) -> Option<crdguard_core::BundleVersion> {
+        if bundle != self.bundle() {
+            return None;
+        }
+        self.releases()
+            .iter()
+            .filter(|r| !r.is_monthly() && r.crd(crd).is_some())
+            .map(|r| r.version.clone())
+            .max()
+    }
+
     fn minimum_kubernetes(
         &self,
         bundle: &str,

@@ -44,6 +44,13 @@ pub trait Identifier: Sync {
         None
     }
 
+    /// The newest release of `bundle` that ships the CRD named `crd`, if the identifier knows
+    /// the bundle and the CRD. A CRD whose last release is older than a version can never be at
+    /// that version: upstream removed its kind.
+    fn last_release_with(&self, _bundle: &str, _crd: &str) -> Option<BundleVersion> {
+        None
+    }
+
     /// The newest release of `bundle` the identifier knows, if it knows the bundle at all.
     fn newest_known(&self, _bundle: &str) -> Option<BundleVersion> {
         None

@@ -2658,3 +2658,51 @@ fn a_cluster_that_mixes_channels_keeps_each_crds_channel() {
     assert_eq!(tcp["action"], "upgrade", "{tcp}");
     assert_eq!(tcp["desired"]["channel"], "experimental", "{tcp}");
 }
+
+/// A CRD of a kind upstream removed (BackendLBPolicy: experimental v1.1.0 to v1.2.1 only) left
+/// next to a bundle at the product's minimum: no release can bring it there and crdguard never
+/// deletes it, so it must not hold the bundle below the minimum forever; a warning names it.
+#[test]
+fn a_retired_kind_left_installed_does_not_hold_the_bundle_below_the_minimum() {
+    let temp = Temp::new("retired-kind");
+    let old = std::fs::read_to_string(corpus("gateway-api/v1.1.0/experimental-install.yaml"))
+        .unwrap();
+    let retired = old
+        .split("\n---")
+        .find(|doc| doc.contains("name: backendlbpolicies.gateway.networking.k8s.io"))
+        .expect("v1.1.0 experimental has BackendLBPolicy");
+    let retired = temp.write("retired.yaml", retired);
+    let current = corpus("gateway-api/v1.6.1/experimental-install.yaml");
+    let snapshot = snapshot_of(
+        &temp,
+        "cluster.yaml",
+        &[current.clone(), retired],
+        "v1.34.0",
+    );
+    let out = crdguard(&[
+        "plan",
+        &current,
+        "--for",
+        "envoy-gateway@v1.9",
+        "--snapshot",
+        &snapshot,
+        "-o",
+        "json",
+    ]);
+    let plan: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let bundle_version = plan["preflight"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "bundle-version")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(bundle_version["status"], "pass", "{bundle_version}");
+    assert_eq!(out.status.code(), Some(0), "{}", plan["summary"]);
+    let text = plan.to_string();
+    assert!(
+        text.contains("backendlbpolicies.gateway.networking.k8s.io was last released in v1.2.1"),
+        "no warning names the retired CRD"
+    );
+}

@@ -125,9 +125,42 @@ fn assess(inputs: &BundleInputs, name: &str) -> BundleAssessment {
         });
     };
 
+    // CRDs of kinds upstream removed before the policy minimum (BackendLBPolicy was last in
+    // v1.2.1): no source can bring them to the minimum, and crdguard never deletes a CRD, so
+    // they are left as they are, named in a warning, and do not count for the minimum.
+    let retired: BTreeMap<&str, BundleVersion> = match (&policy.minimum, inputs.identifier) {
+        (Some(min), Some(identifier)) => projected
+            .iter()
+            .filter(|(crd, _)| {
+                !items
+                    .iter()
+                    .any(|d| d.desired.name == **crd && d.item.action.writes())
+            })
+            .filter_map(|(crd, _)| {
+                let last = identifier.last_release_with(name, crd)?;
+                (last < *min).then_some((*crd, last))
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    for (crd, last) in &retired {
+        warnings.push(Reason::new(
+            Code::BundleSkew,
+            format!(
+                "{crd} was last released in {last}: no release at or above the policy minimum \
+                 has it, so it stays as installed (crdguard never deletes a CRD; delete it once \
+                 nothing uses it) and does not count for the minimum"
+            ),
+        ));
+    }
+
     // Versions.
     let versions: Vec<Option<&BundleVersion>> = projected.values().map(|p| p.version).collect();
-    let lowest = versions.iter().flatten().min().copied();
+    let lowest = projected
+        .iter()
+        .filter(|(crd, _)| !retired.contains_key(*crd))
+        .filter_map(|(_, p)| p.version)
+        .min();
     let highest = versions.iter().flatten().max().copied();
     let unversioned = versions.iter().filter(|v| v.is_none()).count();
     if projected.is_empty() {
