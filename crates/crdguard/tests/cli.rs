@@ -2665,8 +2665,8 @@ fn a_cluster_that_mixes_channels_keeps_each_crds_channel() {
 #[test]
 fn a_retired_kind_left_installed_does_not_hold_the_bundle_below_the_minimum() {
     let temp = Temp::new("retired-kind");
-    let old = std::fs::read_to_string(corpus("gateway-api/v1.1.0/experimental-install.yaml"))
-        .unwrap();
+    let old =
+        std::fs::read_to_string(corpus("gateway-api/v1.1.0/experimental-install.yaml")).unwrap();
     let retired = old
         .split("\n---")
         .find(|doc| doc.contains("name: backendlbpolicies.gateway.networking.k8s.io"))
@@ -2704,5 +2704,63 @@ fn a_retired_kind_left_installed_does_not_hold_the_bundle_below_the_minimum() {
     assert!(
         text.contains("backendlbpolicies.gateway.networking.k8s.io was last released in v1.2.1"),
         "no warning names the retired CRD"
+    );
+}
+
+/// SPEC §2: an absent CRD of an installed bundle is created in the installed channel, with that
+/// release's content. The cluster runs v1.6.1 experimental with HTTPRoute deleted; the source is
+/// v1.6.1 standard. HTTPRoute comes back from the experimental release (the catalog's), never
+/// as a standard copy next to experimental siblings; without that release it is not added.
+#[test]
+fn a_missing_kind_is_created_in_the_installed_channel() {
+    let temp = Temp::new("missing-kind");
+    let experimental =
+        std::fs::read_to_string(corpus("gateway-api/v1.6.1/experimental-install.yaml")).unwrap();
+    let without_http: Vec<&str> = experimental
+        .split("\n---")
+        .filter(|doc| !doc.contains("name: httproutes.gateway.networking.k8s.io"))
+        .collect();
+    let installed = temp.write("installed.yaml", &without_http.join("\n---"));
+    let snapshot = snapshot_of(&temp, "cluster.yaml", &[installed], "v1.34.0");
+    let standard = corpus("gateway-api/v1.6.1/standard-install.yaml");
+    // Each run with its own cache: the first caches the release it fetched.
+    let plan_with = |cache: &str, extra: &[&str]| {
+        let mut args = vec![
+            "plan",
+            standard.as_str(),
+            "--snapshot",
+            &snapshot,
+            "-o",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = Command::cargo_bin("crdguard")
+            .unwrap()
+            .args(&args)
+            .env("XDG_CACHE_HOME", temp.path(cache))
+            .output()
+            .unwrap();
+        let plan: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+        (out.status.code(), plan)
+    };
+    let url = serve_corpus(1);
+    let (code, plan) = plan_with("mirrored", &["--catalog-url", &url]);
+    assert_eq!(code, Some(0), "{}", plan["summary"]);
+    let http = plan_item(&plan, "httproutes.gateway.networking.k8s.io");
+    assert_eq!(http["action"], "create", "{http}");
+    assert_eq!(http["desired"]["channel"], "experimental", "{http}");
+    assert!(
+        !plan.to_string().contains("bundle-skew"),
+        "the bundle would mix channels"
+    );
+    let (code, plan) = plan_with("empty", &["--offline"]);
+    assert_eq!(code, Some(0), "{}", plan["summary"]);
+    let http = plan_item(&plan, "httproutes.gateway.networking.k8s.io");
+    assert_eq!(http["action"], "keep", "{http}");
+    assert!(
+        plan.to_string()
+            .contains("its experimental release could not be had"),
+        "no warning says why"
     );
 }

@@ -14,7 +14,9 @@ use crate::state::{DesiredState, ObservedState};
 use crate::version::BundleVersion;
 
 /// The version whose experimental release is needed, if `bundle` is installed in the
-/// experimental channel and the sources carry only the standard channel of a newer one.
+/// experimental channel and the sources carry only the standard channel of a newer one; or of
+/// the installed one, when the sources carry kinds the cluster lacks (SPEC §2: an absent CRD
+/// of an installed bundle is created in the installed channel, with that release's content).
 pub fn experimental_release_needed(
     desired: &DesiredState,
     observed: &ObservedState,
@@ -28,7 +30,21 @@ pub fn experimental_release_needed(
     {
         return None;
     }
-    newer_single_release(&installed, &wanted, Channel::Standard)
+    if let Some(newer) = newer_single_release(&installed, &wanted, Channel::Standard) {
+        return Some(newer);
+    }
+    let installed_newest = installed.iter().filter_map(|m| m.version.as_ref()).max()?;
+    let classifier = Classifier::new(policy);
+    let adds_kinds = desired.crds.iter().any(|crd| {
+        !observed.crds.contains_key(&crd.name)
+            && classifier.classify(crd).bundle.as_deref() == Some(bundle)
+    });
+    match wanted.iter().collect::<Vec<_>>().as_slice() {
+        [(version, Channel::Standard)] if version == installed_newest && adds_kinds => {
+            Some(version.clone())
+        }
+        _ => None,
+    }
 }
 
 /// The memberships in `bundle` of the installed CRDs, and the (version, channel) pairs the

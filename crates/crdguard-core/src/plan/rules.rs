@@ -288,13 +288,14 @@ fn absent(ctx: &ItemContext) -> Option<Decision> {
     }
     // Other CRDs of the bundle are installed: adding this one must not mix an older or
     // narrower copy into the installed bundle.
-    // The installed bundle is already at the desired release, in a channel that has this
-    // kind (a CRD missing from it, e.g. after an apply cut short): adding it mixes nothing.
+    // The installed bundle is already at the desired release and channel (a CRD missing from
+    // it, e.g. after an apply cut short): adding it mixes nothing. A standard copy is never
+    // added to an experimental bundle: the experimental release's content is (channel.rs).
     let completes_installed_release = matches!(
         &ctx.bundle_installed,
         Some((Some(version), Some(channel)))
             if Some(version) == desired_version(ctx)
-                && ctx.desired_bundle.channel.is_some_and(|wanted| *channel >= wanted)
+                && ctx.desired_bundle.channel == Some(*channel)
     );
     if is_standard(ctx) && ctx.bundle_installed.is_some() && !completes_installed_release {
         let bundle_intent = [newer_installed, wider_channel_same_version]
