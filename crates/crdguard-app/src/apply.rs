@@ -427,7 +427,16 @@ pub async fn apply(
         result.not_established = waited.pending.into_iter().collect();
     }
 
-    if result.failed.is_empty() && result.not_established.is_empty() && interrupted.is_none() {
+    if interrupted.is_some() {
+        // Stopped before the companions: they are not sent either, and the report says so.
+        result.not_sent.extend(
+            plan.items
+                .iter()
+                .filter(|i| i.action.writes() && i.companion.is_some())
+                .map(|i| i.crd.clone()),
+        );
+        result.not_sent.sort();
+    } else if result.failed.is_empty() && result.not_established.is_empty() {
         apply_companions(
             cluster,
             &mut plan,
@@ -440,6 +449,8 @@ pub async fn apply(
         .await;
     }
 
+    // A stop during the companions' writes counts as well.
+    let interrupted = interrupted.or_else(|| cluster.stop_signal().requested());
     if plan.verdict == Verdict::Ok
         && result.failed.is_empty()
         && result.not_established.is_empty()
@@ -454,8 +465,8 @@ pub async fn apply(
         Exit::Cluster
     } else if let Some(reason) = interrupted {
         result.stopped = Some(format!(
-            "{reason}: {} CRD(s) written (not waited for Established), {} not sent; run the \
-             same command again to resume",
+            "{reason}: {} object(s) written (not waited for Established), {} not sent; run \
+             the same command again to resume",
             result.applied.len(),
             result.not_sent.len()
         ));
