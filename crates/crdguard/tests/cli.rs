@@ -2764,3 +2764,50 @@ fn a_missing_kind_is_created_in_the_installed_channel() {
         "no warning says why"
     );
 }
+
+/// SPEC §2 v2: taking over CRDs a person's kubectl wrote is an override shown in the plan's
+/// table, not only in `explain` or JSON.
+#[test]
+fn taking_over_from_kubectl_is_shown_in_the_table() {
+    let temp = Temp::new("takeover-shown");
+    let text = std::fs::read_to_string(corpus("gateway-api/v1.5.1/standard-install.yaml")).unwrap();
+    let mut documents = Vec::new();
+    for document in serde_yaml_ng::Deserializer::from_str(&text) {
+        let mut crd: Value = serde::Deserialize::deserialize(document).unwrap();
+        if crd.is_null() {
+            continue;
+        }
+        crd["metadata"]["managedFields"] = serde_json::json!([{
+            "manager": "kubectl", "operation": "Apply",
+            "apiVersion": "apiextensions.k8s.io/v1", "fieldsType": "FieldsV1",
+            "fieldsV1": { "f:spec": { "f:group": {} } }
+        }]);
+        documents.push(serde_json::to_string(&crd).unwrap());
+    }
+    let installed = temp.write("installed.yaml", &documents.join("\n---\n"));
+    let snapshot = snapshot_of(&temp, "cluster.yaml", &[installed], "v1.34.0");
+    let desired = corpus("gateway-api/v1.6.1/standard-install.yaml");
+    // ReferenceGrant's v1.6.1 schema needs --allow-breaking over a snapshot without objects.
+    let out = crdguard(&[
+        "plan",
+        &desired,
+        "--snapshot",
+        &snapshot,
+        "--allow-breaking",
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}{}", stderr(&out));
+    let grants = table
+        .lines()
+        .find(|l| l.contains("referencegrants.gateway.networking.k8s.io"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(grants.contains("breaking-change-allowed"), "{grants}");
+    let http = table
+        .lines()
+        .find(|l| l.contains("httproutes.gateway.networking.k8s.io"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        http.contains("upgrade") && http.contains("ownership-taken"),
+        "{http}"
+    );
+}

@@ -207,6 +207,18 @@ pub fn item_reason(item: &ItemPlan) -> String {
             detail.push_str(&format!("; also: {}", more.join("; ")));
         }
     }
+    // The explicit overrides are shown in the plan, not only in --details or JSON (SPEC §2:
+    // taking ownership and applying breaking changes are explicit, logged and shown).
+    if item.action.writes() {
+        for r in item.reasons.iter().skip(1).filter(|r| {
+            matches!(
+                r.code,
+                Code::OwnershipTaken | Code::BreakingChangeAllowed | Code::MigrationPlanned
+            )
+        }) {
+            detail.push_str(&format!("; {}: {}", r.code.as_str(), r.message));
+        }
+    }
     if !item.findings.is_empty() {
         let errors = item
             .findings
@@ -335,9 +347,22 @@ fn bundle_why(bundle: &crdguard_core::plan::BundlePlan) -> String {
     } else {
         bundle.reasons.first()
     };
-    reason
+    let mut why = reason
         .map(|r| format!("{}: {}", r.code.as_str(), r.message))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // A kept channel says which policy setting would widen it (SPEC §2 row 10, keep + warning).
+    for mismatch in bundle
+        .reasons
+        .iter()
+        .filter(|r| r.code == Code::ChannelMismatch && Some(*r) != reason)
+    {
+        why.push_str(&format!(
+            "; {}: {}",
+            mismatch.code.as_str(),
+            mismatch.message
+        ));
+    }
+    why
 }
 
 /// The verdict in words: for a plan, whether anything will be written; for an apply that
