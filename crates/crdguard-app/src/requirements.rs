@@ -69,6 +69,9 @@ pub struct Removal {
     pub dry_run: bool,
     /// CRDs whose annotation held the product's entry and no longer does.
     pub crds: Vec<String>,
+    /// When no CRD records the product: the recorded product closest to its name (a typo).
+    #[serde(skip)]
+    pub closest_recorded: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +100,7 @@ pub fn remove(args: &RemoveSettings) -> Result<Removal, CommandError> {
             product: product.clone(),
             dry_run,
             crds: Vec::new(),
+            closest_recorded: None,
         };
         for crd in observed.crds.values() {
             let holds = requirements::recorded(crd)
@@ -117,6 +121,18 @@ pub fn remove(args: &RemoveSettings) -> Result<Removal, CommandError> {
             {
                 removal.crds.push(crd.name.clone());
             }
+        }
+        if removal.crds.is_empty() {
+            removal.closest_recorded = observed
+                .crds
+                .values()
+                .filter_map(|crd| requirements::recorded(crd).ok())
+                .flatten()
+                .map(|entry| entry.product)
+                .map(|recorded| (strsim::jaro_winkler(&recorded, product), recorded))
+                .filter(|(score, _)| *score > 0.85)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, recorded)| recorded);
         }
         Ok(removal)
     })

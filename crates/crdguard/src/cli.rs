@@ -376,8 +376,9 @@ pub struct LiveArgs {
     #[command(flatten)]
     pub kube: KubeArgs,
 
-    /// How long to wait for CRDs to become Established, for a storage migration's CRD switch,
-    /// and for the server's type checking of the guard policy (e.g. 30s, 2m).
+    /// How long to wait for what the command waits on (e.g. 30s, 2m): CRDs to become
+    /// Established (apply, install), a storage migration's CRD switch (apply, migrate), the
+    /// server's type checking of the guard policy (guard apply).
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 
@@ -693,8 +694,7 @@ pub struct GuardRenderArgs {
     #[arg(long, value_name = "VERSION")]
     pub server_version: Option<String>,
 
-    /// yaml for people; json loads about twice as fast (`kubectl get crd -o yaml` and `-o json`
-    /// are snapshots too).
+    /// Output format: the objects as a YAML stream, or as a JSON v1 List (for `kubectl apply -f`).
     #[arg(short, long, value_enum, default_value_t = SnapshotFormat::Yaml)]
     pub output: SnapshotFormat,
 }
@@ -758,8 +758,7 @@ pub struct RbacArgs {
     )]
     pub subject: String,
 
-    /// yaml for people; json loads about twice as fast (`kubectl get crd -o yaml` and `-o json`
-    /// are snapshots too).
+    /// Output format: the objects as a YAML stream, or as a JSON v1 List (for `kubectl apply -f`).
     #[arg(short, long, value_enum, default_value_t = SnapshotFormat::Yaml)]
     pub output: SnapshotFormat,
 }

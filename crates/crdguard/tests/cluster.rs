@@ -2294,6 +2294,13 @@ fn requirements_recorded_honoured_removed(cluster: &Cluster) -> Result<(), Faile
     )?;
     check(cluster.versions() == before, "a refused apply wrote")?;
 
+    // A typo removes nothing, and says which recorded product was meant.
+    let out = cluster.crdguard(&["requirements", "remove", "itsio"]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    check(
+        out.status.success() && said.contains("nothing was written. Did you mean istio?"),
+        format!("requirements remove itsio: {said}"),
+    )?;
     let out = cluster.crdguard(&["requirements", "remove", "istio", "-o", "json"]);
     let removal: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
         format!(

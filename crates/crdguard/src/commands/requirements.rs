@@ -22,7 +22,14 @@ pub fn run(args: &RequirementsArgs) -> Result<Exit, CommandError> {
         Output::Yaml => crate::render::yaml(&removal)?,
         Output::Table | Output::Markdown => {
             let text = if removal.crds.is_empty() {
-                format!("No CRD records a requirement of {product}; nothing was written.\n")
+                format!(
+                    "No CRD records a requirement of {product}; nothing was written.{}\n",
+                    removal
+                        .closest_recorded
+                        .as_ref()
+                        .map(|p| format!(" Did you mean {p}?"))
+                        .unwrap_or_default()
+                )
             } else {
                 format!(
                     "{} {product}'s requirement from {} CRD(s){}:\n{}",
