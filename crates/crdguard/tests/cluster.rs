@@ -1437,6 +1437,17 @@ fn envoy_gateway_over_kubectl_installed_gateway_api(cluster: &Cluster) -> Result
             size > 0 && size < 900 * 1024,
             format!("release Secret holds {size} bytes"),
         )?;
+        // install reports that size itself (SPEC §6 v2): the decoded bytes of the same data.
+        let encoded = secret["data"]["release"].as_str().unwrap_or_default();
+        let padding = encoded.bytes().rev().take_while(|b| *b == b'=').count();
+        let decoded = encoded.len() / 4 * 3 - padding;
+        check(
+            report["install"]["releaseSecretBytes"] == decoded,
+            format!(
+                "install reported {} bytes, the Secret holds {decoded}",
+                report["install"]["releaseSecretBytes"]
+            ),
+        )?;
         // The same command again writes nothing to the cluster's CRDs.
         let crd_versions = cluster.versions();
         let (code, again) = cluster.json(&["plan", "--chart", &chart, "-o", "json"]);

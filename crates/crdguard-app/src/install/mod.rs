@@ -93,6 +93,7 @@ pub fn run(
         phase2: "skipped".into(),
         message: String::new(),
         protected: protection.report.clone(),
+        release_secret_bytes: None,
     };
     let mut exit = phase1;
     if let Some(blocker) = &protection.blocker {
@@ -163,8 +164,52 @@ pub fn run(
             }
         }
     }
+    if result.phase2 == "succeeded" {
+        release_size(&mut plan, &mut result, &connect, &namespace)?;
+    }
     plan.install = Some(result);
     Ok(Applied { plan, exit })
+}
+
+/// Helm refuses a release Secret above 1 MiB: warned about from here on (SPEC §6 v2).
+const RELEASE_SECRET_WARNING_BYTES: u64 = 900 * 1024;
+
+/// Reads the size of the release Secret phase 2 wrote, and warns when the next upgrade may not
+/// fit. An unreadable Secret (no permission) leaves the size unknown; it fails nothing.
+fn release_size(
+    plan: &mut crdguard_core::plan::Plan,
+    result: &mut InstallResult,
+    connect: &crdguard_kube::ConnectOptions,
+    namespace: &str,
+) -> Result<(), CommandError> {
+    let secret = crate::session::runtime()?.block_on(async {
+        let cluster = crate::session::connect_live(connect).await?;
+        Ok::<_, CommandError>(
+            cluster
+                .helm_release_secret(&result.release, namespace)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "the release Secret's size could not be read");
+                    None
+                }),
+        )
+    })?;
+    let Some(secret) = secret else {
+        return Ok(());
+    };
+    result.release_secret_bytes = Some(secret.bytes);
+    if secret.bytes > RELEASE_SECRET_WARNING_BYTES {
+        plan.warnings.push(crdguard_core::plan::PlanWarning {
+            source: format!("Secret {namespace}/{}", secret.name),
+            message: format!(
+                "the release Secret holds {} bytes, above 900 KiB: Kubernetes refuses Secrets \
+                 above 1 MiB, so a later upgrade of this release may fail; trim the chart \
+                 (large files, templates of CRDs)",
+                secret.bytes
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The first few of a list, and how many more.

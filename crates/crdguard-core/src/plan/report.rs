@@ -366,6 +366,11 @@ pub struct InstallResult {
     /// Objects of the release's last manifest that phase 2's manifest will lack (every CRD:
     /// the post-renderer drops them), each kept from Helm's upgrade pruning (SPEC §6 v2).
     pub protected: Vec<ProtectedObject>,
+    /// The size of the release Secret phase 2 wrote, in the bytes Kubernetes counts against
+    /// its 1 MiB limit (SPEC §6 v2); absent when phase 2 wrote none (dry run, skipped) or the
+    /// Secret could not be read.
+    #[serde(rename = "releaseSecretBytes", skip_serializing_if = "Option::is_none")]
+    pub release_secret_bytes: Option<u64>,
 }
 
 /// One object of the release's last manifest and how it is kept from Helm's pruning.

@@ -444,6 +444,11 @@ pub fn outcome_lines(plan: &Plan) -> Vec<String> {
                 format!(": {}", install.message)
             }
         ));
+        if let Some(bytes) = install.release_secret_bytes {
+            lines.push(format!(
+                "Release Secret: {bytes} bytes (Kubernetes refuses Secrets above 1,048,576)"
+            ));
+        }
     }
     lines
 }
