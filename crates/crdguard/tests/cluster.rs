@@ -131,15 +131,54 @@ impl Cluster {
             .map(|c| c["metadata"]["name"].as_str().unwrap().to_string())
             .filter(|n| n.contains(".gateway.networking."))
             .collect();
-        if !names.is_empty() {
-            let mut args = vec!["delete", "crd", "--wait"];
-            args.extend(names.iter().map(String::as_str));
-            let out = self.kubectl(&args);
+        self.delete_crds(&names);
+    }
+
+    /// Deletes CRDs and waits until they are gone. The server's cleanup finalizer sometimes
+    /// stalls right after a CRD was written ("could not list instances: storage is
+    /// (re)initializing"), then retries with a growing backoff for minutes; after 20 s the
+    /// test drops the finalizer itself (the CRDs hold no objects to clean up by then), as the
+    /// live suite does.
+    fn delete_crds(&self, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        let mut args = vec!["delete", "crd", "--wait=false", "--ignore-not-found"];
+        args.extend(names.iter().map(String::as_str));
+        let out = self.kubectl(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let started = std::time::Instant::now();
+        let mut finalizers_dropped = false;
+        loop {
+            let left: Vec<&String> = names
+                .iter()
+                .filter(|name| self.get(&["crd", name.as_str()]).is_some())
+                .collect();
+            if left.is_empty() {
+                return;
+            }
+            if !finalizers_dropped && started.elapsed() > std::time::Duration::from_secs(20) {
+                for name in &left {
+                    let _ = self.kubectl(&[
+                        "patch",
+                        "crd",
+                        name.as_str(),
+                        "--type=merge",
+                        "-p",
+                        r#"{"metadata":{"finalizers":null}}"#,
+                    ]);
+                }
+                finalizers_dropped = true;
+            }
             assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+                started.elapsed() < std::time::Duration::from_secs(120),
+                "CRDs not deleted after 120 s: {left:?}"
             );
+            std::thread::sleep(std::time::Duration::from_millis(250));
         }
     }
 
@@ -1853,11 +1892,7 @@ fn remove_envoy_gateway(cluster: &Cluster) {
         .into_iter()
         .filter(|n| n.ends_with(".gateway.envoyproxy.io"))
         .collect();
-    if !names.is_empty() {
-        let mut args = vec!["delete", "crd", "--wait"];
-        args.extend(names.iter().map(String::as_str));
-        let _ = cluster.kubectl(&args);
-    }
+    cluster.delete_crds(&names);
 }
 
 /// Issue 16, e2e 2: Gateway API v1.5.1 standard applied by a person with `kubectl apply
