@@ -214,13 +214,10 @@ pub fn builtin_policy(reference: &str) -> Result<Policy, CommandError> {
             })
             .unwrap_or_default();
         // A typo in the product (or a version the catalog lacks) names the closest first.
-        let closest = known
-            .iter()
-            .map(|k| (strsim::jaro_winkler(k, reference), k))
-            .filter(|(score, _)| *score > 0.85)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, k)| format!(" Did you mean {k}?"))
-            .unwrap_or_default();
+        let closest =
+            crdguard_core::policy::nearest_match(reference, known.iter().map(String::as_str))
+                .map(|k| format!(" Did you mean {k}?"))
+                .unwrap_or_default();
         CommandError::usage(format!(
             "--for {reference}: no built-in policy.{closest} Known: {}",
             known.join(", ")

@@ -123,16 +123,16 @@ pub fn remove(args: &RemoveSettings) -> Result<Removal, CommandError> {
             }
         }
         if removal.crds.is_empty() {
-            removal.closest_recorded = observed
+            let recorded: Vec<String> = observed
                 .crds
                 .values()
                 .filter_map(|crd| requirements::recorded(crd).ok())
                 .flatten()
                 .map(|entry| entry.product)
-                .map(|recorded| (strsim::jaro_winkler(&recorded, product), recorded))
-                .filter(|(score, _)| *score > 0.85)
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(_, recorded)| recorded);
+                .collect();
+            removal.closest_recorded =
+                crdguard_core::policy::nearest_match(product, recorded.iter().map(String::as_str))
+                    .map(str::to_string);
         }
         Ok(removal)
     })

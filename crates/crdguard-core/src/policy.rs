@@ -413,10 +413,7 @@ impl Policy {
 }
 
 /// The candidate closest to a misspelt `word` (Jaro-Winkler above 0.8), for "did you mean".
-pub(crate) fn nearest_match<'a>(
-    word: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn nearest_match<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .map(|candidate| (strsim::jaro_winkler(word, candidate), candidate))
         .max_by(|a, b| a.0.total_cmp(&b.0))

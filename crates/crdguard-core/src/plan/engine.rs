@@ -421,8 +421,7 @@ fn decide_item(
         None
     };
     ctx.findings = &findings;
-    let mut decision = rules::decide(&ctx);
-    let rule_rows = rules::trace(&ctx);
+    let (mut decision, rule_rows) = rules::decide_and_trace(&ctx);
     if decision.action == Action::Upgrade
         && inputs
             .preserved_channel

@@ -127,6 +127,13 @@ pub fn decide(ctx: &ItemContext) -> Decision {
     decide_from(judge(ctx))
 }
 
+/// `decide` and `trace` from one judgement of the rows (the engine needs both per item).
+pub fn decide_and_trace(ctx: &ItemContext) -> (Decision, Vec<RuleRow>) {
+    let rows = judge(ctx);
+    let trace = trace_from(&rows);
+    (decide_from(rows), trace)
+}
+
 fn decide_from(rows: Vec<(Code, Option<Decision>)>) -> Decision {
     let mut applying = rows.into_iter().filter_map(|(_, decision)| decision);
     let Some(mut decision) = applying.next() else {
@@ -176,9 +183,12 @@ pub enum RowOutcome {
 
 /// Every row of the table for one item, as `decide` weighs them.
 pub fn trace(ctx: &ItemContext) -> Vec<RuleRow> {
+    trace_from(&judge(ctx))
+}
+
+fn trace_from(rows: &[(Code, Option<Decision>)]) -> Vec<RuleRow> {
     let mut decided: Option<Action> = None;
-    judge(ctx)
-        .into_iter()
+    rows.iter()
         .enumerate()
         .map(|(index, (rule, result))| {
             let outcome = match (&result, decided) {
@@ -194,10 +204,13 @@ pub fn trace(ctx: &ItemContext) -> Vec<RuleRow> {
             };
             RuleRow {
                 row: index + 1,
-                rule,
+                rule: *rule,
                 outcome,
                 action: result.as_ref().map(|d| d.action),
-                reasons: result.map(|d| d.reasons).unwrap_or_default(),
+                reasons: result
+                    .as_ref()
+                    .map(|d| d.reasons.clone())
+                    .unwrap_or_default(),
             }
         })
         .collect()
