@@ -117,7 +117,10 @@ pub fn add(files: &[PathBuf], dry_run: bool) -> Result<Vec<AddOutcome>, CommandE
         let entry = &added.release;
         let channel = Channel::parse(&entry.channel)
             .ok_or_else(|| CommandError::usage(format!("{shown}: channel {:?}", entry.channel)))?;
-        let action = match catalog.release(&entry.tag, channel) {
+        let known = catalog
+            .bundle(&added.bundle)
+            .and_then(|data| data.release(&entry.tag, channel));
+        let action = match known {
             Some(known) => {
                 let differs = entry.crds.len() != known.crds.len()
                     || entry

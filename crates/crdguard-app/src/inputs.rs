@@ -140,10 +140,9 @@ fn check_required_kinds(
             .filter(|c| classifier.classify(c).bundle.as_deref() == Some(bundle.name.as_str()))
             .map(|c| c.kind.clone())
             .collect();
-        if bundle.name == catalog.bundle() {
+        if let Some(data) = catalog.bundle(&bundle.name) {
             known.extend(
-                catalog
-                    .releases()
+                data.releases()
                     .iter()
                     .flat_map(|r| r.crds.iter().map(|c| c.kind.clone())),
             );
@@ -163,8 +162,27 @@ pub fn preserve_channel(
     policy: &Policy,
     render: &RenderSettings,
 ) -> Result<BTreeSet<String>, CommandError> {
-    // The catalog knows the releases of one bundle; channels of others are never swapped.
-    let bundle = crate::catalog::catalog()?.bundle();
+    // Only a bundle with channels and catalog data can have a release of the other channel
+    // fetched; the channels of any other bundle are never swapped.
+    let mut swapped = BTreeSet::new();
+    for data in crate::catalog::catalog()?.bundles() {
+        if data.channel_marker().is_some() {
+            let bundle = data.bundle();
+            swapped.extend(preserve_bundle_channel(
+                desired, observed, policy, render, bundle,
+            )?);
+        }
+    }
+    Ok(swapped)
+}
+
+fn preserve_bundle_channel(
+    desired: &mut DesiredState,
+    observed: &crdguard_core::ObservedState,
+    policy: &Policy,
+    render: &RenderSettings,
+    bundle: &str,
+) -> Result<BTreeSet<String>, CommandError> {
     if let Some(version) = channel::standard_release_needed(desired, observed, policy, bundle) {
         let reference = format!("{bundle}@{version}/standard");
         return match fetch_catalog_reference(&reference, render, crate::session::input_options()?) {

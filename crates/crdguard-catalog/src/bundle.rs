@@ -1,19 +1,17 @@
-//! The catalog: typed, validated facts about the releases of an upstream bundle, and lookups.
+//! One bundle's catalog: typed, validated facts about the releases of an upstream bundle, and
+//! lookups.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-use std::sync::OnceLock;
 
 use crdguard_core::companion::CompanionObject;
-use crdguard_core::{BundleVersion, Channel, InputError, KubeVersion};
+use crdguard_core::{BundleVersion, Channel, KubeVersion};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::data::{self, AddedRelease, CatalogFile};
-use crate::policies::{self, BuiltinPolicy};
+use crdguard_core::registry::{MarkerKey, Registry};
 
-/// The Gateway API facts, generated from the corpus by `examples/generate-catalog.rs`.
-const GATEWAY_API_DATA: &str = include_str!("../data/gateway-api.json");
+use crate::catalog::CatalogError;
+use crate::data::{self, AddedRelease, CatalogFile};
 
 /// A tagged semver release, or one of the `monthly-YYYY.MM` experimental builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -65,18 +63,24 @@ pub struct ExtraObject {
 /// One release in one channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
+    /// The bundle's registry name (`gateway-api`).
+    pub bundle: String,
+    /// Whether the bundle has channels. A bundle without (prometheus-operator) records its
+    /// releases as `standard`, and messages leave the channel out.
+    pub channelled: bool,
     /// The upstream git tag: `v1.6.1`, `monthly-2026.04`.
     pub tag: String,
     pub kind: ReleaseKind,
     /// The release's version: the tag's for releases (`v0.8.1`), and for monthly builds, whose
     /// tags are not versions, the bundle-version annotation they carry (`v1.4.1`, `v0.0.0-dev`).
-    /// Look monthly builds up by tag: [`Catalog::release`] never returns one for a version.
+    /// Look monthly builds up by tag: [`BundleCatalog::release`] never returns one for a version.
     pub version: BundleVersion,
     /// What the CRDs' `gateway.networking.k8s.io/bundle-version` says. Differs from `version`
     /// for v0.8.1, whose CRDs say v0.8.0.
     pub bundle_version_annotation: BundleVersion,
     pub channel: Channel,
-    pub asset_url: String,
+    /// Where upstream publishes the release's CRDs as one file, if it does.
+    pub asset_url: Option<String>,
     /// The oldest Kubernetes that accepts the CRDs (see [`crate::requirements`]).
     pub min_kubernetes: Option<KubeVersion>,
     pub min_kubernetes_reason: Option<String>,
@@ -97,9 +101,14 @@ impl Release {
         self.kind == ReleaseKind::Monthly
     }
 
-    /// `gateway-api@v1.6.1/experimental`-style label for messages.
+    /// `v1.6.1/experimental`-style label for messages (`v0.93.0` for a bundle without
+    /// channels).
     pub fn label(&self) -> String {
-        format!("{}/{}", self.tag, self.channel)
+        if self.channelled {
+            format!("{}/{}", self.tag, self.channel)
+        } else {
+            self.tag.clone()
+        }
     }
 
     /// Whether two releases carry exactly the same CRD content (same names, same digests).
@@ -149,32 +158,14 @@ pub struct IdenticalReleases {
     pub tags: Vec<String>,
 }
 
-/// The embedded data or a built-in policy is malformed. Only a broken build can produce this
-/// for [`Catalog::builtin`]; the crate's tests load the embedded data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CatalogError {
-    Data { source: String, message: String },
-    Policy(InputError),
-}
-
-impl fmt::Display for CatalogError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CatalogError::Data { source, message } => {
-                write!(f, "catalog data {source}: {message}")
-            }
-            CatalogError::Policy(e) => write!(f, "built-in policy: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for CatalogError {}
-
-/// Facts about the releases of the Gateway API, plus the built-in product policies.
+/// Facts about the releases of one bundle (SPEC §1 "Known bundle"): one data file.
 #[derive(Debug, Clone)]
-pub struct Catalog {
+pub struct BundleCatalog {
     bundle: String,
     repository: String,
+    /// Where the bundle writes its version and channel, from the registry entry of `bundle`.
+    version_marker: Option<MarkerKey>,
+    channel_marker: Option<MarkerKey>,
     releases: Vec<Release>,
     storage_history: Vec<StorageHistory>,
     identical: Vec<IdenticalReleases>,
@@ -182,37 +173,32 @@ pub struct Catalog {
     by_digest: HashMap<String, Vec<usize>>,
     /// Companion content (apiVersion, kind, spec) by digest.
     companions: HashMap<String, Value>,
-    pub(crate) policies: Vec<BuiltinPolicy>,
 }
 
-impl Catalog {
-    /// The catalog built into crdguard, parsed once.
-    ///
-    /// Returns an error rather than panicking if the embedded data were malformed; that can only
-    /// come from a broken build, which the crate's tests catch.
-    pub fn builtin() -> Result<&'static Catalog, &'static CatalogError> {
-        static BUILTIN: OnceLock<Result<Catalog, CatalogError>> = OnceLock::new();
-        BUILTIN
-            .get_or_init(|| {
-                Catalog::from_sources(
-                    "data/gateway-api.json",
-                    GATEWAY_API_DATA,
-                    &policies::BUILTIN_POLICY_FILES,
-                )
-            })
-            .as_ref()
+impl BundleCatalog {
+    /// Parses one bundle's data file.
+    pub fn from_json(source: &str, text: &str) -> Result<BundleCatalog, CatalogError> {
+        let file: CatalogFile = serde_json::from_str(text).map_err(|e| CatalogError::Data {
+            source: source.to_string(),
+            message: e.to_string(),
+        })?;
+        BundleCatalog::from_file(source, file)
     }
 
-    /// The built-in catalog with releases recorded by `crdguard catalog add` (SPEC §8 v2): a
-    /// release the built-in data already has is left as built in; derived facts (storage
-    /// history, content-identical releases) are computed over all of them.
-    pub fn with_added(added: &[AddedRelease]) -> Result<Catalog, CatalogError> {
-        let source = "data/gateway-api.json and added releases";
-        let mut file: CatalogFile =
-            serde_json::from_str(GATEWAY_API_DATA).map_err(|e| CatalogError::Data {
-                source: source.to_string(),
-                message: e.to_string(),
-            })?;
+    /// This bundle with releases recorded by `crdguard catalog add` (SPEC §8 v2): a release the
+    /// data already has is left as it is; derived facts (storage history, content-identical
+    /// releases) are computed over all of them. Releases of other bundles are not this one's.
+    pub(crate) fn with_added(
+        source: &str,
+        text: &str,
+        added: &[AddedRelease],
+    ) -> Result<BundleCatalog, CatalogError> {
+        let err = |message: String| CatalogError::Data {
+            source: format!("{source} and added releases"),
+            message,
+        };
+        let mut file: CatalogFile = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+        let before = file.releases.len();
         for release in added {
             let known = file
                 .releases
@@ -228,39 +214,30 @@ impl Catalog {
                 }
             }
         }
+        if file.releases.len() == before {
+            return BundleCatalog::from_file(source, file);
+        }
         file.releases.sort_by_key(crate::generate::release_order);
         file.storage_history =
-            crate::generate::storage_history(&file.releases).map_err(|e| CatalogError::Data {
-                source: source.to_string(),
-                message: e.to_string(),
-            })?;
+            crate::generate::storage_history(&file.releases).map_err(|e| err(e.to_string()))?;
         file.identical_releases = crate::generate::identical_groups(&file.releases);
-        let mut catalog = Catalog::from_file(source, file)?;
-        catalog.policies = policies::load(&policies::BUILTIN_POLICY_FILES)?;
-        Ok(catalog)
+        BundleCatalog::from_file(source, file)
     }
 
-    /// Builds a catalog from a data file's text and policy files `(product, text)`.
-    pub fn from_sources(
-        source: &str,
-        catalog_json: &str,
-        policy_files: &[(&str, &str)],
-    ) -> Result<Catalog, CatalogError> {
-        let file: CatalogFile =
-            serde_json::from_str(catalog_json).map_err(|e| CatalogError::Data {
-                source: source.to_string(),
-                message: e.to_string(),
-            })?;
-        let mut catalog = Catalog::from_file(source, file)?;
-        catalog.policies = policies::load(policy_files)?;
-        Ok(catalog)
-    }
-
-    fn from_file(source: &str, file: CatalogFile) -> Result<Catalog, CatalogError> {
+    fn from_file(source: &str, file: CatalogFile) -> Result<BundleCatalog, CatalogError> {
         let err = |message: String| CatalogError::Data {
             source: source.to_string(),
             message,
         };
+        // The registry says where the bundle's markers are: a data file for a bundle the
+        // registry does not know could identify content but never read a CRD's version.
+        let Some(known) = Registry::builtin().bundle(&file.bundle) else {
+            return Err(err(format!(
+                "bundle {:?} is not in the registry (crdguard-core's registry.rs)",
+                file.bundle
+            )));
+        };
+        let (version_marker, channel_marker) = (known.version.clone(), known.channel.clone());
         if file.schema != data::SCHEMA_VERSION {
             return Err(err(format!(
                 "schema {} is not the supported {}",
@@ -271,7 +248,9 @@ impl Catalog {
         let releases = file
             .releases
             .into_iter()
-            .map(|entry| convert_release(entry).map_err(&err))
+            .map(|entry| {
+                convert_release(entry, &file.bundle, channel_marker.is_some()).map_err(&err)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut seen = BTreeMap::new();
         for (index, release) in releases.iter().enumerate() {
@@ -339,15 +318,16 @@ impl Catalog {
                 }
             }
         }
-        Ok(Catalog {
+        Ok(BundleCatalog {
             bundle: file.bundle,
             repository: file.repository,
+            version_marker,
+            channel_marker,
             releases,
             storage_history,
             identical,
             by_digest,
             companions,
-            policies: Vec::new(),
         })
     }
 
@@ -402,6 +382,16 @@ impl Catalog {
     /// The bundle these releases belong to (`gateway-api`).
     pub fn bundle(&self) -> &str {
         &self.bundle
+    }
+
+    /// Where the bundle writes its version on a CRD (an annotation or a label key).
+    pub fn version_marker(&self) -> Option<&MarkerKey> {
+        self.version_marker.as_ref()
+    }
+
+    /// Where the bundle writes its channel, for bundles with channels.
+    pub fn channel_marker(&self) -> Option<&MarkerKey> {
+        self.channel_marker.as_ref()
     }
 
     /// The upstream repository (`kubernetes-sigs/gateway-api`).
@@ -495,7 +485,11 @@ fn parse_kube(text: &Option<String>) -> Result<Option<KubeVersion>, String> {
     text.as_deref().map(str::parse).transpose()
 }
 
-fn convert_release(entry: data::ReleaseEntry) -> Result<Release, String> {
+fn convert_release(
+    entry: data::ReleaseEntry,
+    bundle: &str,
+    channelled: bool,
+) -> Result<Release, String> {
     let context = |e: String| format!("release {}/{}: {e}", entry.tag, entry.channel);
     let kind = match entry.kind.as_str() {
         "release" => ReleaseKind::Release,
@@ -503,6 +497,8 @@ fn convert_release(entry: data::ReleaseEntry) -> Result<Release, String> {
         other => return Err(context(format!("unknown kind {other:?}"))),
     };
     let release = Release {
+        bundle: bundle.to_string(),
+        channelled,
         kind,
         version: parse_version(&entry.version).map_err(context)?,
         bundle_version_annotation: parse_version(&entry.bundle_version_annotation)

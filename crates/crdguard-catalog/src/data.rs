@@ -1,4 +1,4 @@
-//! The on-disk format of `data/gateway-api.json`: written by the generator, read by the
+//! The on-disk format of `data/<bundle>.json`: written by the generator, read by the
 //! catalog. Plain strings here; the catalog parses and validates them into typed values.
 
 use serde::{Deserialize, Serialize};
@@ -45,7 +45,9 @@ pub struct ReleaseEntry {
     /// The `gateway.networking.k8s.io/bundle-version` value the release's CRDs carry.
     pub bundle_version_annotation: String,
     pub channel: String,
-    pub asset_url: String,
+    /// The published file holding exactly the release's CRDs, when upstream has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_url: Option<String>,
     pub min_kubernetes: Option<String>,
     pub min_kubernetes_reason: Option<String>,
     /// Non-CRD objects the release ships with (admission webhook, safe-upgrades policy).

@@ -1,4 +1,4 @@
-//! The generator of `data/gateway-api.json`: reads the release files of the corpus and writes
+//! The generator of `data/<bundle>.json`: reads the release files of the corpus and writes
 //! the facts, deterministically (same corpus → same bytes; a test regenerates and compares).
 //! Run it with `cargo run -p crdguard-catalog --example generate-catalog`.
 //!
@@ -10,12 +10,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crdguard_core::load::{Loaded, load_text};
-use crdguard_core::registry::{gateway_channel_annotation, gateway_version_annotation};
+use crdguard_core::registry::{KnownBundle, Registry};
 use crdguard_core::yaml::Limits;
 use crdguard_core::{BundleVersion, Channel};
 use serde_json::Value;
 
-use crate::catalog::{ReleaseKind, short_kube};
+use crate::bundle::{ReleaseKind, short_kube};
 use crate::data::{
     AddedRelease, CatalogFile, CompanionEntry, CrdEntry, ExtraEntry, IdenticalGroup, ReleaseEntry,
     SCHEMA_VERSION, StorageHistoryEntry, StorageRun,
@@ -23,12 +23,45 @@ use crate::data::{
 use crate::digest::{companion_digest, digest};
 use crate::requirements;
 
-pub const BUNDLE: &str = "gateway-api";
-pub const REPOSITORY: &str = "kubernetes-sigs/gateway-api";
+/// What the generator knows of a bundle's upstream beyond its registry entry (the markers).
+#[derive(Debug, Clone, Copy)]
+pub struct Upstream {
+    pub bundle: &'static str,
+    pub repository: &'static str,
+    /// Where upstream publishes a release's install file for a channel, when it publishes one
+    /// file that holds exactly the CRDs (`fetch` downloads it and checks every digest).
+    pub asset_url: Option<fn(&str, Channel) -> String>,
+}
 
-/// Where upstream publishes a release's install file for a channel.
-pub fn asset_url(tag: &str, channel: Channel) -> String {
-    format!("https://github.com/{REPOSITORY}/releases/download/{tag}/{channel}-install.yaml")
+pub const GATEWAY_API: Upstream = Upstream {
+    bundle: crdguard_core::registry::GATEWAY_API,
+    repository: "kubernetes-sigs/gateway-api",
+    asset_url: Some(|tag, channel| {
+        format!(
+            "https://github.com/kubernetes-sigs/gateway-api/releases/download/{tag}/{channel}-install.yaml"
+        )
+    }),
+};
+
+/// The corpus has the CRDs of `example/prometheus-operator-crd/`, one file per CRD. Upstream's
+/// release assets bundle them with the operator (`bundle.yaml`) and no asset was checked
+/// against these digests here, so the catalog names none: `fetch` says so, and `-f` takes the
+/// files.
+pub const PROMETHEUS_OPERATOR: Upstream = Upstream {
+    bundle: crdguard_core::registry::PROMETHEUS_OPERATOR,
+    repository: "prometheus-operator/prometheus-operator",
+    asset_url: None,
+};
+
+/// Every bundle the generator writes a data file for.
+pub const UPSTREAMS: [Upstream; 2] = [GATEWAY_API, PROMETHEUS_OPERATOR];
+
+impl Upstream {
+    fn known(&self) -> Result<&'static KnownBundle, GenerateError> {
+        Registry::builtin().bundle(self.bundle).ok_or_else(|| {
+            GenerateError::Input(format!("bundle {} is not in the registry", self.bundle))
+        })
+    }
 }
 
 /// One release and channel as found in the corpus: texts, not yet parsed.
@@ -63,11 +96,43 @@ impl fmt::Display for GenerateError {
 
 impl std::error::Error for GenerateError {}
 
-/// Reads, generates and renders: the complete text of `data/gateway-api.json` from
-/// `<corpus>/gateway-api/`.
-pub fn generate_from_corpus(corpus: &Path) -> Result<String, GenerateError> {
-    let sources = read_corpus(&corpus.join(BUNDLE))?;
-    Ok(render(&generate(&sources)?))
+/// Reads, generates and renders: the complete text of `data/<bundle>.json` from the corpus.
+pub fn generate_from_corpus(corpus: &Path, upstream: &Upstream) -> Result<String, GenerateError> {
+    let sources = if upstream.bundle == PROMETHEUS_OPERATOR.bundle {
+        read_prometheus_operator(&corpus.join("large").join(upstream.bundle))?
+    } else {
+        read_corpus(&corpus.join(upstream.bundle))?
+    };
+    Ok(render(&generate(upstream, &sources)?))
+}
+
+/// `<tag>/example/prometheus-operator-crd/*.yaml`: one release per tag, its CRDs one per file,
+/// read in name order as one install text. (The `-full` copies carry the same markers with
+/// longer descriptions; the catalog records the plain set.)
+pub fn read_prometheus_operator(root: &Path) -> Result<Vec<SourceRelease>, GenerateError> {
+    let mut sources = Vec::new();
+    for (tag, dir) in list_dir(root)? {
+        if !(tag.starts_with('v') && tag.parse::<BundleVersion>().is_ok()) {
+            continue;
+        }
+        let crd_dir = dir.join("example").join("prometheus-operator-crd");
+        let mut text = String::new();
+        for (name, path) in list_dir(&crd_dir)? {
+            if name.ends_with(".yaml") {
+                text.push_str("---\n");
+                text.push_str(&read(&path)?);
+                text.push('\n');
+            }
+        }
+        sources.push(SourceRelease {
+            tag,
+            kind: ReleaseKind::Release,
+            channel: Channel::Standard,
+            install: (relative(&crd_dir), text),
+            extras: Vec::new(),
+        });
+    }
+    Ok(sources)
 }
 
 /// Finds every release directory: `v*` tags, and `monthly/monthly-*` builds. For each channel
@@ -127,45 +192,63 @@ pub fn read_corpus(gateway_api: &Path) -> Result<Vec<SourceRelease>, GenerateErr
 pub fn added_release(path: &str, text: &str) -> Result<AddedRelease, GenerateError> {
     let input = |message: String| GenerateError::Input(format!("{path}: {message}"));
     let loaded = parse(path, text)?;
-    let (version_key, channel_key) = (gateway_version_annotation(), gateway_channel_annotation());
     let first = loaded.crds.first().ok_or_else(|| {
         input("holds no CustomResourceDefinition; give a release's install file".into())
     })?;
-    let registry = crdguard_core::registry::Registry::builtin();
+    let registry = Registry::builtin();
+    let upstream = registry
+        .for_group(&first.group)
+        .and_then(|known| UPSTREAMS.iter().find(|u| u.bundle == known.name))
+        .ok_or_else(|| {
+            input(format!(
+                "{} (group {}) belongs to no bundle the catalog records ({})",
+                first.name,
+                first.group,
+                UPSTREAMS.map(|u| u.bundle).join(", ")
+            ))
+        })?;
+    let bundle = upstream.bundle;
     for crd in &loaded.crds {
-        if registry.for_group(&crd.group).map(|b| b.name.as_str()) != Some(BUNDLE) {
+        if registry.for_group(&crd.group).map(|b| b.name.as_str()) != Some(bundle) {
             return Err(input(format!(
-                "{} (group {}) is not a {BUNDLE} CRD; the catalog records {BUNDLE} releases only",
-                crd.name, crd.group
+                "{} (group {}) is not a {bundle} CRD, as {} is; give one release's install file",
+                crd.name, crd.group, first.name
             )));
         }
     }
-    let tag = first
-        .annotation(version_key)
+    let known = upstream.known()?;
+    let version_marker = known.version.as_ref().ok_or_else(|| {
+        input(format!(
+            "{bundle} writes no version on its CRDs: which release is it?"
+        ))
+    })?;
+    let tag = version_marker
+        .read(first)
         .ok_or_else(|| {
             input(format!(
-                "{} has no {version_key} annotation: which release is it?",
-                first.name
+                "{} has no {}: which release is it?",
+                first.name,
+                version_marker.describe()
             ))
         })?
         .to_string();
     let version: BundleVersion = tag
         .parse()
-        .map_err(|e| input(format!("{version_key} {tag:?}: {e}")))?;
+        .map_err(|e| input(format!("{} {tag:?}: {e}", version_marker.describe())))?;
+    // Upstream's tags carry a `v` even where the marker does not (prometheus-operator).
+    let tag = version.to_string();
     if crdguard_core::identify::is_development_build(&version) {
         return Err(input(format!(
             "{tag} is a development build: it has no place among releases (SPEC §1); add tagged releases only"
         )));
     }
-    let channel = first
-        .annotation(channel_key)
-        .and_then(Channel::parse)
-        .ok_or_else(|| {
-            input(format!(
-                "{} has no valid {channel_key} annotation",
-                first.name
-            ))
-        })?;
+    let channel = match &known.channel {
+        None => Channel::Standard,
+        Some(marker) => marker
+            .read(first)
+            .and_then(Channel::parse)
+            .ok_or_else(|| input(format!("{} has no valid {}", first.name, marker.describe())))?,
+    };
     let companions: Vec<Value> = loaded
         .others
         .iter()
@@ -187,17 +270,20 @@ pub fn added_release(path: &str, text: &str) -> Result<AddedRelease, GenerateErr
     };
     Ok(AddedRelease {
         schema: crate::data::ADDED_SCHEMA_VERSION,
-        bundle: BUNDLE.to_string(),
-        release: release_entry(&source)?,
+        bundle: bundle.to_string(),
+        release: release_entry(upstream, &source)?,
         companions: companion_contents(std::slice::from_ref(&source))?,
     })
 }
 
 /// Builds the catalog file from the sources (pure).
-pub fn generate(sources: &[SourceRelease]) -> Result<CatalogFile, GenerateError> {
+pub fn generate(
+    upstream: &Upstream,
+    sources: &[SourceRelease],
+) -> Result<CatalogFile, GenerateError> {
     let mut releases = sources
         .iter()
-        .map(release_entry)
+        .map(|source| release_entry(upstream, source))
         .collect::<Result<Vec<_>, _>>()?;
     releases.sort_by_key(release_order);
     let storage_history = storage_history(&releases)?;
@@ -205,8 +291,8 @@ pub fn generate(sources: &[SourceRelease]) -> Result<CatalogFile, GenerateError>
     let companions = companion_contents(sources)?;
     Ok(CatalogFile {
         schema: SCHEMA_VERSION,
-        bundle: BUNDLE.to_string(),
-        repository: REPOSITORY.to_string(),
+        bundle: upstream.bundle.to_string(),
+        repository: upstream.repository.to_string(),
         releases,
         storage_history,
         identical_releases,
@@ -243,8 +329,11 @@ fn companion_contents(sources: &[SourceRelease]) -> Result<Vec<CompanionEntry>, 
         .collect())
 }
 
-fn release_entry(source: &SourceRelease) -> Result<ReleaseEntry, GenerateError> {
-    let label = format!("{}/{}", source.tag, source.channel);
+fn release_entry(
+    upstream: &Upstream,
+    source: &SourceRelease,
+) -> Result<ReleaseEntry, GenerateError> {
+    let label = format!("{} {}/{}", upstream.bundle, source.tag, source.channel);
     let input = |message: String| GenerateError::Input(format!("{label}: {message}"));
     let loaded = parse(&source.install.0, &source.install.1)?;
     if loaded.crds.is_empty() {
@@ -252,10 +341,15 @@ fn release_entry(source: &SourceRelease) -> Result<ReleaseEntry, GenerateError> 
     }
     // Every CRD of a release carries the same markers; the catalog records them once.
     let mut annotation: Option<&str> = None;
-    let (version_key, channel_key) = (gateway_version_annotation(), gateway_channel_annotation());
+    let known = upstream.known()?;
+    let version_marker = known
+        .version
+        .as_ref()
+        .ok_or_else(|| input("the bundle writes no version on its CRDs".into()))?;
+    let version_key = version_marker.describe();
     for crd in &loaded.crds {
-        let version = crd
-            .annotation(version_key)
+        let version = version_marker
+            .read(crd)
             .ok_or_else(|| input(format!("{} has no {version_key}", crd.name)))?;
         if annotation.is_some_and(|a| a != version) {
             return Err(input(format!(
@@ -263,12 +357,15 @@ fn release_entry(source: &SourceRelease) -> Result<ReleaseEntry, GenerateError> 
             )));
         }
         annotation = Some(version);
-        if crd.annotation(channel_key) != Some(source.channel.as_str()) {
+        if let Some(channel_marker) = &known.channel
+            && channel_marker.read(crd) != Some(source.channel.as_str())
+        {
             return Err(input(format!(
-                "{} is in the {} file but its {channel_key} is {:?}",
+                "{} is in the {} file but its {} is {:?}",
                 crd.name,
                 source.channel,
-                crd.annotation(channel_key)
+                channel_marker.describe(),
+                channel_marker.read(crd)
             )));
         }
     }
@@ -325,7 +422,9 @@ fn release_entry(source: &SourceRelease) -> Result<ReleaseEntry, GenerateError> 
         version: version.to_string(),
         bundle_version_annotation: annotation.to_string(),
         channel: source.channel.to_string(),
-        asset_url: asset_url(&source.tag, source.channel),
+        asset_url: upstream
+            .asset_url
+            .map(|url| url(&source.tag, source.channel)),
         min_kubernetes: Some(short_kube(&minimum.kubernetes)),
         min_kubernetes_reason: Some(minimum.reason),
         extras,
@@ -573,7 +672,10 @@ fn relative(path: &Path) -> String {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    match parts.iter().rposition(|p| p == BUNDLE) {
+    match parts
+        .iter()
+        .rposition(|p| UPSTREAMS.iter().any(|u| u.bundle == p))
+    {
         Some(start) => parts[start..].join("/"),
         None => path.display().to_string(),
     }

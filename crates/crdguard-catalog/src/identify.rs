@@ -13,50 +13,73 @@
 //!    identical content, which the planner's `identical` rule turns into `unchanged`; it never
 //!    skips an upgrade because the CRD looked newer than its content proves);
 //! 4. standard before experimental: the narrowest channel that holds this exact content. A
-//!    single CRD often cannot tell the channel; [`Catalog::identify_bundle`] looks at the whole
+//!    single CRD often cannot tell the channel; [`BundleCatalog::identify_bundle`] looks at the whole
 //!    set, where experimental-only kinds and fields settle it.
 
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crdguard_core::registry::{gateway_channel_annotation, gateway_version_annotation};
+use crdguard_core::registry::MarkerKey;
 use crdguard_core::{BundleVersion, Channel};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog::{Catalog, Release, ReleaseKind};
+use crate::bundle::{BundleCatalog, Release, ReleaseKind};
 use crate::digest::digest;
 
-/// A release named in a report: tag, version and channel.
+/// A release named in a report: bundle, tag, version and channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReleaseRef {
+    pub bundle: String,
     pub tag: String,
     pub version: BundleVersion,
     pub channel: Channel,
+    #[serde(skip)]
+    pub channelled: bool,
 }
 
 impl From<&Release> for ReleaseRef {
     fn from(r: &Release) -> Self {
         ReleaseRef {
+            bundle: r.bundle.clone(),
             tag: r.tag.clone(),
             version: r.version.clone(),
             channel: r.channel,
+            channelled: r.channelled,
         }
     }
 }
 
+/// `gateway-api v1.5.1 (standard)`, `gateway-api monthly-2026.04 (v1.4.1, experimental)`,
+/// `prometheus-operator v0.93.0`.
 impl fmt::Display for ReleaseRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.tag == self.version.to_string() {
-            write!(f, "{} ({})", self.tag, self.channel)
-        } else {
-            write!(f, "{} ({}, {})", self.tag, self.version, self.channel)
+        write!(f, "{} {}", self.bundle, self.tag)?;
+        let version = (self.tag != self.version.to_string()).then(|| self.version.to_string());
+        let channel = self.channelled.then(|| self.channel.to_string());
+        let details: Vec<String> = version.into_iter().chain(channel).collect();
+        if !details.is_empty() {
+            write!(f, " ({})", details.join(", "))?;
         }
+        Ok(())
     }
 }
 
-/// The Gateway API markers a CRD carries, raw.
+/// Reads a marker (an annotation or a label) off a CRD as parsed JSON.
+fn marker_value(crd: &Value, marker: &MarkerKey) -> Option<String> {
+    let map = if marker.is_label() {
+        "/metadata/labels"
+    } else {
+        "/metadata/annotations"
+    };
+    crd.pointer(map)
+        .and_then(|m| m.get(marker.key()))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// The version and channel markers a CRD carries, raw.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AnnotatedMarkers {
     pub version: Option<String>,
@@ -64,16 +87,11 @@ pub struct AnnotatedMarkers {
 }
 
 impl AnnotatedMarkers {
-    pub fn of(crd: &Value) -> AnnotatedMarkers {
-        let annotation = |key: &str| {
-            crd.pointer("/metadata/annotations")
-                .and_then(|a| a.get(key))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
+    /// The markers of `bundle` that `crd` carries.
+    pub fn of(crd: &Value, bundle: &BundleCatalog) -> AnnotatedMarkers {
         AnnotatedMarkers {
-            version: annotation(gateway_version_annotation()),
-            channel: annotation(gateway_channel_annotation()),
+            version: bundle.version_marker().and_then(|m| marker_value(crd, m)),
+            channel: bundle.channel_marker().and_then(|m| marker_value(crd, m)),
         }
     }
 
@@ -152,16 +170,15 @@ impl fmt::Display for AnnotationCheck {
                 identified,
             } => write!(
                 f,
-                "content is Gateway API {identified}; its bundle-version annotation says \
-                 {annotated}, as upstream shipped it"
+                "content is {identified}; its version marker says {annotated}, as upstream \
+                 shipped it"
             ),
             AnnotationCheck::Missing {
                 missing,
                 identified,
             } => write!(
                 f,
-                "content identified by digest as Gateway API {identified}; annotation {} is \
-                 missing",
+                "content identified by digest as {identified}; {} missing",
                 missing.join(" and ")
             ),
             AnnotationCheck::Mismatch {
@@ -169,7 +186,7 @@ impl fmt::Display for AnnotationCheck {
                 identified,
             } => write!(
                 f,
-                "annotations say {}/{} but the content is Gateway API {identified}",
+                "markers say {}/{} but the content is {identified}",
                 annotated.version.as_deref().unwrap_or("(no version)"),
                 annotated.channel.as_deref().unwrap_or("(no channel)"),
             ),
@@ -188,6 +205,9 @@ pub struct Identification<'c> {
     /// The single answer (see the module documentation for how it is chosen).
     pub best: &'c Release,
     pub annotated: AnnotatedMarkers,
+    /// Where the bundle writes its markers, to name the missing ones.
+    pub(crate) version_marker: Option<&'c MarkerKey>,
+    pub(crate) channel_marker: Option<&'c MarkerKey>,
 }
 
 impl Identification<'_> {
@@ -198,12 +218,19 @@ impl Identification<'_> {
 
     pub fn annotation_check(&self) -> AnnotationCheck {
         let identified = ReleaseRef::from(self.best);
+        let describe = |marker: Option<&MarkerKey>| marker.map(MarkerKey::describe);
         if self.annotated.is_empty() {
+            let missing: Vec<String> = describe(self.version_marker)
+                .into_iter()
+                .chain(describe(self.channel_marker))
+                .collect();
+            // A bundle that writes no markers at all (a policy bundle with no version key)
+            // has nothing to agree or disagree with.
+            if missing.is_empty() {
+                return AnnotationCheck::Agrees;
+            }
             return AnnotationCheck::Missing {
-                missing: vec![
-                    gateway_version_annotation().to_string(),
-                    gateway_channel_annotation().to_string(),
-                ],
+                missing,
                 identified,
             };
         }
@@ -216,10 +243,10 @@ impl Identification<'_> {
         }
         let mut missing = Vec::new();
         if self.annotated.version.is_none() {
-            missing.push(gateway_version_annotation().to_string());
+            missing.extend(describe(self.version_marker));
         }
         if self.annotated.channel.is_none() {
-            missing.push(gateway_channel_annotation().to_string());
+            missing.extend(describe(self.channel_marker));
         }
         if !missing.is_empty() {
             return AnnotationCheck::Missing {
@@ -250,7 +277,7 @@ pub struct BundleIdentification<'c> {
     pub unidentified: Vec<String>,
 }
 
-impl Catalog {
+impl BundleCatalog {
     /// Identifies one CRD by its content digest. `None` when no release has this content.
     pub fn identify(&self, crd: &Value) -> Option<Identification<'_>> {
         let digest = digest(crd);
@@ -258,7 +285,7 @@ impl Catalog {
         if matches.is_empty() {
             return None;
         }
-        let annotated = AnnotatedMarkers::of(crd);
+        let annotated = AnnotatedMarkers::of(crd, self);
         matches.sort_by_key(|r| catalog_position(self, r));
         let best = matches
             .iter()
@@ -270,6 +297,8 @@ impl Catalog {
             matches,
             best,
             annotated,
+            version_marker: self.version_marker(),
+            channel_marker: self.channel_marker(),
         })
     }
 
@@ -349,7 +378,7 @@ type PreferenceKey = (
     String,
 );
 
-fn catalog_position(catalog: &Catalog, release: &Release) -> usize {
+fn catalog_position(catalog: &BundleCatalog, release: &Release) -> usize {
     catalog
         .releases()
         .iter()
@@ -365,9 +394,14 @@ fn crd_name(crd: &Value) -> String {
 }
 
 /// The catalog as the planner's identifier: content wins over annotations, and the plan says so.
-impl crdguard_core::identify::Identifier for Catalog {
-    fn identify(&self, crd: &crdguard_core::Crd) -> Option<crdguard_core::identify::Identified> {
-        let identification = Catalog::identify(self, &crd.object)?;
+impl BundleCatalog {
+    /// [`BundleCatalog::identify`] in the planner's terms: `None` when the content is unknown
+    /// or the markers agree with it.
+    pub(crate) fn identify_crd(
+        &self,
+        crd: &crdguard_core::Crd,
+    ) -> Option<crdguard_core::identify::Identified> {
+        let identification = BundleCatalog::identify(self, &crd.object)?;
         let check = identification.annotation_check();
         let code = match check.reason_code()? {
             "annotation-mismatch" => crdguard_core::Code::AnnotationMismatch,
@@ -381,6 +415,12 @@ impl crdguard_core::identify::Identifier for Catalog {
             message: check.to_string(),
         })
     }
+}
+
+impl crdguard_core::identify::Identifier for BundleCatalog {
+    fn identify(&self, crd: &crdguard_core::Crd) -> Option<crdguard_core::identify::Identified> {
+        self.identify_crd(crd)
+    }
 
     fn identify_installed(
         &self,
@@ -392,7 +432,7 @@ impl crdguard_core::identify::Identifier for Catalog {
         }
         let identifications: Vec<Option<Identification>> = crds
             .iter()
-            .map(|crd| Catalog::identify(self, &crd.object))
+            .map(|crd| BundleCatalog::identify(self, &crd.object))
             .collect();
         reconcile(&identifications)
     }
@@ -475,7 +515,7 @@ impl crdguard_core::identify::Identifier for Catalog {
         if bundle != self.bundle() {
             return Vec::new();
         }
-        Catalog::companion_releases(self, kind, name, object)
+        BundleCatalog::companion_releases(self, kind, name, object)
             .into_iter()
             .map(|r| (r.version.clone(), r.channel))
             .collect()
@@ -601,7 +641,8 @@ fn settled_by_the_bundle(
         .filter(|r| r.kind == ReleaseKind::Release)
         .filter(|r| common.contains(&(*r as *const Release)))
         .collect();
-    if shared.is_empty() || shared.iter().any(|r| r.version.to_string() == label) {
+    let labelled = label.parse::<BundleVersion>().ok();
+    if shared.is_empty() || shared.iter().any(|r| Some(&r.version) == labelled.as_ref()) {
         return None;
     }
     let channel = identification
@@ -643,16 +684,19 @@ fn identified(
         _ => crdguard_core::Code::IdentifiedByDigest,
     };
     let what = match &range {
-        Some((from, to)) => format!("Gateway API {from}..{to} ({})", release.channel),
-        None => format!("Gateway API {}", ReleaseRef::from(release)),
+        Some((from, to)) if release.channelled => {
+            format!("{} {from}..{to} ({})", release.bundle, release.channel)
+        }
+        Some((from, to)) => format!("{} {from}..{to}", release.bundle),
+        None => ReleaseRef::from(release).to_string(),
     };
     let message = match check {
         AnnotationCheck::Missing { missing, .. } => format!(
-            "content identified by digest as {what}; annotation {} is missing",
+            "content identified by digest as {what}; {} missing",
             missing.join(" and ")
         ),
         AnnotationCheck::Mismatch { annotated, .. } => format!(
-            "annotations say {}/{} but the content is {what}",
+            "markers say {}/{} but the content is {what}",
             annotated.version.as_deref().unwrap_or("(no version)"),
             annotated.channel.as_deref().unwrap_or("(no channel)"),
         ),

@@ -1,18 +1,25 @@
 //! crdguard's catalog (SPEC §8): facts about upstream CRD bundle releases, kept as data, not
-//! copies of manifests. For the Gateway API, v0.5.0 … v1.6.1 and the monthly builds: per release
-//! and channel, the CRDs (names, kinds, scope, versions, storage version) with their content
-//! digests, the release asset URL and the oldest Kubernetes that accepts them; the storage
-//! version history per CRD; which releases have identical content. Plus built-in compatibility
+//! copies of manifests, keyed by bundle: one data file per bundle of the registry
+//! (`data/<bundle>.json`). For the Gateway API, v0.5.0 … v1.6.1 and the monthly builds; for
+//! prometheus-operator, v0.92.1 and v0.93.0. Per release and channel: the CRDs (names, kinds,
+//! scope, versions, storage version) with their content digests, the release asset URL where
+//! upstream publishes one, and the oldest Kubernetes that accepts them; the storage version
+//! history per CRD; which releases have identical content. Plus built-in compatibility
 //! policies (SPEC §4) of well-known implementations.
 //!
-//! With it crdguard identifies installed CRDs by content when annotations are missing or wrong
-//! ([`Catalog::identify`]), checks fetched manifests ([`Release::verify`]), finds the
-//! experimental release to preserve a wider channel ([`Catalog::experimental_counterpart`]) and
-//! answers `crdguard check --for envoy-gateway@v1.9` ([`Catalog::policy`]).
+//! With it crdguard identifies installed CRDs by content when their markers are missing or
+//! wrong ([`BundleCatalog::identify`]), checks fetched manifests ([`Release::verify`]), finds
+//! the experimental release to preserve a wider channel
+//! ([`BundleCatalog::experimental_counterpart`]) and answers `crdguard check --for
+//! envoy-gateway@v1.9` ([`Catalog::policy`]).
 //!
-//! Pure: no network, no async. Only the generator ([`generate`]) reads files, to produce
-//! `data/gateway-api.json` from the corpus; everything else works on the embedded data.
+//! Adding a bundle: its registry entry (crdguard-core's `registry.rs`), its data file (written
+//! by `examples/generate-catalog.rs` from the corpus) and one line in `catalog.rs`.
+//!
+//! Pure: no network, no async. Only the generator ([`generate`]) reads files, to produce the
+//! data files from the corpus; everything else works on the embedded data.
 
+mod bundle;
 mod catalog;
 pub mod data;
 pub mod digest;
@@ -23,10 +30,11 @@ pub mod requirements;
 mod summary;
 mod verify;
 
-pub use catalog::{
-    Catalog, CatalogCrd, CatalogError, ExtraObject, IdenticalReleases, Release, ReleaseKind,
+pub use bundle::{
+    BundleCatalog, CatalogCrd, ExtraObject, IdenticalReleases, Release, ReleaseKind,
     StorageHistory, StorageRun,
 };
+pub use catalog::{Catalog, CatalogError};
 pub use digest::digest;
 pub use identify::{
     AnnotatedMarkers, AnnotationCheck, BundleIdentification, Identification, ReleaseRef,

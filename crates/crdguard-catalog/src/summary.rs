@@ -7,7 +7,8 @@ use crdguard_core::policy::{BundlePolicy, ConflictMode, InstallMode, UpgradeMode
 use crdguard_core::{BundleVersion, Channel};
 use serde::Serialize;
 
-use crate::catalog::{Catalog, CatalogCrd, ExtraObject, Release, ReleaseKind, short_kube};
+use crate::bundle::{BundleCatalog, CatalogCrd, ExtraObject, Release, ReleaseKind, short_kube};
+use crate::catalog::Catalog;
 use crate::policies::{BuiltinPolicy, canonical_product, parse_minor};
 
 pub const SUMMARY_API_VERSION: &str = "crdguard.dev/v1alpha1";
@@ -103,7 +104,8 @@ pub struct ReleaseListing {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelListing {
-    pub channel: Channel,
+    /// `null` for a bundle without channels (prometheus-operator).
+    pub channel: Option<Channel>,
     pub crds: usize,
     pub min_kubernetes: Option<String>,
     /// Other tags with digest-identical CRDs in this channel.
@@ -147,8 +149,10 @@ pub struct ReleaseDetail {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelDetail {
-    pub channel: Channel,
-    pub asset_url: String,
+    /// `null` for a bundle without channels.
+    pub channel: Option<Channel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset_url: Option<String>,
     pub min_kubernetes: Option<String>,
     pub min_kubernetes_reason: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -244,7 +248,11 @@ impl Catalog {
         CatalogListing {
             api_version: SUMMARY_API_VERSION,
             kind: "CatalogList",
-            bundles: vec![self.bundle_listing()],
+            bundles: self
+                .bundles()
+                .iter()
+                .map(BundleCatalog::bundle_listing)
+                .collect(),
             products,
         }
     }
@@ -252,15 +260,15 @@ impl Catalog {
     /// `catalog show NAME[@VERSION][/CHANNEL]`.
     pub fn show(&self, reference: &str) -> Result<Shown, ShowError> {
         let reference = CatalogRef::parse(reference).map_err(ShowError::BadReference)?;
-        if reference.name == self.bundle() {
+        if let Some(bundle) = self.bundle(&reference.name) {
             return match &reference.version {
-                None => Ok(Shown::Bundle(self.bundle_listing())),
-                Some(version) => self
+                None => Ok(Shown::Bundle(bundle.bundle_listing())),
+                Some(version) => bundle
                     .release_detail(version, reference.channel)
                     .map(Shown::Release)
                     .ok_or_else(|| ShowError::UnknownVersion {
                         reference: reference.to_string(),
-                        known: self.tags(),
+                        known: bundle.tags(),
                     }),
             };
         }
@@ -271,7 +279,7 @@ impl Catalog {
             .filter(|p| p.product == product)
             .collect();
         if policies.is_empty() {
-            let mut known = vec![self.bundle().to_string()];
+            let mut known: Vec<String> = self.bundle_names().map(str::to_string).collect();
             known.extend(self.list().products.into_iter().map(|p| p.product));
             return Err(ShowError::UnknownName {
                 name: reference.name,
@@ -292,7 +300,9 @@ impl Catalog {
                 }),
         }
     }
+}
 
+impl BundleCatalog {
     fn tags(&self) -> Vec<String> {
         let mut tags: Vec<String> = Vec::new();
         for release in self.releases() {
@@ -307,7 +317,7 @@ impl Catalog {
         let mut releases: Vec<ReleaseListing> = Vec::new();
         for release in self.releases() {
             let channel = ChannelListing {
-                channel: release.channel,
+                channel: release.channelled.then_some(release.channel),
                 crds: release.crds.len(),
                 min_kubernetes: release.min_kubernetes.as_ref().map(short_kube),
                 identical_to: self.identical_tags(release),
@@ -349,7 +359,7 @@ impl Catalog {
             channels: channels
                 .iter()
                 .map(|r| ChannelDetail {
-                    channel: r.channel,
+                    channel: r.channelled.then_some(r.channel),
                     asset_url: r.asset_url.clone(),
                     min_kubernetes: r.min_kubernetes.as_ref().map(short_kube),
                     min_kubernetes_reason: r.min_kubernetes_reason.clone(),

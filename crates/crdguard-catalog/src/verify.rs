@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::catalog::{Catalog, Release};
+use crate::bundle::{BundleCatalog, Release};
 use crate::digest::digest;
 
 /// A fetched CRD that is not what the release published.
@@ -101,7 +101,7 @@ impl Release {
     }
 }
 
-impl Catalog {
+impl BundleCatalog {
     /// [`Release::verify`], for callers holding the catalog.
     pub fn verify(&self, release: &Release, documents: &[Value]) -> Result<(), DigestMismatch> {
         release.verify(documents)

@@ -29,7 +29,11 @@ fn an_install_file_gives_its_release_facts_and_companions() {
     assert_eq!(added.release.tag, "v1.7.0");
     assert_eq!(added.release.channel, "standard");
     let builtin = Catalog::builtin().unwrap();
-    let v161 = builtin.release("v1.6.1", Channel::Standard).unwrap();
+    let v161 = builtin
+        .bundle("gateway-api")
+        .unwrap()
+        .release("v1.6.1", Channel::Standard)
+        .unwrap();
     assert_eq!(added.release.crds.len(), v161.crds.len());
     // The CRD digests leave the markers out: the same content as v1.6.1's.
     for crd in &added.release.crds {
@@ -62,25 +66,46 @@ fn an_install_file_gives_its_release_facts_and_companions() {
 fn the_catalog_with_an_added_release_knows_it_and_its_identical_content() {
     let added = added_release("standard-install.yaml", &relabelled_v1_7_0()).unwrap();
     let catalog = Catalog::with_added(std::slice::from_ref(&added)).unwrap();
-    let release = catalog.release("v1.7.0", Channel::Standard).unwrap();
+    let release = catalog
+        .bundle("gateway-api")
+        .unwrap()
+        .release("v1.7.0", Channel::Standard)
+        .unwrap();
     assert_eq!(release.crds.len(), added.release.crds.len());
-    assert!(!catalog.companion_objects(release).is_empty());
+    assert!(
+        !catalog
+            .bundle("gateway-api")
+            .unwrap()
+            .companion_objects(release)
+            .is_empty()
+    );
     let builtin_v161 = Catalog::builtin()
+        .unwrap()
+        .bundle("gateway-api")
         .unwrap()
         .release("v1.6.1", Channel::Standard)
         .unwrap();
     assert_eq!(release.min_kubernetes, builtin_v161.min_kubernetes);
     assert!(release.min_kubernetes.is_some());
-    let identical = catalog.identical_to("v1.7.0", Channel::Standard);
+    let identical = catalog
+        .bundle("gateway-api")
+        .unwrap()
+        .identical_to("v1.7.0", Channel::Standard);
     assert!(identical.contains(&"v1.6.1"), "{identical:?}");
     // Every built-in release is still there, and the built-in data wins for a known tag.
     let builtin = Catalog::builtin().unwrap();
-    assert_eq!(catalog.releases().len(), builtin.releases().len() + 1);
+    assert_eq!(
+        catalog.bundle("gateway-api").unwrap().releases().len(),
+        builtin.bundle("gateway-api").unwrap().releases().len() + 1
+    );
     let mut again = added.clone();
     again.release.tag = "v1.6.1".into();
     again.release.version = "v1.6.1".into();
     let unchanged = Catalog::with_added(&[again]).unwrap();
-    assert_eq!(unchanged.releases().len(), builtin.releases().len());
+    assert_eq!(
+        unchanged.bundle("gateway-api").unwrap().releases().len(),
+        builtin.bundle("gateway-api").unwrap().releases().len()
+    );
 }
 
 #[test]
@@ -91,15 +116,55 @@ fn files_that_are_not_a_tagged_gateway_api_release_are_refused_with_the_reason()
         err.contains("dev.yaml") && err.contains("development build"),
         "{err}"
     );
-    let other = read(
-        "large/prometheus-operator/v0.93.0/example/prometheus-operator-crd-full/monitoring.coreos.com_thanosrulers.yaml",
+    // A product's own CRD belongs to no bundle the catalog records.
+    let product = read(
+        "envoy-gateway/v1.9.0/charts/gateway-helm/charts/crds/crds/generated/gateway.envoyproxy.io_envoyproxies.yaml",
     );
-    let err = added_release("bundle.yaml", &other)
+    let err = added_release("envoyproxies.yaml", &product)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("not a gateway-api CRD"), "{err}");
+    assert!(
+        err.contains("belongs to no bundle the catalog records")
+            && err.contains("gateway-api, prometheus-operator"),
+        "{err}"
+    );
+    // One file, one bundle: a Gateway API release with another bundle's CRD in it is refused.
+    let prometheus = read(
+        "large/prometheus-operator/v0.93.0/example/prometheus-operator-crd-full/monitoring.coreos.com_thanosrulers.yaml",
+    );
+    let mixed = format!("{}\n---\n{prometheus}", relabelled_v1_7_0());
+    let err = added_release("mixed.yaml", &mixed).unwrap_err().to_string();
+    assert!(err.contains("is not a gateway-api CRD"), "{err}");
     let err = added_release("empty.yaml", "apiVersion: v1\nkind: List\nitems: []\n")
         .unwrap_err()
         .to_string();
     assert!(err.contains("holds no CustomResourceDefinition"), "{err}");
+}
+
+/// Any bundle with catalog data takes added releases: a prometheus-operator file (whose version
+/// marker carries no `v`) gives the tag upstream uses, and no channel is invented for it.
+#[test]
+fn a_prometheus_operator_file_is_a_release_of_its_own_bundle() {
+    let text = read(
+        "large/prometheus-operator/v0.93.0/example/prometheus-operator-crd/monitoring.coreos.com_thanosrulers.yaml",
+    )
+    .replace("operator.prometheus.io/version: 0.93.0", "operator.prometheus.io/version: 0.94.0");
+    let added = added_release("thanosrulers.yaml", &text).unwrap();
+    assert_eq!(added.bundle, "prometheus-operator");
+    assert_eq!(added.release.tag, "v0.94.0");
+    assert_eq!(added.release.asset_url, None);
+    let catalog = Catalog::with_added(std::slice::from_ref(&added)).unwrap();
+    let prometheus = catalog.bundle("prometheus-operator").unwrap();
+    let release = prometheus.release("0.94.0", Channel::Standard).unwrap();
+    assert_eq!(release.label(), "v0.94.0");
+    // The Gateway API's releases are untouched by it.
+    assert_eq!(
+        catalog.bundle("gateway-api").unwrap().releases().len(),
+        Catalog::builtin()
+            .unwrap()
+            .bundle("gateway-api")
+            .unwrap()
+            .releases()
+            .len()
+    );
 }

@@ -13,8 +13,11 @@ fn catalog() -> &'static Catalog {
 #[test]
 fn embedded_data_and_every_policy_parse() {
     let catalog = catalog();
-    assert_eq!(catalog.bundle(), "gateway-api");
-    assert!(!catalog.releases().is_empty());
+    assert_eq!(
+        catalog.bundle_names().collect::<Vec<_>>(),
+        ["gateway-api", "prometheus-operator"]
+    );
+    assert!(!catalog.bundle("gateway-api").unwrap().releases().is_empty());
     // Every policy file document went through crdguard_core::Policy::from_yaml at load time;
     // re-parse the files here so a failure names the document.
     for product in [
@@ -94,6 +97,8 @@ fn policies_agree_with_the_catalog() {
         let release = |v: &Option<crdguard_core::BundleVersion>| {
             let v = v.as_ref().unwrap().to_string();
             catalog
+                .bundle("gateway-api")
+                .unwrap()
                 .release(&v, channel)
                 .unwrap_or_else(|| panic!("{label}: {v}/{channel} is not in the catalog"))
         };
@@ -110,6 +115,8 @@ fn policies_agree_with_the_catalog() {
             "{label}: minimum is the recommended minor's first release"
         );
         let latest_same = catalog
+            .bundle("gateway-api")
+            .unwrap()
             .releases()
             .iter()
             .filter(|r| r.kind == ReleaseKind::Release && r.channel == channel)
@@ -149,11 +156,16 @@ fn served_versions_of_built_in_policies_exist_in_the_catalog() {
         let bundle = builtin.policy.bundle(GATEWAY_API).unwrap();
         for (kind, versions) in &bundle.served_versions {
             for version in versions {
-                let listed = catalog.releases().iter().any(|r| {
-                    r.crds
-                        .iter()
-                        .any(|c| &c.kind == kind && c.versions.contains(version))
-                });
+                let listed = catalog
+                    .bundle("gateway-api")
+                    .unwrap()
+                    .releases()
+                    .iter()
+                    .any(|r| {
+                        r.crds
+                            .iter()
+                            .any(|c| &c.kind == kind && c.versions.contains(version))
+                    });
                 assert!(listed, "{label}: no release has {kind} {version}");
                 entries += 1;
             }
@@ -172,44 +184,76 @@ fn served_versions_of_built_in_policies_exist_in_the_catalog() {
 #[test]
 fn release_lookup_by_tag_and_version() {
     let catalog = catalog();
-    let r = catalog.release("1.6.1", Channel::Experimental).unwrap();
+    let r = catalog
+        .bundle("gateway-api")
+        .unwrap()
+        .release("1.6.1", Channel::Experimental)
+        .unwrap();
     assert_eq!(r.tag, "v1.6.1");
     assert_eq!(
-        r.asset_url,
-        "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/experimental-install.yaml"
+        r.asset_url.as_deref(),
+        Some(
+            "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/experimental-install.yaml"
+        )
     );
     // monthly-2026.01 says v1.4.1 but is not v1.4.1: a version never selects a monthly build.
     assert_eq!(
         catalog
+            .bundle("gateway-api")
+            .unwrap()
             .release("v1.4.1", Channel::Experimental)
             .unwrap()
             .tag,
         "v1.4.1"
     );
     let monthly = catalog
+        .bundle("gateway-api")
+        .unwrap()
         .release("monthly-2026.01", Channel::Experimental)
         .unwrap();
     assert_eq!(monthly.kind, ReleaseKind::Monthly);
     assert_eq!(monthly.version.to_string(), "v1.4.1");
     assert!(
         catalog
+            .bundle("gateway-api")
+            .unwrap()
             .release("monthly-2026.01", Channel::Standard)
             .is_none()
     );
-    assert!(catalog.release("v9.9.9", Channel::Standard).is_none());
     assert!(
         catalog
+            .bundle("gateway-api")
+            .unwrap()
+            .release("v9.9.9", Channel::Standard)
+            .is_none()
+    );
+    assert!(
+        catalog
+            .bundle("gateway-api")
+            .unwrap()
             .release("not-a-version", Channel::Standard)
             .is_none()
     );
-    assert_eq!(catalog.latest(Channel::Standard).unwrap().tag, "v1.6.1");
+    assert_eq!(
+        catalog
+            .bundle("gateway-api")
+            .unwrap()
+            .latest(Channel::Standard)
+            .unwrap()
+            .tag,
+        "v1.6.1"
+    );
 }
 
 #[test]
 fn experimental_counterpart_of_a_version() {
     let catalog = catalog();
     let v = "v1.3.0".parse().unwrap();
-    let counterpart = catalog.experimental_counterpart(&v).unwrap();
+    let counterpart = catalog
+        .bundle("gateway-api")
+        .unwrap()
+        .experimental_counterpart(&v)
+        .unwrap();
     assert_eq!(
         (counterpart.tag.as_str(), counterpart.channel),
         ("v1.3.0", Channel::Experimental)
@@ -217,6 +261,8 @@ fn experimental_counterpart_of_a_version() {
     assert!(
         counterpart.crds.len()
             > catalog
+                .bundle("gateway-api")
+                .unwrap()
                 .release("v1.3.0", Channel::Standard)
                 .unwrap()
                 .crds
@@ -224,6 +270,8 @@ fn experimental_counterpart_of_a_version() {
     );
     assert!(
         catalog
+            .bundle("gateway-api")
+            .unwrap()
             .experimental_counterpart(&"v0.0.0-dev".parse().unwrap())
             .is_none()
     );
@@ -283,15 +331,21 @@ fn list_and_show_serialize() {
 
 #[test]
 fn a_broken_data_file_is_an_error_not_a_panic() {
-    let err = Catalog::from_sources("x.json", "{", &[]).unwrap_err();
+    let err = Catalog::from_sources(&[("x.json", "{")], &[]).unwrap_err();
     assert!(err.to_string().contains("x.json"), "{err}");
     let text =
         include_str!("../data/gateway-api.json").replacen("\"schema\": 1", "\"schema\": 99", 1);
-    assert!(Catalog::from_sources("x.json", &text, &[]).is_err());
+    assert!(Catalog::from_sources(&[("x.json", &text)], &[]).is_err());
+    // Two files for one bundle, and a file for a bundle the registry does not know.
+    let gateway = include_str!("../data/gateway-api.json");
+    let err = Catalog::from_sources(&[("a.json", gateway), ("b.json", gateway)], &[]).unwrap_err();
+    assert!(err.to_string().contains("second data file"), "{err}");
+    let stranger = gateway.replacen("\"bundle\": \"gateway-api\"", "\"bundle\": \"stranger\"", 1);
+    let err = Catalog::from_sources(&[("s.json", &stranger)], &[]).unwrap_err();
+    assert!(err.to_string().contains("not in the registry"), "{err}");
     let bad_policy = "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: { name: x, version: v1.0 }\nspec:\n  colour: blue\n";
     let err = Catalog::from_sources(
-        "x.json",
-        include_str!("../data/gateway-api.json"),
+        &[("x.json", include_str!("../data/gateway-api.json"))],
         &[("x", bad_policy)],
     )
     .unwrap_err();

@@ -52,6 +52,8 @@ fn corpus_releases() -> &'static Vec<(&'static Release, Vec<Value>)> {
     static LOADED: OnceLock<Vec<(&'static Release, Vec<Value>)>> = OnceLock::new();
     LOADED.get_or_init(|| {
         catalog()
+            .bundle("gateway-api")
+            .unwrap()
             .releases()
             .iter()
             .map(|r| {
@@ -78,8 +80,20 @@ fn same_or_identical(found: &Release, expected: &Release) -> bool {
 
 #[test]
 fn committed_data_is_what_the_generator_writes() {
-    let generated = crdguard_catalog::generate::generate_from_corpus(&corpus()).unwrap();
-    let committed = include_str!("../data/gateway-api.json");
+    for upstream in &crdguard_catalog::generate::UPSTREAMS {
+        let path = format!(
+            "{}/data/{}.json",
+            env!("CARGO_MANIFEST_DIR"),
+            upstream.bundle
+        );
+        let committed = std::fs::read_to_string(&path).unwrap();
+        let generated =
+            crdguard_catalog::generate::generate_from_corpus(&corpus(), upstream).unwrap();
+        assert_same_text(&path, &generated, &committed);
+    }
+}
+
+fn assert_same_text(path: &str, generated: &str, committed: &str) {
     if generated != committed {
         let line = generated
             .lines()
@@ -90,7 +104,7 @@ fn committed_data_is_what_the_generator_writes() {
                 |i| i,
             );
         panic!(
-            "data/gateway-api.json is stale (first difference at line {}); regenerate it with \
+            "{path} is stale (first difference at line {}); regenerate it with \
              `cargo run -p crdguard-catalog --example generate-catalog`",
             line + 1
         );
@@ -99,7 +113,7 @@ fn committed_data_is_what_the_generator_writes() {
 
 #[test]
 fn catalog_covers_every_release_of_the_corpus() {
-    let releases = catalog().releases();
+    let releases = catalog().bundle("gateway-api").unwrap().releases();
     let tags: BTreeSet<&str> = releases.iter().map(|r| r.tag.as_str()).collect();
     assert_eq!(tags.len(), 21 + 5, "{tags:?}");
     assert_eq!(releases.len(), 21 * 2 + 5);
@@ -109,10 +123,16 @@ fn catalog_covers_every_release_of_the_corpus() {
             .filter(|r| r.is_monthly())
             .all(|r| r.channel == Channel::Experimental)
     );
-    let first = catalog().release("v0.5.0", Channel::Standard).unwrap();
+    let first = catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .release("v0.5.0", Channel::Standard)
+        .unwrap();
     assert_eq!(first.crds.len(), 3);
     assert_eq!(
         catalog()
+            .bundle("gateway-api")
+            .unwrap()
             .release("v1.6.1", Channel::Standard)
             .unwrap()
             .crds
@@ -121,6 +141,8 @@ fn catalog_covers_every_release_of_the_corpus() {
     );
     assert_eq!(
         catalog()
+            .bundle("gateway-api")
+            .unwrap()
             .release("v0.5.0", Channel::Experimental)
             .unwrap()
             .crds
@@ -129,6 +151,8 @@ fn catalog_covers_every_release_of_the_corpus() {
     );
     assert_eq!(
         catalog()
+            .bundle("gateway-api")
+            .unwrap()
             .release("v1.6.1", Channel::Experimental)
             .unwrap()
             .crds
@@ -142,13 +166,17 @@ fn every_release_is_identified_by_digest_alone() {
     for (release, crds) in corpus_releases() {
         let stripped: Vec<Value> = crds.iter().map(strip_markers).collect();
         for crd in &stripped {
-            let found = catalog().identify(crd).unwrap_or_else(|| {
-                panic!(
-                    "{}: {} not identified",
-                    release.label(),
-                    crd["metadata"]["name"]
-                )
-            });
+            let found = catalog()
+                .bundle("gateway-api")
+                .unwrap()
+                .identify(crd)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: {} not identified",
+                        release.label(),
+                        crd["metadata"]["name"]
+                    )
+                });
             assert!(
                 found.matches.iter().any(|m| std::ptr::eq(*m, *release)),
                 "{}: {} matched {:?}",
@@ -164,7 +192,10 @@ fn every_release_is_identified_by_digest_alone() {
                 Some("identified-by-digest")
             );
         }
-        let bundle = catalog().identify_bundle(&stripped);
+        let bundle = catalog()
+            .bundle("gateway-api")
+            .unwrap()
+            .identify_bundle(&stripped);
         let best = bundle.best.unwrap();
         assert!(bundle.complete, "{}", release.label());
         assert!(bundle.unidentified.is_empty());
@@ -176,6 +207,8 @@ fn every_release_is_identified_by_digest_alone() {
         );
         // Without annotations the lowest equal release wins, and releases beat monthly builds.
         let expected_best = catalog()
+            .bundle("gateway-api")
+            .unwrap()
             .releases()
             .iter()
             .filter(|r| same_or_identical(r, release))
@@ -193,7 +226,10 @@ fn every_release_is_identified_by_digest_alone() {
 #[test]
 fn annotated_copies_are_identified_as_exactly_their_release() {
     for (release, crds) in corpus_releases() {
-        let bundle = catalog().identify_bundle(crds);
+        let bundle = catalog()
+            .bundle("gateway-api")
+            .unwrap()
+            .identify_bundle(crds);
         assert!(
             std::ptr::eq(bundle.best.unwrap(), *release),
             "{} identified as {}",
@@ -201,7 +237,11 @@ fn annotated_copies_are_identified_as_exactly_their_release() {
             bundle.best.unwrap().label()
         );
         for crd in crds {
-            let found = catalog().identify(crd).unwrap();
+            let found = catalog()
+                .bundle("gateway-api")
+                .unwrap()
+                .identify(crd)
+                .unwrap();
             assert_eq!(
                 found.best.channel,
                 release.channel,
@@ -232,6 +272,8 @@ fn annotated_copies_are_identified_as_exactly_their_release() {
 #[test]
 fn annotation_only_patch_releases_have_equal_content() {
     let groups: Vec<(Channel, Vec<&str>)> = catalog()
+        .bundle("gateway-api")
+        .unwrap()
         .identical_releases()
         .iter()
         .map(|g| (g.channel, g.tags.iter().map(String::as_str).collect()))
@@ -244,24 +286,46 @@ fn annotation_only_patch_releases_have_equal_content() {
                     .any(|(c, tags)| *c == channel && pair.iter().all(|t| tags.contains(t))),
                 "{pair:?} {channel}: {groups:?}"
             );
-            let a = catalog().release(pair[0], channel).unwrap();
-            let b = catalog().release(pair[1], channel).unwrap();
+            let a = catalog()
+                .bundle("gateway-api")
+                .unwrap()
+                .release(pair[0], channel)
+                .unwrap();
+            let b = catalog()
+                .bundle("gateway-api")
+                .unwrap()
+                .release(pair[1], channel)
+                .unwrap();
             assert!(a.same_content(b));
-            assert_eq!(catalog().identical_to(pair[1], channel), {
-                let mut others: Vec<&str> = groups
-                    .iter()
-                    .find(|(c, tags)| *c == channel && tags.contains(&pair[1]))
+            assert_eq!(
+                catalog()
+                    .bundle("gateway-api")
                     .unwrap()
-                    .1
-                    .clone();
-                others.retain(|t| *t != pair[1]);
-                others
-            });
+                    .identical_to(pair[1], channel),
+                {
+                    let mut others: Vec<&str> = groups
+                        .iter()
+                        .find(|(c, tags)| *c == channel && tags.contains(&pair[1]))
+                        .unwrap()
+                        .1
+                        .clone();
+                    others.retain(|t| *t != pair[1]);
+                    others
+                }
+            );
         }
     }
     // Real changes are not reported as equal.
-    let a = catalog().release("v1.5.0", Channel::Standard).unwrap();
-    let b = catalog().release("v1.5.1", Channel::Standard).unwrap();
+    let a = catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .release("v1.5.0", Channel::Standard)
+        .unwrap();
+    let b = catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .release("v1.5.1", Channel::Standard)
+        .unwrap();
     assert!(!a.same_content(b));
     // And the corpus files of an equal pair differ in nothing but the bundle-version value.
     let old = read("gateway-api/v1.6.0/standard-install.yaml");
@@ -274,7 +338,11 @@ fn annotation_only_patch_releases_have_equal_content() {
 
 #[test]
 fn v0_8_1_content_is_identified_and_its_annotation_reported_truthfully() {
-    let v081 = catalog().release("v0.8.1", Channel::Standard).unwrap();
+    let v081 = catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .release("v0.8.1", Channel::Standard)
+        .unwrap();
     assert_eq!(v081.version.to_string(), "v0.8.1");
     assert_eq!(v081.bundle_version_annotation.to_string(), "v0.8.0");
     let crds = crds_of_text("v0.8.1", &read("gateway-api/v0.8.1/standard-install.yaml"));
@@ -285,7 +353,11 @@ fn v0_8_1_content_is_identified_and_its_annotation_reported_truthfully() {
                 .unwrap(),
             "v0.8.0"
         );
-        let found = catalog().identify(crd).unwrap();
+        let found = catalog()
+            .bundle("gateway-api")
+            .unwrap()
+            .identify(crd)
+            .unwrap();
         let tags: BTreeSet<&str> = found.matches.iter().map(|r| r.tag.as_str()).collect();
         if tags.contains(&"v0.8.0") {
             // Unchanged since v0.8.0: the annotation names a release with exactly this content.
@@ -315,7 +387,10 @@ fn v0_8_1_content_is_identified_and_its_annotation_reported_truthfully() {
     assert!(changed > 0, "v0.8.1 changed no standard CRD?");
     assert!(unchanged > 0, "v0.8.1 changed every standard CRD?");
     // As a set, the bundle is v0.8.1 (v0.8.0 lacks the changed CRDs).
-    let bundle = catalog().identify_bundle(&crds);
+    let bundle = catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .identify_bundle(&crds);
     assert_eq!(bundle.best.unwrap().tag, "v0.8.1");
     assert!(bundle.complete);
 }
@@ -325,7 +400,11 @@ fn edited_annotations_are_a_mismatch() {
     let crds = crds_of_text("v1.2.1", &read("gateway-api/v1.2.1/standard-install.yaml"));
     let mut lying = crds[0].clone();
     lying["metadata"]["annotations"][GATEWAY_VERSION_ANNOTATION] = Value::from("v1.6.1");
-    let found = catalog().identify(&lying).unwrap();
+    let found = catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .identify(&lying)
+        .unwrap();
     assert_eq!(found.best.tag, "v1.2.0", "lowest of the equal releases");
     let check = found.annotation_check();
     assert_eq!(check.reason_code(), Some("annotation-mismatch"));
@@ -346,7 +425,12 @@ fn edited_annotations_are_a_mismatch() {
         .unwrap();
     let mut relabelled = http.clone();
     relabelled["metadata"]["annotations"][GATEWAY_CHANNEL_ANNOTATION] = Value::from("experimental");
-    let check = catalog().identify(&relabelled).unwrap().annotation_check();
+    let check = catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .identify(&relabelled)
+        .unwrap()
+        .annotation_check();
     assert!(
         matches!(check, AnnotationCheck::Mismatch { .. }),
         "{check:?}"
@@ -357,25 +441,41 @@ fn edited_annotations_are_a_mismatch() {
         .as_object_mut()
         .unwrap()
         .remove(GATEWAY_CHANNEL_ANNOTATION);
-    let found = catalog().identify(&half).unwrap();
+    let found = catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .identify(&half)
+        .unwrap();
     assert_eq!(
         found.best.tag, "v1.2.1",
         "the annotated version is preferred among equals"
     );
     match found.annotation_check() {
         AnnotationCheck::Missing { missing, .. } => {
-            assert_eq!(missing, [GATEWAY_CHANNEL_ANNOTATION])
+            assert_eq!(
+                missing,
+                [format!("annotation {GATEWAY_CHANNEL_ANNOTATION}")]
+            )
         }
         other => panic!("{other:?}"),
     }
     // Edited content is not identified at all, and a bundle reports it.
     let mut edited = http.clone();
     edited["spec"]["versions"][0]["served"] = Value::Bool(false);
-    assert!(catalog().identify(&edited).is_none());
+    assert!(
+        catalog()
+            .bundle("gateway-api")
+            .unwrap()
+            .identify(&edited)
+            .is_none()
+    );
     let mut set = crds.clone();
     set.retain(|c| c["metadata"]["name"] != http["metadata"]["name"]);
     set.push(edited);
-    let bundle = catalog().identify_bundle(&set);
+    let bundle = catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .identify_bundle(&set);
     assert_eq!(
         bundle.unidentified,
         ["httproutes.gateway.networking.k8s.io"]
@@ -492,7 +592,11 @@ fn re_serialized_copies_have_the_same_digest() {
         served["spec"]["names"]["listKind"] = format!("{kind}List").into();
         assert_eq!(digest(&served), digests[0]);
 
-        let found = catalog().identify(&served).unwrap();
+        let found = catalog()
+            .bundle("gateway-api")
+            .unwrap()
+            .identify(&served)
+            .unwrap();
         assert!(found.matches.iter().any(|r| r.tag == tag));
     }
     assert!(
@@ -530,14 +634,21 @@ fn envoy_gateway_vendored_copies_are_their_upstream_release() {
         let path = cells[path_col];
         let (version, channel) = cells[release_col].split_once('/').unwrap();
         let channel = Channel::parse(channel).unwrap();
-        let expected = catalog().release(version, channel).unwrap();
+        let expected = catalog()
+            .bundle("gateway-api")
+            .unwrap()
+            .release(version, channel)
+            .unwrap();
         let crds = crds_of_text(path, &detemplate(&read(path)));
         assert!(!crds.is_empty(), "{path}");
         for (label, set) in [
             ("annotated", crds.clone()),
             ("stripped", crds.iter().map(strip_markers).collect()),
         ] {
-            let bundle = catalog().identify_bundle(&set);
+            let bundle = catalog()
+                .bundle("gateway-api")
+                .unwrap()
+                .identify_bundle(&set);
             let best = bundle
                 .best
                 .unwrap_or_else(|| panic!("{path} ({label}): not identified"));
@@ -580,11 +691,19 @@ fn fetched_manifests_verify_and_tampered_ones_do_not() {
             Channel::Experimental,
         ),
     ] {
-        let release = catalog().release(tag, channel).unwrap();
+        let release = catalog()
+            .bundle("gateway-api")
+            .unwrap()
+            .release(tag, channel)
+            .unwrap();
         let loaded = load_text(path, &read(path), Limits::default()).unwrap();
         let mut documents: Vec<Value> = loaded.crds.into_iter().map(|c| c.object).collect();
         documents.extend(loaded.others.into_iter().map(|o| o.object));
-        catalog().verify(release, &documents).unwrap();
+        catalog()
+            .bundle("gateway-api")
+            .unwrap()
+            .verify(release, &documents)
+            .unwrap();
 
         let mut tampered = documents.clone();
         tampered[0]["spec"]["scope"] = Value::from("Cluster");
@@ -610,7 +729,11 @@ fn fetched_manifests_verify_and_tampered_ones_do_not() {
     }
     // The wrong release's files do not verify: v1.5.0 is not v1.5.1.
     let other = crds_of_text("v1.5.0", &read("gateway-api/v1.5.0/standard-install.yaml"));
-    let release = catalog().release("v1.5.1", Channel::Standard).unwrap();
+    let release = catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .release("v1.5.1", Channel::Standard)
+        .unwrap();
     assert!(release.verify(&other).is_err());
     // An experimental file does not pass for the standard release (extra CRDs, other content).
     let wider = crds_of_text(
@@ -618,6 +741,8 @@ fn fetched_manifests_verify_and_tampered_ones_do_not() {
         &read("gateway-api/v1.6.1/experimental-install.yaml"),
     );
     let err = catalog()
+        .bundle("gateway-api")
+        .unwrap()
         .release("v1.6.1", Channel::Standard)
         .unwrap()
         .verify(&wider)
@@ -630,11 +755,15 @@ fn standard_and_experimental_copies_may_be_equal_and_the_set_decides() {
     // Find a CRD whose content is the same in both channels of one release.
     let mut shared = None;
     'outer: for standard in catalog()
+        .bundle("gateway-api")
+        .unwrap()
         .releases()
         .iter()
         .filter(|r| r.channel == Channel::Standard)
     {
         let experimental = catalog()
+            .bundle("gateway-api")
+            .unwrap()
             .release(&standard.tag, Channel::Experimental)
             .unwrap();
         for crd in &standard.crds {
@@ -657,7 +786,11 @@ fn standard_and_experimental_copies_may_be_equal_and_the_set_decides() {
             .find(|c| c["metadata"]["name"] == name.as_str())
             .unwrap(),
     );
-    let found = catalog().identify(&crd).unwrap();
+    let found = catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .identify(&crd)
+        .unwrap();
     assert_eq!(
         found.channels(),
         BTreeSet::from([Channel::Standard, Channel::Experimental])
@@ -671,7 +804,13 @@ fn standard_and_experimental_copies_may_be_equal_and_the_set_decides() {
     // The whole experimental set is identified as experimental.
     let all: Vec<Value> = crds.iter().map(strip_markers).collect();
     assert_eq!(
-        catalog().identify_bundle(&all).best.unwrap().channel,
+        catalog()
+            .bundle("gateway-api")
+            .unwrap()
+            .identify_bundle(&all)
+            .best
+            .unwrap()
+            .channel,
         Channel::Experimental
     );
 }
@@ -680,6 +819,8 @@ fn standard_and_experimental_copies_may_be_equal_and_the_set_decides() {
 fn minimum_kubernetes_follows_what_the_crds_use() {
     let min = |tag: &str, channel| {
         catalog()
+            .bundle("gateway-api")
+            .unwrap()
             .release(tag, channel)
             .unwrap()
             .min_kubernetes
@@ -704,7 +845,11 @@ fn minimum_kubernetes_follows_what_the_crds_use() {
         "v1.32.0",
         "format library in XBackend"
     );
-    let v15 = catalog().release("v1.5.0", Channel::Standard).unwrap();
+    let v15 = catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .release("v1.5.0", Channel::Standard)
+        .unwrap();
     assert!(
         v15.extras
             .iter()
@@ -713,6 +858,8 @@ fn minimum_kubernetes_follows_what_the_crds_use() {
     assert_eq!(v15.extras_min_kubernetes.unwrap().to_string(), "v1.30.0");
     assert!(
         catalog()
+            .bundle("gateway-api")
+            .unwrap()
             .release("v1.4.1", Channel::Standard)
             .unwrap()
             .extras_min_kubernetes
@@ -720,7 +867,11 @@ fn minimum_kubernetes_follows_what_the_crds_use() {
     );
     // The webhook of v0.5–v0.8 is recorded as extras, for both channels.
     for channel in [Channel::Standard, Channel::Experimental] {
-        let v05 = catalog().release("v0.5.0", channel).unwrap();
+        let v05 = catalog()
+            .bundle("gateway-api")
+            .unwrap()
+            .release("v0.5.0", channel)
+            .unwrap();
         assert!(
             v05.extras
                 .iter()
@@ -732,6 +883,8 @@ fn minimum_kubernetes_follows_what_the_crds_use() {
 #[test]
 fn storage_history_is_derived_from_the_releases() {
     let grpc = catalog()
+        .bundle("gateway-api")
+        .unwrap()
         .storage_history_of("grpcroutes.gateway.networking.k8s.io")
         .unwrap();
     assert_eq!(grpc.kind, "GRPCRoute");
@@ -744,6 +897,8 @@ fn storage_history_is_derived_from_the_releases() {
         "GRPCRoute arrived in v0.6"
     );
     let gateways = catalog()
+        .bundle("gateway-api")
+        .unwrap()
         .storage_history_of("gateways.gateway.networking.k8s.io")
         .unwrap();
     let runs: Vec<(&str, String, String)> = gateways
@@ -766,13 +921,90 @@ fn storage_history_is_derived_from_the_releases() {
         ]
     );
     // Consistent with every release's own storage version.
-    for release in catalog().releases().iter().filter(|r| !r.is_monthly()) {
+    for release in catalog()
+        .bundle("gateway-api")
+        .unwrap()
+        .releases()
+        .iter()
+        .filter(|r| !r.is_monthly())
+    {
         for crd in &release.crds {
-            let history = catalog().storage_history_of(&crd.name).unwrap();
+            let history = catalog()
+                .bundle("gateway-api")
+                .unwrap()
+                .storage_history_of(&crd.name)
+                .unwrap();
             assert_eq!(
                 history.storage_at(&release.version),
                 Some(crd.storage.as_str())
             );
         }
     }
+}
+
+/// The second bundle with catalog data: every prometheus-operator CRD of the corpus (v0.92.1,
+/// v0.93.0), its version marker stripped, is identified by content as its release, alone and
+/// as an installed set; the plan's message names the bundle and no channel.
+#[test]
+fn prometheus_operator_releases_are_identified_by_content() {
+    use crdguard_core::identify::Identifier;
+    let prometheus = catalog().bundle("prometheus-operator").unwrap();
+    assert_eq!(prometheus.releases().len(), 2);
+    for release in prometheus.releases() {
+        let dir = corpus().join(format!(
+            "large/prometheus-operator/{}/example/prometheus-operator-crd",
+            release.tag
+        ));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let mut stripped = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            let mut crd = load_text(&file.display().to_string(), &text, Limits::default())
+                .unwrap()
+                .crds
+                .remove(0);
+            let found = prometheus.identify(&crd.object).unwrap();
+            assert_eq!(found.best.tag, release.tag, "{}", file.display());
+            assert!(matches!(found.annotation_check(), AnnotationCheck::Agrees));
+            crd.object["metadata"]["annotations"]
+                .as_object_mut()
+                .unwrap()
+                .remove("operator.prometheus.io/version");
+            crd.annotations.remove("operator.prometheus.io/version");
+            stripped.push(crd);
+        }
+        assert_eq!(stripped.len(), release.crds.len());
+        let refs: Vec<&crdguard_core::Crd> = stripped.iter().collect();
+        for answer in catalog().identify_installed("prometheus-operator", &refs) {
+            let answer = answer.unwrap();
+            assert_eq!(answer.version, release.version);
+            assert_eq!(answer.code, crdguard_core::Code::IdentifiedByDigest);
+            assert!(
+                answer
+                    .message
+                    .contains(&format!("prometheus-operator {}", release.tag))
+                    && answer
+                        .message
+                        .contains("annotation operator.prometheus.io/version")
+                    && !answer.message.contains("standard"),
+                "{}",
+                answer.message
+            );
+        }
+        // The Gateway API's data knows none of it.
+        assert!(
+            catalog()
+                .identify_installed("gateway-api", &refs)
+                .iter()
+                .all(Option::is_none)
+        );
+    }
+    assert_eq!(
+        catalog().newest_known("prometheus-operator"),
+        Some("v0.93.0".parse().unwrap())
+    );
 }

@@ -23,6 +23,10 @@ fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
 }
 
+fn gateway_api() -> &'static crdguard_catalog::BundleCatalog {
+    catalog().bundle("gateway-api").unwrap()
+}
+
 fn catalog() -> &'static Catalog {
     Catalog::builtin().unwrap()
 }
@@ -81,7 +85,7 @@ fn plan_of(desired: &DesiredState, observed: &ObservedState) -> Plan {
 type ReleaseChannel = (String, String);
 
 fn tagged_releases() -> Vec<ReleaseChannel> {
-    catalog()
+    gateway_api()
         .releases()
         .iter()
         .filter(|r| r.kind == ReleaseKind::Release)
@@ -241,7 +245,7 @@ fn annotations_that_contradict_the_content_are_named_and_never_lower() {
 /// the planner treats as a conflict rather than an old version.
 #[test]
 fn development_builds_are_placed_by_content_or_not_at_all() {
-    let monthly = catalog()
+    let monthly = gateway_api()
         .releases()
         .iter()
         .filter(|r| r.kind == ReleaseKind::Monthly)

@@ -1,4 +1,4 @@
-//! The local cache of downloaded release files: `<root>/<tag>/<channel>-install.yaml`, where
+//! The local cache of downloaded release files: `<root>/<bundle>/<tag>/<channel>-install.yaml`, where
 //! `<root>` is `$XDG_CACHE_HOME/crdguard/catalog` (else `~/.cache/crdguard/catalog`).
 //!
 //! Files are stored exactly as downloaded and only after verification. The cache is never
@@ -29,7 +29,7 @@ fn root_from(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> Option
         .or_else(|| absolute(home).map(|home| home.join(".cache/crdguard/catalog")))
 }
 
-/// Where `release` is cached under `root`. `None` for a tag that is not a plain file name:
+/// Where `release` is cached under `root`: `<bundle>/<tag>/<channel>-install.yaml`. `None` for a tag that is not a plain file name:
 /// tags come from the built-in catalog, but a path is built from them, so check anyway.
 pub(crate) fn file(root: &Path, release: &Release) -> Option<PathBuf> {
     let tag = release.tag.as_str();
@@ -39,10 +39,9 @@ pub(crate) fn file(root: &Path, release: &Release) -> Option<PathBuf> {
         && tag
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'));
-    plain.then(|| {
-        root.join(tag)
-            .join(format!("{}-install.yaml", release.channel))
-    })
+    // One directory per bundle, so that equal tags of two bundles never meet.
+    let dir = root.join(&release.bundle).join(tag);
+    plain.then(|| dir.join(format!("{}-install.yaml", release.channel)))
 }
 
 /// What the cache holds for one file.
@@ -126,15 +125,15 @@ mod tests {
     }
 
     #[test]
-    fn layout_is_tag_then_channel_file() {
-        let catalog = Catalog::builtin().unwrap();
+    fn layout_is_bundle_then_tag_then_channel_file() {
+        let catalog = Catalog::builtin().unwrap().bundle("gateway-api").unwrap();
         let release = catalog
             .release("monthly-2026.06", Channel::Experimental)
             .unwrap();
         assert_eq!(
             file(Path::new("/c"), release),
             Some(PathBuf::from(
-                "/c/monthly-2026.06/experimental-install.yaml"
+                "/c/gateway-api/monthly-2026.06/experimental-install.yaml"
             ))
         );
         let mut odd = release.clone();

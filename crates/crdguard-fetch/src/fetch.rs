@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use crdguard_catalog::{Catalog, Release};
+use crdguard_catalog::Release;
+
+use crate::options::AssetUrlProblem;
 use crdguard_core::Crd;
 use crdguard_core::load::Loaded;
 
@@ -52,20 +54,27 @@ impl Fetched {
 
 /// Fetches `release` of `catalog`: from the cache when a verified copy is there, else from
 /// `options.base_url`. The download is verified before it is cached or returned.
-pub fn fetch(
-    catalog: &Catalog,
-    release: &Release,
-    options: &FetchOptions,
-) -> Result<Fetched, FetchError> {
-    let label = label(catalog.bundle(), release);
+pub fn fetch(release: &Release, options: &FetchOptions) -> Result<Fetched, FetchError> {
+    let label = label(release);
     // The URL is checked even when the cache will serve: a misconfigured mirror should not go
     // unnoticed until the cache is cleared.
     let url = options
         .asset_url(release)
-        .map_err(|reason| FetchError::InsecureUrl {
-            release: label.clone(),
-            url: options.base_url.clone(),
-            reason,
+        .map_err(|problem| match problem {
+            AssetUrlProblem::NotPublished => FetchError::NotInCatalog {
+                reference: label.clone(),
+                message: format!(
+                    "{label} has no published file of exactly its CRDs in the catalog; give \
+                     its CRD files (or their directory) as sources instead; the catalog still \
+                     identifies them by content"
+                ),
+                suggestions: Vec::new(),
+            },
+            AssetUrlProblem::BadBase(reason) => FetchError::InsecureUrl {
+                release: label.clone(),
+                url: options.base_url.clone(),
+                reason,
+            },
         })?;
     let cache_file =
         cache::root(options.cache_dir.as_deref()).and_then(|root| cache::file(&root, release));

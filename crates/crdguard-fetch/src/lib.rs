@@ -29,7 +29,7 @@ use crdguard_catalog::{Catalog, CatalogRef};
 
 pub use error::{ExitClass, FetchError};
 pub use fetch::{Fetched, fetch};
-pub use options::{BASE_URL_ENV, DEFAULT_BASE_URL, FetchOptions, TlsRoots};
+pub use options::{AssetUrlProblem, BASE_URL_ENV, DEFAULT_BASE_URL, FetchOptions, TlsRoots};
 pub use reference::{label, parse_reference, resolve};
 
 /// Parses `reference` (`gateway-api@v1.6.1/experimental`, `gateway-api@1.6.1`,
@@ -53,7 +53,7 @@ pub fn fetch_in(
     options: &FetchOptions,
 ) -> Result<Fetched, FetchError> {
     let release = resolve(catalog, reference)?;
-    fetch(catalog, release, options)
+    fetch(release, options)
 }
 
 /// The root of crdguard's cache of release files (`$XDG_CACHE_HOME/crdguard/catalog`, else

@@ -31,10 +31,11 @@ pub enum TlsRoots {
 /// How [`crate::fetch_release`] downloads and caches.
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
-    /// Release assets are downloaded from `<base_url>/<tag>/<channel>-install.yaml`. https, or
+    /// A mirror of release assets: files are downloaded from `<base_url>/<tag>/<file>`, or, left
+    /// at [`DEFAULT_BASE_URL`], from the catalog's asset URL of each bundle. https, or
     /// http to a loopback address (127.0.0.0/8, ::1, localhost) only.
     pub base_url: String,
-    /// Directory holding `<tag>/<channel>-install.yaml`. `None`: `$XDG_CACHE_HOME/crdguard/catalog`,
+    /// Directory holding `<bundle>/<tag>/<channel>-install.yaml`. `None`: `$XDG_CACHE_HOME/crdguard/catalog`,
     /// else `~/.cache/crdguard/catalog`, else no cache.
     pub cache_dir: Option<PathBuf>,
     /// Never touch the network: serve from the cache or fail.
@@ -72,21 +73,42 @@ impl Default for FetchOptions {
     }
 }
 
+/// Why a release has no URL to download from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssetUrlProblem {
+    /// The catalog names no published file for the release (a bundle whose upstream ships its
+    /// CRDs only inside larger files).
+    NotPublished,
+    /// The configured base URL cannot have a path appended.
+    BadBase(String),
+}
+
 impl FetchOptions {
-    /// The URL `release` is downloaded from with these options. The base must have no query
-    /// or fragment: the path is appended to it.
-    pub fn asset_url(&self, release: &Release) -> Result<String, String> {
+    /// The URL `release` is downloaded from with these options: the catalog's asset URL, or,
+    /// with another base URL (a mirror), `<base>/<tag>/<file>` with the asset's file name. The
+    /// base must have no query or fragment: the path is appended to it.
+    pub fn asset_url(&self, release: &Release) -> Result<String, AssetUrlProblem> {
+        let asset = release
+            .asset_url
+            .as_deref()
+            .ok_or(AssetUrlProblem::NotPublished)?;
         let base = self.base_url.trim().trim_end_matches('/');
+        // Not mirrored: each bundle's own upstream, as the catalog records it.
+        if base == DEFAULT_BASE_URL {
+            return Ok(asset.to_string());
+        }
         if base.contains(['?', '#']) {
-            return Err("the catalog URL must not have a query or fragment".to_string());
+            return Err(AssetUrlProblem::BadBase(
+                "the catalog URL must not have a query or fragment".to_string(),
+            ));
         }
         if base.is_empty() {
-            return Err("the catalog URL is empty".to_string());
+            return Err(AssetUrlProblem::BadBase(
+                "the catalog URL is empty".to_string(),
+            ));
         }
-        Ok(format!(
-            "{base}/{}/{}-install.yaml",
-            release.tag, release.channel
-        ))
+        let file = asset.rsplit('/').next().unwrap_or(asset);
+        Ok(format!("{base}/{}/{file}", release.tag))
     }
 }
 
@@ -98,16 +120,16 @@ mod tests {
 
     #[test]
     fn default_urls_are_the_catalogs_asset_urls() {
-        let catalog = Catalog::builtin().unwrap();
+        let catalog = Catalog::builtin().unwrap().bundle("gateway-api").unwrap();
         let options = FetchOptions::default();
         for release in catalog.releases() {
-            assert_eq!(options.asset_url(release).unwrap(), release.asset_url);
+            assert_eq!(Some(options.asset_url(release).unwrap()), release.asset_url);
         }
     }
 
     #[test]
     fn base_url_is_joined_with_one_slash() {
-        let catalog = Catalog::builtin().unwrap();
+        let catalog = Catalog::builtin().unwrap().bundle("gateway-api").unwrap();
         let release = catalog.release("v1.6.1", Channel::Experimental).unwrap();
         let options = FetchOptions {
             base_url: "http://127.0.0.1:8080/mirror/".into(),

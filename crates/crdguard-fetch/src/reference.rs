@@ -1,7 +1,7 @@
 //! `gateway-api@v1.6.1/experimental` → one release of the catalog, or an error that names the
 //! closest releases that do exist.
 
-use crdguard_catalog::{Catalog, CatalogRef, Release, ReleaseKind};
+use crdguard_catalog::{BundleCatalog, Catalog, CatalogRef, Release, ReleaseKind};
 use crdguard_core::{BundleVersion, Channel};
 
 use crate::error::FetchError;
@@ -24,40 +24,48 @@ pub fn resolve<'c>(
     catalog: &'c Catalog,
     reference: &CatalogRef,
 ) -> Result<&'c Release, FetchError> {
-    let bundle = catalog.bundle();
-    if reference.name != bundle {
+    let Some(data) = catalog.bundle(&reference.name) else {
+        let known: Vec<&str> = catalog.bundle_names().collect();
         return Err(FetchError::NotInCatalog {
             reference: reference.to_string(),
             message: format!(
-                "{:?} is not a bundle in the catalog (known: {bundle})",
-                reference.name
+                "{:?} is not a bundle in the catalog (known: {})",
+                reference.name,
+                known.join(", ")
             ),
-            suggestions: vec![bundle.to_string()],
+            suggestions: known.iter().map(|b| b.to_string()).collect(),
         });
-    }
+    };
+    let bundle = data.bundle();
     let channel = reference.channel.unwrap_or(Channel::Standard);
     let Some(version) = reference.version.as_deref() else {
         // No implicit "latest": what an install command installs must be spelled out.
-        let latest = catalog.latest(channel).map(|r| label(bundle, r));
+        let latest = data.latest(channel).map(label);
         return Err(FetchError::NotInCatalog {
             reference: reference.to_string(),
             message: format!(
-                "{reference}: a version is required, e.g. {}",
-                latest.as_deref().unwrap_or("gateway-api@v1.6.1")
+                "{reference}: a version is required{}",
+                latest
+                    .as_deref()
+                    .map(|l| format!(", e.g. {l}"))
+                    .unwrap_or_default()
             ),
             suggestions: latest.into_iter().collect(),
         });
     };
-    if let Some(release) = catalog.release(version, channel) {
+    if let Some(release) = data.release(version, channel) {
         return Ok(release);
     }
-    let wanted = format!("{bundle}@{version}/{channel}");
+    let wanted = match data.channel_marker() {
+        Some(_) => format!("{bundle}@{version}/{channel}"),
+        None => format!("{bundle}@{version}"),
+    };
     let other = match channel {
         Channel::Standard => Channel::Experimental,
         Channel::Experimental => Channel::Standard,
     };
-    if let Some(release) = catalog.release(version, other) {
-        let suggestion = label(bundle, release);
+    if let Some(release) = data.release(version, other) {
+        let suggestion = label(release);
         return Err(FetchError::NotInCatalog {
             reference: reference.to_string(),
             message: format!(
@@ -68,9 +76,9 @@ pub fn resolve<'c>(
             suggestions: vec![suggestion],
         });
     }
-    let suggestions: Vec<String> = closest(catalog, version, channel)
+    let suggestions: Vec<String> = closest(data, version, channel)
         .into_iter()
-        .map(|r| label(bundle, r))
+        .map(label)
         .collect();
     let message = if suggestions.is_empty() {
         format!("{wanted} is not in the catalog")
@@ -87,15 +95,16 @@ pub fn resolve<'c>(
     })
 }
 
-/// `gateway-api@v1.6.1/experimental`: the name a fetched release goes by as a source.
-pub fn label(bundle: &str, release: &Release) -> String {
-    format!("{bundle}@{}/{}", release.tag, release.channel)
+/// `gateway-api@v1.6.1/experimental`, `prometheus-operator@v0.93.0`: the name a fetched
+/// release goes by as a source.
+pub fn label(release: &Release) -> String {
+    format!("{}@{}", release.bundle, release.label())
 }
 
 /// The releases of `channel` nearest to `wanted`: by version distance when `wanted` is a
 /// version (v1.6.2 → v1.6.1, v1.6.0, …), by spelling otherwise (a mistyped monthly tag).
-fn closest<'c>(catalog: &'c Catalog, wanted: &str, channel: Channel) -> Vec<&'c Release> {
-    let mut candidates: Vec<&Release> = catalog
+fn closest<'c>(data: &'c BundleCatalog, wanted: &str, channel: Channel) -> Vec<&'c Release> {
+    let mut candidates: Vec<&Release> = data
         .releases()
         .iter()
         .filter(|r| r.channel == channel)

@@ -99,6 +99,8 @@ mod tests {
     fn invalid_yaml_is_located_without_repeating_the_source() {
         let release = Catalog::builtin()
             .unwrap()
+            .bundle("gateway-api")
+            .unwrap()
             .release("v1.6.1", Channel::Standard)
             .unwrap();
         let Err(Problem::Invalid(message)) = verify(
@@ -116,6 +118,8 @@ mod tests {
     #[test]
     fn an_empty_file_lacks_every_crd() {
         let release = Catalog::builtin()
+            .unwrap()
+            .bundle("gateway-api")
             .unwrap()
             .release("v1.6.1", Channel::Standard)
             .unwrap();

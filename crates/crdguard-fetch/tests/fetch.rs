@@ -17,6 +17,11 @@ use support::{Reply, TestServer, closed_port_url, corpus_file_for, corpus_text, 
 const V161_EXPERIMENTAL: &str = "gateway-api@v1.6.1/experimental";
 const V161_EXPERIMENTAL_PATH: &str = "/v1.6.1/experimental-install.yaml";
 
+/// The catalog's Gateway API releases, which the corpus served here holds.
+fn gateway_api() -> &'static crdguard_catalog::BundleCatalog {
+    Catalog::builtin().unwrap().bundle("gateway-api").unwrap()
+}
+
 fn temp_cache() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
@@ -24,6 +29,7 @@ fn temp_cache() -> tempfile::TempDir {
 fn cache_file(cache: &tempfile::TempDir, tag: &str, channel: &str) -> std::path::PathBuf {
     cache
         .path()
+        .join("gateway-api")
         .join(tag)
         .join(format!("{channel}-install.yaml"))
 }
@@ -137,8 +143,7 @@ fn a_tampered_file_is_rejected_naming_the_crd_and_both_digests() {
     let cache = temp_cache();
     let err = fetch_release(V161_EXPERIMENTAL, &options(&server.base_url(), &cache)).unwrap_err();
 
-    let expected = Catalog::builtin()
-        .unwrap()
+    let expected = gateway_api()
         .release("v1.6.1", Channel::Experimental)
         .unwrap()
         .crd(crd)
@@ -517,9 +522,8 @@ fn every_release_in_the_catalog_verifies_as_published() {
     let server = TestServer::corpus();
     let cache = temp_cache();
     let options = options(&server.base_url(), &cache);
-    let catalog = Catalog::builtin().unwrap();
-    for release in catalog.releases() {
-        let fetched = crdguard_fetch::fetch(catalog, release, &options)
+    for release in gateway_api().releases() {
+        let fetched = crdguard_fetch::fetch(release, &options)
             .unwrap_or_else(|e| panic!("{}: {e}", release.label()));
         assert_eq!(
             fetched.crds.len(),
@@ -528,7 +532,7 @@ fn every_release_in_the_catalog_verifies_as_published() {
             release.label()
         );
     }
-    assert_eq!(server.requests().len(), catalog.releases().len());
+    assert_eq!(server.requests().len(), gateway_api().releases().len());
 }
 
 /// https is verified: a server that answers a TLS handshake with plain text is a network
@@ -558,4 +562,28 @@ fn https_to_a_server_without_tls_fails_without_retries() {
         assert!(err.to_string().contains("TLS"), "{err}");
         server.join().unwrap();
     }
+}
+
+/// A bundle whose catalog data names no published file (prometheus-operator ships its CRDs
+/// only inside larger files) resolves, but is never downloaded: the error says to give the
+/// files, and no request is made. An unknown bundle lists the bundles there are.
+#[test]
+fn a_release_without_a_published_file_is_refused_before_any_request() {
+    let server = TestServer::corpus();
+    let cache = temp_cache();
+    let options = options(&server.base_url(), &cache);
+    let err = crdguard_fetch::fetch_release("prometheus-operator@0.93.0", &options).unwrap_err();
+    assert_eq!(err.exit_class(), crdguard_fetch::ExitClass::BadInput);
+    let message = err.to_string();
+    assert!(
+        message.contains("prometheus-operator@v0.93.0") && message.contains("as sources instead"),
+        "{message}"
+    );
+    assert!(server.requests().is_empty());
+    let err = crdguard_fetch::fetch_release("promethues-operator@v0.93.0", &options).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("known: gateway-api, prometheus-operator"),
+        "{err}"
+    );
 }

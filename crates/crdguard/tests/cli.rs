@@ -1821,6 +1821,49 @@ fn prometheus_operator_is_a_builtin_standard_bundle_never_lowered() {
     assert_eq!(bundle["class"], "standard", "{bundle}");
 }
 
+/// The catalog keyed by bundle (issue 13): prometheus-operator CRDs installed without their
+/// version annotation (a tool stripped it) are identified by content from the catalog's
+/// prometheus-operator data, so an older release offered over them is still kept.
+#[test]
+fn prometheus_operator_crds_without_their_marker_are_identified_by_content() {
+    const PLAIN_V0_93_0: &str = "large/prometheus-operator/v0.93.0/example/prometheus-operator-crd";
+    let temp = Temp::new("prometheus-unmarked");
+    let marked = corpus_snapshot(&temp, "marked.json", PLAIN_V0_93_0);
+    let mut snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(&marked).unwrap()).unwrap();
+    for item in snapshot["items"].as_array_mut().unwrap() {
+        let removed = item["metadata"]["annotations"]
+            .as_object_mut()
+            .unwrap()
+            .remove("operator.prometheus.io/version");
+        assert!(removed.is_some(), "{}", item["metadata"]["name"]);
+    }
+    let unmarked = temp.write("unmarked.json", &snapshot.to_string());
+    let out = crdguard(&[
+        "plan",
+        &corpus(PROMETHEUS_V0_92_1),
+        "--snapshot",
+        &unmarked,
+        "-o",
+        "json",
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = plan["items"].as_array().unwrap();
+    assert_eq!(items.len(), 10);
+    for item in items {
+        assert_eq!(item["installed"]["version"], "v0.93.0", "{item}");
+        assert_eq!(item["action"], "keep", "{item}");
+        let codes: Vec<&str> = item["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["code"].as_str())
+            .collect();
+        assert!(codes.contains(&"identified-by-digest"), "{codes:?}");
+    }
+}
+
 /// Two versions of a small bundle of our own whose version is in a label.
 fn labelled_crd(version: &str, extra_field: bool) -> String {
     let extra = if extra_field {

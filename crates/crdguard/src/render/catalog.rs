@@ -62,8 +62,8 @@ pub fn list_table(list: &serde_json::Value, markdown: bool) -> String {
                 .iter()
                 .map(|c| {
                     format!(
-                        "{}: {} CRDs, Kubernetes >= {}",
-                        c["channel"].as_str().unwrap_or(""),
+                        "{}{} CRDs, Kubernetes >= {}",
+                        channel_prefix(&c["channel"]),
                         c["crds"],
                         c["minKubernetes"].as_str().unwrap_or("?")
                     )
@@ -188,11 +188,13 @@ fn release_table(release: &serde_json::Value) -> String {
     );
     for channel in release["channels"].as_array().unwrap_or(&empty) {
         out.push_str(&format!(
-            "  {}: Kubernetes >= {}, {} CRDs, {}\n",
-            channel["channel"].as_str().unwrap_or(""),
+            "  {}Kubernetes >= {}, {} CRDs, {}\n",
+            channel_prefix(&channel["channel"]),
             channel["minKubernetes"].as_str().unwrap_or("?"),
             channel["crds"].as_array().map_or(0, Vec::len),
-            channel["assetUrl"].as_str().unwrap_or("")
+            channel["assetUrl"]
+                .as_str()
+                .unwrap_or("no published file of exactly these CRDs (give the CRD files instead)")
         ));
         for extra in channel["extras"].as_array().unwrap_or(&empty) {
             out.push_str(&format!(
@@ -203,4 +205,12 @@ fn release_table(release: &serde_json::Value) -> String {
         }
     }
     out
+}
+
+/// `standard: ` before a channel's facts; nothing for a bundle without channels.
+fn channel_prefix(channel: &serde_json::Value) -> String {
+    channel
+        .as_str()
+        .map(|c| format!("{c}: "))
+        .unwrap_or_default()
 }
