@@ -19,7 +19,7 @@ pub struct CheckSettings {
 
 /// The plan whose `preflight` is the answer; it failed when any check has status `fail`.
 pub fn run(args: &CheckSettings) -> Result<Plan, CommandError> {
-    let options = crate::session::input_options()?;
+    let options = crate::session::input_options();
     let policy = match &args.policy {
         PolicyChoice::File(path) => crdguard_sources::load_policy(path, options)?,
         PolicyChoice::Product(reference) => crate::catalog::builtin_policy(reference)?,

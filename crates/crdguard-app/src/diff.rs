@@ -22,7 +22,7 @@ pub fn run(args: &DiffSettings) -> Result<SetDiff, CommandError> {
             "OLD and NEW cannot both be `-` (stdin)",
         ));
     }
-    let options = crate::session::input_options()?;
+    let options = crate::session::input_options();
     let load = |arg: &String| {
         crdguard_sources::load_desired(
             &crate::session::sources(std::slice::from_ref(arg), &[]),

@@ -171,7 +171,7 @@ fn documents(
     let policy = match &bundles.policy {
         Some(path) => Some((
             path,
-            crdguard_sources::load_policy(path, crate::session::input_options()?)?,
+            crdguard_sources::load_policy(path, crate::session::input_options())?,
         )),
         None => None,
     };

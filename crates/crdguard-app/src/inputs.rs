@@ -73,7 +73,7 @@ pub fn load_inputs_or_empty(
             "nothing to plan: give CRD sources (files, directories, charts, `-`) or --chart",
         ));
     }
-    let options = crate::session::input_options()?;
+    let options = crate::session::input_options();
     let explicit_policy = match policy {
         PolicyChoice::File(path) => crate::session::policy_file(Some(path), options)?,
         PolicyChoice::Product(reference) => Some(crate::catalog::builtin_policy(reference)?),
@@ -185,7 +185,7 @@ fn preserve_bundle_channel(
 ) -> Result<BTreeSet<String>, CommandError> {
     if let Some(version) = channel::standard_release_needed(desired, observed, policy, bundle) {
         let reference = format!("{bundle}@{version}/standard");
-        return match fetch_catalog_reference(&reference, render, crate::session::input_options()?) {
+        return match fetch_catalog_reference(&reference, render, crate::session::input_options()) {
             Ok(gathered) => {
                 let standard = DesiredState::from_loaded(gathered.loaded)?;
                 Ok(channel::substitute_standard(
@@ -210,7 +210,7 @@ fn preserve_bundle_channel(
         return Ok(BTreeSet::new());
     };
     let reference = format!("{bundle}@{version}/experimental");
-    match fetch_catalog_reference(&reference, render, crate::session::input_options()?) {
+    match fetch_catalog_reference(&reference, render, crate::session::input_options()) {
         Ok(gathered) => {
             let experimental = DesiredState::from_loaded(gathered.loaded)?;
             Ok(channel::substitute_experimental(

@@ -26,4 +26,6 @@ pub mod snapshot;
 pub mod status;
 
 pub use crdguard_kube::Progress;
+/// Limits for everything read from the user (file and archive sizes, YAML document size).
+pub use crdguard_sources::Options as InputLimits;
 pub use error::{CommandError, Exit};

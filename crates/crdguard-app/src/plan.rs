@@ -27,7 +27,7 @@ pub fn run(
     settings: &PlanSettings,
     progress: &dyn crdguard_kube::Progress,
 ) -> Result<Plan, CommandError> {
-    let options = crate::session::input_options()?;
+    let options = crate::session::input_options();
     let load = || load_inputs(&settings.desired, &RenderAs::acting_as(&settings.identity));
     let (mut inputs, mut observed) = if settings.cluster.snapshot.is_some() {
         // Reading the sources (helm template, or thousands of files) and a snapshot (~100 MB

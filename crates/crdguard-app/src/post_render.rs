@@ -9,7 +9,7 @@ const EVERYTHING_REMOVED: &str = "# crdguard post-render: nothing but CRDs and b
 
 /// The manifests on stdin, filtered.
 pub fn run() -> Result<String, CommandError> {
-    let options = crate::session::input_options()?;
+    let options = crate::session::input_options();
     let text = crdguard_sources::read_stdin(options)?;
     let filtered = crdguard_core::post_render::remove_crds(&text);
     for name in &filtered.removed {

@@ -176,7 +176,7 @@ pub fn open(path: &Path) -> Result<Opened, CommandError> {
         stream.push_str(&serde_json::to_string(&object.object).unwrap_or_default());
         stream.push('\n');
     }
-    let options = crate::session::input_options()?;
+    let options = crate::session::input_options();
     let source = format!("{shown} (desiredObjects)");
     let loaded = crdguard_core::load::load_text(&source, &stream, options.parse)?;
     let desired = DesiredState::from_loaded(loaded)?;

@@ -2,10 +2,11 @@
 //! connection, stop on signals) and the observed state.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use crdguard_core::{ObservedState, Policy};
 use crdguard_kube::{Cluster, ConnectOptions};
-use crdguard_sources::{Options, ReadLimits, Source};
+use crdguard_sources::{Options, Source};
 
 use crate::error::CommandError;
 use crate::settings::{ClusterSettings, LiveSettings};
@@ -17,30 +18,20 @@ pub fn free_at_exit<T>(state: T) {
     std::mem::forget(state);
 }
 
-/// Input limits, adjustable through the environment for unusually large inputs.
-pub fn input_options() -> Result<Options, CommandError> {
-    let mut options = Options::default();
-    if let Some(bytes) = env_bytes("CRDGUARD_MAX_INPUT_BYTES")? {
-        options.read = ReadLimits {
-            max_file_bytes: bytes,
-            max_archive_bytes: bytes,
-        };
-    }
-    if let Some(bytes) = env_bytes("CRDGUARD_MAX_DOCUMENT_BYTES")? {
-        options.parse.max_document_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
-    }
-    Ok(options)
+/// The input limits of this run, set once by the caller before any action runs.
+static INPUT_LIMITS: OnceLock<Options> = OnceLock::new();
+
+/// Sets the limits for everything read from the user, for the whole run (the CLI resolves them
+/// from its environment once, at start). Process-wide, as the allocator is: every action
+/// reads inputs, and a limit that differed between two reads of one run would be a bug. A
+/// second call is ignored.
+pub fn set_input_limits(options: Options) {
+    let _ = INPUT_LIMITS.set(options);
 }
 
-fn env_bytes(name: &str) -> Result<Option<u64>, CommandError> {
-    match std::env::var(name) {
-        Ok(value) => {
-            value.trim().parse().map(Some).map_err(|_| {
-                CommandError::usage(format!("{name}={value:?} is not a number of bytes"))
-            })
-        }
-        Err(_) => Ok(None),
-    }
+/// The limits set with [`set_input_limits`], else the defaults.
+pub fn input_options() -> Options {
+    INPUT_LIMITS.get().copied().unwrap_or_default()
 }
 
 /// The observed state: a snapshot file, or the live cluster of the kubeconfig.
@@ -109,12 +100,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
 pub async fn connect_live(options: &ConnectOptions) -> Result<Cluster, CommandError> {
     let cluster = Cluster::connect(options).await?;
     if cluster.insecure {
+        // Through the logs, which show warnings unless the user asked for errors only; it was
+        // also printed with eprintln!, so people saw it twice.
         tracing::warn!(
-            server = cluster.server(),
-            "TLS verification is disabled by the kubeconfig (insecure-skip-tls-verify)"
-        );
-        eprintln!(
-            "warning: TLS verification is disabled for {} by the kubeconfig (insecure-skip-tls-verify)",
+            "TLS verification is disabled for {} by the kubeconfig (insecure-skip-tls-verify)",
             cluster.server()
         );
     }
@@ -131,7 +120,7 @@ pub async fn connect_for_writes(options: &ConnectOptions) -> Result<Cluster, Com
         let Some(first) = next_signal().await else {
             return;
         };
-        eprintln!("{first}: finishing the requests in flight, then stopping (again to abort)");
+        tracing::warn!("{first}: finishing the requests in flight, then stopping (again to abort)");
         handler.request(format!("interrupted by {first}"));
         if next_signal().await.is_some() {
             std::process::exit(130);

@@ -15,7 +15,7 @@ pub struct StatusSettings {
 }
 
 pub fn run(args: &StatusSettings) -> Result<Status, CommandError> {
-    let options = crate::session::input_options()?;
+    let options = crate::session::input_options();
     let policy = crate::session::policy_file(args.policy.as_deref(), options)?
         .unwrap_or_else(Policy::default_policy);
     let observed = crate::session::observed_state(&args.cluster, options)?;

@@ -28,14 +28,30 @@ use crate::requirements;
 pub struct Upstream {
     pub bundle: &'static str,
     pub repository: &'static str,
+    /// How the corpus holds the bundle's releases.
+    pub layout: CorpusLayout,
     /// Where upstream publishes a release's install file for a channel, when it publishes one
     /// file that holds exactly the CRDs (`fetch` downloads it and checks every digest).
     pub asset_url: Option<fn(&str, Channel) -> String>,
 }
 
+/// How the corpus (`../shared/corpus`) holds a bundle's releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorpusLayout {
+    /// `<bundle>/<tag>/<channel>-install.yaml` with `extras-*.yaml` beside it, and
+    /// `<bundle>/monthly/monthly-*/` (upstream's release assets): see [`read_corpus`].
+    InstallFiles,
+    /// `<dir>/<tag>/<crd_dir>/*.yaml`, one CRD per file, no channels: see [`read_crd_files`].
+    CrdFiles {
+        dir: &'static str,
+        crd_dir: &'static str,
+    },
+}
+
 pub const GATEWAY_API: Upstream = Upstream {
     bundle: crdguard_core::registry::GATEWAY_API,
     repository: "kubernetes-sigs/gateway-api",
+    layout: CorpusLayout::InstallFiles,
     asset_url: Some(|tag, channel| {
         format!(
             "https://github.com/kubernetes-sigs/gateway-api/releases/download/{tag}/{channel}-install.yaml"
@@ -50,6 +66,10 @@ pub const GATEWAY_API: Upstream = Upstream {
 pub const PROMETHEUS_OPERATOR: Upstream = Upstream {
     bundle: crdguard_core::registry::PROMETHEUS_OPERATOR,
     repository: "prometheus-operator/prometheus-operator",
+    layout: CorpusLayout::CrdFiles {
+        dir: "large/prometheus-operator",
+        crd_dir: "example/prometheus-operator-crd",
+    },
     asset_url: None,
 };
 
@@ -98,24 +118,23 @@ impl std::error::Error for GenerateError {}
 
 /// Reads, generates and renders: the complete text of `data/<bundle>.json` from the corpus.
 pub fn generate_from_corpus(corpus: &Path, upstream: &Upstream) -> Result<String, GenerateError> {
-    let sources = if upstream.bundle == PROMETHEUS_OPERATOR.bundle {
-        read_prometheus_operator(&corpus.join("large").join(upstream.bundle))?
-    } else {
-        read_corpus(&corpus.join(upstream.bundle))?
+    let sources = match upstream.layout {
+        CorpusLayout::InstallFiles => read_corpus(&corpus.join(upstream.bundle))?,
+        CorpusLayout::CrdFiles { dir, crd_dir } => read_crd_files(&corpus.join(dir), crd_dir)?,
     };
     Ok(render(&generate(upstream, &sources)?))
 }
 
-/// `<tag>/example/prometheus-operator-crd/*.yaml`: one release per tag, its CRDs one per file,
-/// read in name order as one install text. (The `-full` copies carry the same markers with
-/// longer descriptions; the catalog records the plain set.)
-pub fn read_prometheus_operator(root: &Path) -> Result<Vec<SourceRelease>, GenerateError> {
+/// `<root>/<tag>/<crd_dir>/*.yaml`: one release per tag, its CRDs one per file, read in name
+/// order as one install text, in the one channel. (prometheus-operator's `-full` copies carry
+/// the same markers with longer descriptions; the catalog records the plain set.)
+pub fn read_crd_files(root: &Path, crd_dir: &str) -> Result<Vec<SourceRelease>, GenerateError> {
     let mut sources = Vec::new();
     for (tag, dir) in list_dir(root)? {
         if !(tag.starts_with('v') && tag.parse::<BundleVersion>().is_ok()) {
             continue;
         }
-        let crd_dir = dir.join("example").join("prometheus-operator-crd");
+        let crd_dir = dir.join(crd_dir);
         let mut text = String::new();
         for (name, path) in list_dir(&crd_dir)? {
             if name.ends_with(".yaml") {

@@ -279,26 +279,11 @@ impl Registry {
     }
 }
 
-/// The Gateway API bundle, for code that handles Gateway API facts (channels, the catalog).
+/// The Gateway API bundle: what the guard protects when no bundle is named.
 pub fn gateway() -> &'static KnownBundle {
     Registry::builtin()
         .bundle(GATEWAY_API)
         .expect("the Gateway API is built in")
-}
-
-/// The Gateway API's version annotation (`…/bundle-version`), for the catalog, which reads
-/// upstream's release files.
-pub fn gateway_version_annotation() -> &'static str {
-    gateway()
-        .version_annotation()
-        .expect("the Gateway API writes its version in an annotation")
-}
-
-/// The Gateway API's channel annotation.
-pub fn gateway_channel_annotation() -> &'static str {
-    gateway()
-        .channel_annotation()
-        .expect("the Gateway API writes its channel in an annotation")
 }
 
 #[cfg(test)]

@@ -40,7 +40,11 @@ fn main() -> ExitCode {
     init_tracing(&cli.log_level);
     // A panic is crdguard's bug, never the input's: it exits 4 with a line saying so, after
     // the panic's own message, instead of Rust's 101.
-    let outcome = std::panic::catch_unwind(|| dispatch(&cli)).unwrap_or_else(|panic| {
+    let outcome = std::panic::catch_unwind(|| {
+        crdguard_app::session::set_input_limits(settings::input_limits()?);
+        dispatch(&cli)
+    })
+    .unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())

@@ -1,6 +1,7 @@
 //! Flags resolved into the application layer's settings, once per run (uv's `settings.rs`):
 //! every command hands its action plain values, and no action sees a clap type.
 
+use crdguard_app::CommandError;
 use crdguard_app::settings::{
     ClusterSettings, DesiredSettings, LiveSettings, PolicyChoice, RenderSettings, WriteSettings,
 };
@@ -171,5 +172,30 @@ impl RbacArgs {
             migrate_crds: self.migrate_crds.clone(),
             subject: self.subject.clone(),
         }
+    }
+}
+
+/// Input limits from the environment, for unusually large inputs: `CRDGUARD_MAX_INPUT_BYTES`
+/// (a file or chart archive) and `CRDGUARD_MAX_DOCUMENT_BYTES` (one YAML document).
+pub fn input_limits() -> Result<crdguard_app::InputLimits, CommandError> {
+    let mut limits = crdguard_app::InputLimits::default();
+    if let Some(bytes) = env_bytes("CRDGUARD_MAX_INPUT_BYTES")? {
+        limits.read.max_file_bytes = bytes;
+        limits.read.max_archive_bytes = bytes;
+    }
+    if let Some(bytes) = env_bytes("CRDGUARD_MAX_DOCUMENT_BYTES")? {
+        limits.parse.max_document_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    }
+    Ok(limits)
+}
+
+fn env_bytes(name: &str) -> Result<Option<u64>, CommandError> {
+    match std::env::var(name) {
+        Ok(value) => {
+            value.trim().parse().map(Some).map_err(|_| {
+                CommandError::usage(format!("{name}={value:?} is not a number of bytes"))
+            })
+        }
+        Err(_) => Ok(None),
     }
 }
