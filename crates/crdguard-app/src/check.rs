@@ -32,7 +32,7 @@ pub fn run(args: &CheckSettings) -> Result<Plan, CommandError> {
     let desired = if args.sources.is_empty() {
         DesiredState::default()
     } else {
-        crdguard_sources::load_desired(&crate::session::sources(&args.sources, &[]), options)?.state
+        crdguard_sources::load_desired(&crate::session::sources(&args.sources, &[]), options)?
     };
     let observed = crate::session::observed_state(&args.cluster, options)?;
     let evaluator = crate::session::admission_predictor(&observed);

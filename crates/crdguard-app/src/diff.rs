@@ -29,8 +29,8 @@ pub fn run(args: &DiffSettings) -> Result<SetDiff, CommandError> {
             options,
         )
     };
-    let old = load(&args.old)?.state;
-    let new = load(&args.new)?.state;
+    let old = load(&args.old)?;
+    let new = load(&args.new)?;
     let server: Option<crdguard_core::KubeVersion> = args
         .server_version
         .as_deref()

@@ -103,8 +103,9 @@ pub fn load_inputs_or_empty(
         .map(|s| s.as_str())
         .chain(charts.iter().map(String::as_str))
         .collect();
+    let chart_policy = gathered.chart_policy.take();
     let desired = gathered.into_desired_or_empty(&described.join(", "), allow_empty)?;
-    let policy_source = match (policy, &desired.chart_policy) {
+    let policy_source = match (policy, &chart_policy) {
         (PolicyChoice::File(path), _) => Some(path.display().to_string()),
         (PolicyChoice::Product(reference), _) => Some(format!("--for {reference}")),
         (PolicyChoice::Default, Some(_)) => {
@@ -113,15 +114,12 @@ pub fn load_inputs_or_empty(
         (PolicyChoice::Default, None) => None,
     };
     let policy = explicit_policy
-        .or(desired.chart_policy)
+        .or(chart_policy)
         .unwrap_or_else(Policy::default_policy);
     if let Some(source) = policy_source {
-        check_required_kinds(&policy, &source, &desired.state)?;
+        check_required_kinds(&policy, &source, &desired)?;
     }
-    Ok(Inputs {
-        policy,
-        desired: desired.state,
-    })
+    Ok(Inputs { policy, desired })
 }
 
 /// `requiredKinds` must name kinds the bundle has: the catalog's (every release) and the

@@ -47,13 +47,6 @@ pub struct Options {
     pub parse: Limits,
 }
 
-/// The desired state plus a policy found at a chart's root (`crdguard.yaml`).
-#[derive(Debug, Default)]
-pub struct Desired {
-    pub state: DesiredState,
-    pub chart_policy: Option<Policy>,
-}
-
 /// What the sources yielded before they are merged into a desired state.
 #[derive(Debug, Default)]
 pub struct Gathered {
@@ -72,17 +65,18 @@ impl Gathered {
 
     /// Merges into one desired state: duplicates checked across all sources; no CRD at all
     /// is an error naming the sources.
-    pub fn into_desired(self, described: &str) -> Result<Desired, SourceError> {
+    pub fn into_desired(self, described: &str) -> Result<DesiredState, SourceError> {
         self.into_desired_or_empty(described, false)
     }
 
     /// `into_desired`, where `allow_empty` accepts sources without any CRD (a chart installed by
-    /// `crdguard install` need not ship one: its phase 2 still runs).
+    /// `crdguard install` need not ship one: its phase 2 still runs). A chart's policy is not
+    /// part of the desired state: take [`Gathered::chart_policy`] first.
     pub fn into_desired_or_empty(
         self,
         described: &str,
         allow_empty: bool,
-    ) -> Result<Desired, SourceError> {
+    ) -> Result<DesiredState, SourceError> {
         let mut state = DesiredState::from_loaded(self.loaded)?;
         state.warnings.extend(self.warnings);
         if state.crds.is_empty() && !allow_empty {
@@ -106,10 +100,7 @@ impl Gathered {
             }
             return Err(SourceError::Input(InputError::new(described, message)));
         }
-        Ok(Desired {
-            state,
-            chart_policy: self.chart_policy,
-        })
+        Ok(state)
     }
 }
 
@@ -132,7 +123,7 @@ pub fn gather(sources: &[Source], options: Options) -> Result<Gathered, SourceEr
 }
 
 /// Loads every source into one desired state. Sources are read and parsed in parallel.
-pub fn load_desired(sources: &[Source], options: Options) -> Result<Desired, SourceError> {
+pub fn load_desired(sources: &[Source], options: Options) -> Result<DesiredState, SourceError> {
     let names: Vec<String> = sources.iter().map(describe).collect();
     gather(sources, options)?.into_desired(&names.join(", "))
 }
