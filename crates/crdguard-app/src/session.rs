@@ -52,10 +52,22 @@ pub fn observed_state(
                 Ok::<_, CommandError>(cluster.observe().await?)
             })?;
             if let Some(text) = &args.server_version {
-                observed.server_version =
-                    Some(text.parse().map_err(|e: String| {
-                        CommandError::usage(format!("--server-version: {e}"))
-                    })?);
+                let stand_in = text
+                    .parse()
+                    .map_err(|e: String| CommandError::usage(format!("--server-version: {e}")))?;
+                // SPEC §3: the flag stands in for the server's version offline; against a live
+                // server it is a what-if, and it says so rather than pass silently.
+                if observed.server_version.as_ref() != Some(&stand_in) {
+                    tracing::warn!(
+                        "--server-version {text} stands in for the live server's {}: version \
+                         checks use {text}",
+                        observed
+                            .server_version_text
+                            .as_deref()
+                            .unwrap_or("unknown version")
+                    );
+                }
+                observed.server_version = Some(stand_in);
                 observed.server_version_text = Some(text.clone());
             }
             Ok(observed)

@@ -510,7 +510,8 @@ pub struct SnapshotArgs {
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// The CRD to migrate, e.g. grpcroutes.gateway.networking.k8s.io.
+    /// The CRD to migrate, e.g. grpcroutes.gateway.networking.k8s.io, or its plural or kind
+    /// (grpcroutes, GRPCRoute) when one installed CRD alone has it.
     #[arg(value_name = "CRD")]
     pub crd: String,
 

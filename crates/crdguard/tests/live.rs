@@ -1011,15 +1011,17 @@ fn storage_migration(ctx: &Ctx) -> Result<(), Failed> {
         stored == json!(["v1beta1", "v1"]),
         format!("HTTPRoute storedVersions before migrate: {stored}"),
     )?;
-    let (code, report) = ctx.json(&[
-        "migrate",
-        "httproutes.gateway.networking.k8s.io",
-        "-o",
-        "json",
-    ]);
+    // By its plural alone: one installed CRD has it.
+    let (code, report) = ctx.json(&["migrate", "httproutes", "-o", "json"]);
     check(
         code == 0,
         format!("migrate httproutes exit {code}: {report}"),
+    )?;
+    check(
+        report["kind"] == "Migration"
+            && report["apiVersion"] == "crdguard.dev/v1alpha1"
+            && report["crd"] == "httproutes.gateway.networking.k8s.io",
+        format!("migrate report: {report}"),
     )?;
     let stored = ctx.get(HTTP_CRD_PATH)["status"]["storedVersions"].clone();
     check(

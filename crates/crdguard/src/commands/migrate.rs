@@ -14,10 +14,11 @@ pub fn run(args: &MigrateArgs) -> Result<Exit, CommandError> {
         to: args.to.clone(),
         live: args.live.settings(),
     };
-    let report = crdguard_app::migrate::run(&settings, &TerminalProgress::new(args.output))?;
+    let document = crdguard_app::migrate::run(&settings, &TerminalProgress::new(args.output))?;
+    let report = &document.migration;
     let text = match args.output {
-        Output::Json => crate::render::to_json(&report)?,
-        Output::Yaml => crate::render::to_yaml(&report)?,
+        Output::Json => crate::render::to_json(&document)?,
+        Output::Yaml => crate::render::to_yaml(&document)?,
         Output::Table | Output::Markdown => format!(
             "{}: {} object(s) rewritten in {}; removed from status.storedVersions: {}; objects before {}, after {}\n",
             report.crd,

@@ -385,14 +385,22 @@ pub fn verdict(plan: &Plan) -> String {
 pub fn outcome_lines(plan: &Plan) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(apply) = &plan.apply {
+        // Companion objects are applied beside the CRDs and named `Kind/name`; counting them
+        // as CRDs overstated what was written.
+        let companions = apply.applied.iter().filter(|a| a.contains('/')).count();
+        let crds = apply.applied.len() - companions;
+        let companions = match companions {
+            0 => String::new(),
+            1 => " and 1 companion object".to_string(),
+            n => format!(" and {n} companion objects"),
+        };
         lines.push(format!(
-            "Applied{}: {} CRD(s); conflicts: {}; failed: {}; not established: {}; migrations: {}",
+            "Applied{}: {crds} CRD(s){companions}; conflicts: {}; failed: {}; not established: {}; migrations: {}",
             if apply.dry_run {
                 " (server dry run)"
             } else {
                 ""
             },
-            apply.applied.len(),
             apply.conflicts.len(),
             apply.failed.len(),
             apply.not_established.len(),
