@@ -253,7 +253,7 @@ fn markdown_output_is_a_table() {
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     assert!(
-        text.contains("| CRD | ACTION | FROM -> TO | REASON |"),
+        text.contains("| CRD | ACTION | INSTALLED -> OFFERED | REASON |"),
         "{text}"
     );
     assert!(text.contains("#### Bundles"), "{text}");

@@ -249,7 +249,7 @@ pub fn finding_message(f: &Finding) -> String {
 }
 
 pub fn items_grid(items: &[&ItemPlan], arrow: &str) -> Grid {
-    let mut grid = Grid::new(&["CRD", "ACTION", "FROM -> TO", "REASON"]);
+    let mut grid = Grid::new(&["CRD", "ACTION", "INSTALLED -> OFFERED", "REASON"]);
     for item in items {
         grid.row(vec![
             Cell::code(&item.crd),
@@ -307,7 +307,7 @@ pub fn preflight_grid(plan: &Plan) -> Grid {
 }
 
 pub fn bundles_grid(plan: &Plan, arrow: &str, details: bool) -> Grid {
-    let mut grid = Grid::new(&["BUNDLE", "CLASS", "FROM -> TO", "DECISION", "WHY"]);
+    let mut grid = Grid::new(&["BUNDLE", "CLASS", "INSTALLED -> OFFERED", "DECISION", "WHY"]);
     for bundle in &plan.bundles {
         let why = if details {
             bundle
