@@ -15,18 +15,10 @@ use crate::data::AddedRelease;
 use crate::policies::{self, BuiltinPolicy};
 
 /// `(source for messages, file text)` of every bundle with release facts, generated from the
-/// corpus by `examples/generate-catalog.rs`. A new standard bundle is its registry entry
-/// (crdguard-core's `registry.rs`), its data file and one line here.
-const BUILTIN_BUNDLE_FILES: [(&str, &str); 2] = [
-    (
-        "data/gateway-api.json",
-        include_str!("../data/gateway-api.json"),
-    ),
-    (
-        "data/prometheus-operator.json",
-        include_str!("../data/prometheus-operator.json"),
-    ),
-];
+/// corpus by `examples/generate-catalog.rs`: every `data/*.json`, embedded by `build.rs`. A new
+/// standard bundle is its registry entry (crdguard-core's `registry.rs`) and its data file.
+const BUILTIN_BUNDLE_FILES: &[(&str, &str)] =
+    include!(concat!(env!("OUT_DIR"), "/builtin_bundle_files.rs"));
 
 /// The embedded data or a built-in policy is malformed. Only a broken build can produce this
 /// for [`Catalog::builtin`]; the crate's tests load the embedded data.
@@ -66,7 +58,7 @@ impl Catalog {
         static BUILTIN: OnceLock<Result<Catalog, CatalogError>> = OnceLock::new();
         BUILTIN
             .get_or_init(|| {
-                Catalog::from_sources(&BUILTIN_BUNDLE_FILES, &policies::BUILTIN_POLICY_FILES)
+                Catalog::from_sources(BUILTIN_BUNDLE_FILES, &policies::BUILTIN_POLICY_FILES)
             })
             .as_ref()
     }
