@@ -15,8 +15,7 @@
 //!
 //! Adding a bundle: its registry entry (crdguard-core's `registry.rs`) and its data file
 //! (`build.rs` embeds every `data/*.json`). The generator writes data files from the corpus for
-//! the bundles in its `UPSTREAMS` (repository, asset URL, corpus layout); a bundle whose
-//! releases are not in the corpus can have its file written by `crdguard catalog add`'s facts.
+//! the bundles in its `UPSTREAMS` (repository, asset URL, corpus layout).
 //!
 //! Pure: no network, no async. Only the generator ([`generate`]) reads files, to produce the
 //! data files from the corpus; everything else works on the embedded data.
