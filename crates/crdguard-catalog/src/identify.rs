@@ -409,7 +409,10 @@ impl BundleCatalog {
         };
         Some(crdguard_core::identify::Identified {
             version: identification.best.version.clone(),
-            channel: identification.best.channel,
+            channel: identification
+                .best
+                .channelled
+                .then_some(identification.best.channel),
             range: None,
             code,
             message: check.to_string(),
@@ -658,17 +661,24 @@ fn settled_by_the_bundle(
         .max_by_key(|r| &r.version)?;
     // Only ever newer than the label: a label that says newer than the rest of the bundle
     // (edited, or mixed in by hand) is left to the mismatch rules, which never lower.
-    if label.parse::<BundleVersion>().ok()? >= newest.version {
+    let label_version = label.parse::<BundleVersion>().ok()?;
+    if label_version >= newest.version {
+        return None;
+    }
+    // Only upstream's own label of the newer release: any other older label on the same
+    // content was written by someone, and the annotated cluster would rewrite it (SPEC §1),
+    // so the plan must see it as the version it says.
+    if newest.bundle_version_annotation != label_version {
         return None;
     }
     Some(crdguard_core::identify::Identified {
         version: newest.version.clone(),
-        channel: newest.channel,
+        channel: newest.channelled.then_some(newest.channel),
         range: None,
         code: crdguard_core::Code::IdentifiedByDigest,
         message: format!(
-            "content is also Gateway API {}, which the bundle's other CRDs are; its \
-             bundle-version annotation says {label}, as upstream shipped it",
+            "content is also {}, which the bundle's other CRDs are; its version marker says \
+             {label}, as upstream shipped it",
             ReleaseRef::from(*newest)
         ),
     })
@@ -704,7 +714,7 @@ fn identified(
     };
     crdguard_core::identify::Identified {
         version: release.version.clone(),
-        channel: release.channel,
+        channel: release.channelled.then_some(release.channel),
         range,
         code,
         message,

@@ -27,6 +27,7 @@ impl Classifier {
                 class: Class::Extension,
                 version: None,
                 channel: None,
+                marked_version: None,
                 range: None,
                 warnings: Vec::new(),
             },
@@ -69,6 +70,7 @@ fn marked(crd: &Crd, bundle: &KnownBundle) -> BundleMembership {
     BundleMembership {
         bundle: Some(bundle.name.clone()),
         class: bundle.class,
+        marked_version: version.clone(),
         version,
         channel,
         range: None,

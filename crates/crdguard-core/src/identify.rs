@@ -12,7 +12,8 @@ use crate::version::BundleVersion;
 pub struct Identified {
     /// The newest release holding the content (of `range`, when there is one).
     pub version: BundleVersion,
-    pub channel: Channel,
+    /// `None` for a bundle without channels (prometheus-operator).
+    pub channel: Option<Channel>,
     /// Releases from `.0` through `.1` all hold this content: identification cannot tell
     /// them apart, and the plan reasons with the newest (SPEC §1), so it never lowers.
     pub range: Option<(BundleVersion, BundleVersion)>,
@@ -158,7 +159,7 @@ pub fn apply_identification(
 
 fn adopt(membership: &mut BundleMembership, identified: Identified) {
     membership.version = Some(identified.version);
-    membership.channel = Some(identified.channel);
+    membership.channel = identified.channel;
     membership.range = identified.range;
     // Bad-annotation warnings are superseded by what the content proves.
     membership

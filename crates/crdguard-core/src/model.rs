@@ -179,6 +179,9 @@ pub struct BundleMembership {
     pub class: Class,
     pub version: Option<BundleVersion>,
     pub channel: Option<Channel>,
+    /// What the CRD's own version marker says, whatever content identification later makes of
+    /// `version`: a write that only corrects this marker is still a write (SPEC §1).
+    pub marked_version: Option<BundleVersion>,
     /// When identified by content: releases from `.0` through `.1` hold it (`version` is `.1`).
     pub range: Option<(BundleVersion, BundleVersion)>,
     /// Problems with the markers (bad annotation values): reported, never fatal.

@@ -1864,6 +1864,73 @@ fn prometheus_operator_crds_without_their_marker_are_identified_by_content() {
     }
 }
 
+/// A CRD whose own marker names an older release with the same content, in a bundle that is
+/// at the newer one: content places it at the newer release, but the annotated cluster would
+/// write the desired marker, so the plan does (SPEC §1: identification never decides what
+/// the annotated cluster would not). And a bundle without channels is never given one by
+/// content identification.
+#[test]
+fn an_older_marker_on_identical_content_is_rewritten_and_no_channel_is_invented() {
+    const PLAIN_V0_93_0: &str = "large/prometheus-operator/v0.93.0/example/prometheus-operator-crd";
+    const RULES: &str = "prometheusrules.monitoring.coreos.com";
+    let temp = Temp::new("prometheus-old-marker");
+    let marked = corpus_snapshot(&temp, "marked.json", PLAIN_V0_93_0);
+    let mut snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(&marked).unwrap()).unwrap();
+    for item in snapshot["items"].as_array_mut().unwrap() {
+        if item["metadata"]["name"] == RULES {
+            item["metadata"]["annotations"]["operator.prometheus.io/version"] =
+                Value::from("0.92.1");
+        }
+    }
+    let relabelled = temp.write("relabelled.json", &snapshot.to_string());
+    let out = crdguard(&[
+        "plan",
+        &corpus(PLAIN_V0_93_0),
+        "--snapshot",
+        &relabelled,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for item in plan["items"].as_array().unwrap() {
+        let expected = if item["crd"] == RULES {
+            "upgrade"
+        } else {
+            "unchanged"
+        };
+        assert_eq!(item["action"], expected, "{item}");
+        assert!(item["installed"]["channel"].is_null(), "{item}");
+    }
+    // Stripped markers: status names the version by content, and no channel.
+    for item in snapshot["items"].as_array_mut().unwrap() {
+        item["metadata"]["annotations"]
+            .as_object_mut()
+            .unwrap()
+            .remove("operator.prometheus.io/version");
+    }
+    let stripped = temp.write("stripped.json", &snapshot.to_string());
+    let out = crdguard(&["status", "--snapshot", &stripped, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bundle = status["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "prometheus-operator")
+        .unwrap_or_else(|| panic!("{status}"));
+    assert_eq!(
+        bundle["versions"],
+        serde_json::json!(["v0.93.0"]),
+        "{bundle}"
+    );
+    assert!(
+        bundle["channels"].as_array().is_none_or(|c| c.is_empty()),
+        "{bundle}"
+    );
+}
+
 /// Two versions of a small bundle of our own whose version is in a label.
 fn labelled_crd(version: &str, extra_field: bool) -> String {
     let extra = if extra_field {

@@ -341,11 +341,16 @@ fn decide_item(
     let options = inputs.options;
     // A copy whose bundle markers were stripped, and whose content identification places at
     // the desired release, is that release: adding the markers back alone is not a change
-    // the annotated cluster would see (SPEC §1).
+    // the annotated cluster would see (SPEC §1). A copy whose own marker names another
+    // version is different: the annotated cluster would write the desired marker, and tools
+    // that read it (implementations check the bundle version at start) would see the old one.
     let placed_by_content = installed_bundle.is_some_and(|b| {
         b.version.is_some()
             && b.version == desired_bundle.version
             && b.channel == desired_bundle.channel
+            && b.marked_version
+                .as_ref()
+                .is_none_or(|marked| Some(marked) == desired_bundle.version.as_ref())
             && b.warnings
                 .iter()
                 .any(|w| w.code == Code::IdentifiedByDigest)
