@@ -34,7 +34,8 @@ pub fn catalog() -> Result<&'static Catalog, CommandError> {
     }
 }
 
-/// Where `catalog add` records releases: `<cache>/added/<tag>-<channel>.json`.
+/// Where `catalog add` records releases: `<cache>/added/<bundle>-<tag>-<channel>.json` (files
+/// of earlier versions, `<tag>-<channel>.json`, are read as well: each names its bundle).
 fn added_dir() -> Option<PathBuf> {
     crdguard_fetch::cache_root(None).map(|root| root.join("added"))
 }
@@ -78,14 +79,15 @@ fn read_added() -> Result<Vec<AddedRelease>, String> {
         .collect()
 }
 
-/// What `catalog add` did with one file.
+/// What `catalog add` did with one release (one file, or the files of one release).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AddOutcome {
     pub file: String,
     pub bundle: String,
     pub release: String,
-    pub channel: String,
+    /// `None` for a bundle without channels.
+    pub channel: Option<String>,
     /// `added`, `would-add` (--dry-run) or `already-known`.
     pub action: &'static str,
     pub crds: Vec<AddedCrd>,
@@ -102,18 +104,36 @@ pub struct AddedCrd {
     pub storage: String,
 }
 
-/// `crdguard catalog add FILE...`: reads each published install file, shows the facts of its
-/// release, and records them in the cache so that identification and references know it.
-pub fn add(files: &[PathBuf], dry_run: bool) -> Result<Vec<AddOutcome>, CommandError> {
+/// `crdguard catalog add FILE|DIR...`: reads each published install file (a directory: its
+/// YAML and JSON files), shows the facts of its release, and records them in the cache so that
+/// identification and references know it. Files of one release and channel given together are
+/// one release: prometheus-operator publishes one file per CRD.
+pub fn add(inputs: &[PathBuf], dry_run: bool) -> Result<Vec<AddOutcome>, CommandError> {
     let catalog = catalog()?;
-    let mut outcomes = Vec::new();
-    let mut recorded = Vec::new();
-    for file in files {
+    let mut releases: Vec<(Vec<String>, AddedRelease)> = Vec::new();
+    for file in expand_directories(inputs)? {
         let shown = file.display().to_string();
-        let text = std::fs::read_to_string(file)
+        let text = std::fs::read_to_string(&file)
             .map_err(|e| CommandError::usage(format!("{shown}: cannot read it: {e}")))?;
         let added = crdguard_catalog::generate::added_release(&shown, &text)
             .map_err(|e| CommandError::usage(e.to_string()))?;
+        let same_release = releases.iter_mut().find(|(_, r)| {
+            r.bundle == added.bundle
+                && r.release.tag == added.release.tag
+                && r.release.channel == added.release.channel
+        });
+        match same_release {
+            Some((files, release)) => {
+                merge_release(release, added, &shown)?;
+                files.push(shown);
+            }
+            None => releases.push((vec![shown], added)),
+        }
+    }
+    let mut outcomes = Vec::new();
+    let mut recorded = Vec::new();
+    for (files, added) in releases {
+        let shown = files.join(", ");
         let entry = &added.release;
         let channel = Channel::parse(&entry.channel)
             .ok_or_else(|| CommandError::usage(format!("{shown}: channel {:?}", entry.channel)))?;
@@ -121,18 +141,21 @@ pub fn add(files: &[PathBuf], dry_run: bool) -> Result<Vec<AddOutcome>, CommandE
             .bundle(&added.bundle)
             .and_then(|data| data.release(&entry.tag, channel));
         let action = match known {
+            // Every CRD given is the known release's, digest for digest: nothing new, even
+            // when only some of its files were given.
             Some(known) => {
-                let differs = entry.crds.len() != known.crds.len()
-                    || entry
-                        .crds
-                        .iter()
-                        .find(|c| known.crd(&c.name).is_none_or(|k| k.digest != c.digest))
-                        .is_some();
-                if differs {
+                let differs = entry
+                    .crds
+                    .iter()
+                    .find(|c| known.crd(&c.name).is_none_or(|k| k.digest != c.digest));
+                if let Some(crd) = differs {
                     return Err(CommandError::usage(format!(
-                        "{shown}: the catalog already has {} {}/{} with other CRD content; its facts stand \
-                         (a file that claims a known release but differs from it is not that release)",
-                        added.bundle, entry.tag, entry.channel
+                        "{shown}: the catalog already has {} {} with other CRD content ({} differs); \
+                         its facts stand (a file that claims a known release but differs from it \
+                         is not that release; give every file of a new release in one command)",
+                        added.bundle,
+                        known.label(),
+                        crd.name
                     )));
                 }
                 "already-known"
@@ -140,9 +163,15 @@ pub fn add(files: &[PathBuf], dry_run: bool) -> Result<Vec<AddOutcome>, CommandE
             None if dry_run => "would-add",
             None => "added",
         };
+        // One file per bundle, release and channel: two bundles may share a tag.
         let path = (action == "added")
             .then(|| {
-                added_dir().map(|dir| dir.join(format!("{}-{}.json", entry.tag, entry.channel)))
+                added_dir().map(|dir| {
+                    dir.join(format!(
+                        "{}-{}-{}.json",
+                        added.bundle, entry.tag, entry.channel
+                    ))
+                })
             })
             .flatten();
         if action == "added" {
@@ -153,11 +182,14 @@ pub fn add(files: &[PathBuf], dry_run: bool) -> Result<Vec<AddOutcome>, CommandE
             })?;
             recorded.push((path.clone(), added.clone()));
         }
+        let channelled = catalog
+            .bundle(&added.bundle)
+            .is_some_and(|data| data.channel_marker().is_some());
         outcomes.push(AddOutcome {
             file: shown,
             bundle: added.bundle.clone(),
             release: entry.tag.clone(),
-            channel: entry.channel.clone(),
+            channel: channelled.then(|| entry.channel.clone()),
             action,
             crds: entry
                 .crds
@@ -183,6 +215,93 @@ pub fn add(files: &[PathBuf], dry_run: bool) -> Result<Vec<AddOutcome>, CommandE
         write_added(&path, &added)?;
     }
     Ok(outcomes)
+}
+
+/// The files to read: each file as given, and each directory's `.yaml`, `.yml` and `.json`
+/// files in name order (not recursively).
+fn expand_directories(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CommandError> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if !input.is_dir() {
+            files.push(input.clone());
+            continue;
+        }
+        let shown = input.display();
+        let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+            .map_err(|e| CommandError::usage(format!("{shown}: cannot read it: {e}")))?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.is_file()
+                    && path
+                        .extension()
+                        .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+            })
+            .collect();
+        if found.is_empty() {
+            return Err(CommandError::usage(format!(
+                "{shown}: holds no .yaml, .yml or .json file"
+            )));
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+/// Adds the CRDs and companions of `more` (another file of the same release and channel) to
+/// `release`. The same CRD twice with other content is bad input.
+fn merge_release(
+    release: &mut AddedRelease,
+    more: AddedRelease,
+    shown: &str,
+) -> Result<(), CommandError> {
+    let more_minimum = (
+        more.release.min_kubernetes.clone(),
+        more.release.min_kubernetes_reason.clone(),
+        more.release.extras_min_kubernetes.clone(),
+    );
+    for crd in more.release.crds {
+        match release.release.crds.iter().find(|c| c.name == crd.name) {
+            Some(seen) if seen.digest != crd.digest => {
+                return Err(CommandError::usage(format!(
+                    "{shown}: {} is also in another file of {} {} with other content",
+                    crd.name, release.bundle, release.release.tag
+                )));
+            }
+            Some(_) => {}
+            None => release.release.crds.push(crd),
+        }
+    }
+    release.release.crds.sort_by(|a, b| a.name.cmp(&b.name));
+    for extra in more.release.extras {
+        if !release.release.extras.contains(&extra) {
+            release.release.extras.push(extra);
+        }
+    }
+    for companion in more.companions {
+        if !release
+            .companions
+            .iter()
+            .any(|c| c.digest == companion.digest)
+        {
+            release.companions.push(companion);
+        }
+    }
+    // The release needs what its most demanding file needs.
+    let version = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(|v| v.parse::<crdguard_core::KubeVersion>().ok())
+    };
+    let (min_kubernetes, reason, extras_min_kubernetes) = more_minimum;
+    if version(&min_kubernetes) > version(&release.release.min_kubernetes) {
+        release.release.min_kubernetes = min_kubernetes;
+        release.release.min_kubernetes_reason = reason;
+    }
+    if version(&extras_min_kubernetes) > version(&release.release.extras_min_kubernetes) {
+        release.release.extras_min_kubernetes = extras_min_kubernetes;
+    }
+    Ok(())
 }
 
 /// Writes one added release through a temporary file renamed into place.

@@ -119,7 +119,8 @@ Examples:\n  crdguard migrate grpcroutes.gateway.networking.k8s.io\n  \
 crdguard migrate httproutes.gateway.networking.k8s.io --to v1 --timeout 5m -o json"
     )]
     Migrate(MigrateArgs),
-    /// Known upstream bundles and releases (Gateway API), and built-in product policies.
+    /// Known upstream bundles and their releases (Gateway API, prometheus-operator), and
+    /// built-in product policies.
     #[command(
         after_help = "Examples:\n  crdguard catalog list\n  crdguard catalog show gateway-api\n  \
 crdguard catalog show gateway-api@v1.6.1/experimental\n  crdguard catalog show envoy-gateway@v1.9"
@@ -580,11 +581,14 @@ crdguard catalog show gateway-api@v1.6.1/experimental\n  crdguard catalog show e
     /// cache ($XDG_CACHE_HOME/crdguard/catalog/added), and identification and references know it.
     #[command(
         after_help = "Examples:\n  crdguard catalog add standard-install.yaml experimental-install.yaml --dry-run\n  \
-crdguard catalog add standard-install.yaml experimental-install.yaml"
+crdguard catalog add standard-install.yaml experimental-install.yaml\n  \
+crdguard catalog add prometheus-operator/example/prometheus-operator-crd/"
     )]
     Add {
-        /// The release's install files (one per channel).
-        #[arg(value_name = "FILE", required = true)]
+        /// The release's published files: Gateway API's install files (one per channel), or
+        /// every CRD file of a release that publishes one per CRD (prometheus-operator), or
+        /// the directory holding them. Files of one release given together are one release.
+        #[arg(value_name = "FILE|DIR", required = true)]
         files: Vec<PathBuf>,
         /// Show the facts; record nothing.
         #[arg(long)]

@@ -2302,14 +2302,57 @@ fn catalog_add_records_a_release_the_catalog_lacks() {
         &run(&["catalog", "add", &impostor]),
         &["impostor.yaml", "v1.6.1/standard", "other CRD content"],
     );
+
+    // prometheus-operator publishes one file per CRD: the files of a release given together
+    // (here as their directory) are one release of 10 CRDs, recorded beside the Gateway API's
+    // v1.7.0 although it has the same tag.
+    let files = temp.path("prometheus-v1.7.0");
+    std::fs::create_dir_all(&files).unwrap();
+    let released_dir = corpus("large/prometheus-operator/v0.93.0/example/prometheus-operator-crd");
+    for entry in std::fs::read_dir(&released_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "operator.prometheus.io/version: 0.93.0",
+            "operator.prometheus.io/version: 1.7.0",
+        );
+        std::fs::write(Path::new(&files).join(path.file_name().unwrap()), text).unwrap();
+    }
+    let added: Value =
+        serde_json::from_slice(&run(&["catalog", "add", &files, "-o", "json"]).stdout).unwrap();
+    assert_eq!(added.as_array().unwrap().len(), 1, "{added}");
+    assert_eq!(added[0]["bundle"], "prometheus-operator");
+    assert_eq!(added[0]["release"], "v1.7.0");
+    assert!(added[0]["channel"].is_null(), "{added}");
+    assert_eq!(added[0]["crds"].as_array().unwrap().len(), 10);
+    let shown: Value = serde_json::from_slice(
+        &run(&[
+            "catalog",
+            "show",
+            "prometheus-operator@v1.7.0",
+            "-o",
+            "json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(shown["channels"][0]["crds"].as_array().unwrap().len(), 10);
+    let out = run(&["catalog", "show", "gateway-api@v1.7.0", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Upstream's own files of a built-in release are known, all of them or some.
+    let known: Value = serde_json::from_slice(
+        &run(&["catalog", "add", &released_dir, "--dry-run", "-o", "json"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(known[0]["action"], "already-known", "{known}");
+
     std::fs::write(
-        Path::new(&cache).join("crdguard/catalog/added/v1.7.0-standard.json"),
+        Path::new(&cache).join("crdguard/catalog/added/gateway-api-v1.7.0-standard.json"),
         "{ not json",
     )
     .unwrap();
     assert_bad_input(
         &run(&["catalog", "list"]),
-        &["v1.7.0-standard.json", "catalog add"],
+        &["gateway-api-v1.7.0-standard.json", "catalog add"],
     );
 }
 

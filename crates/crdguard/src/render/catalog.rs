@@ -5,11 +5,15 @@ use crdguard_app::catalog::AddOutcome;
 pub fn add_table(outcomes: &[AddOutcome]) -> String {
     let mut out = String::new();
     for o in outcomes {
+        let channel = o
+            .channel
+            .as_deref()
+            .map(|c| format!("/{c}"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{} {}/{} from {}: {}\n",
+            "{} {}{channel} from {}: {}\n",
             o.bundle,
             o.release,
-            o.channel,
             o.file,
             match o.action {
                 "added" => "recorded",
