@@ -501,8 +501,9 @@ fn validations() -> Vec<Value> {
                  (variables.oldChannel == '' || variables.newChannel != ''))"
             ),
             "removing the bundle version or channel annotation of a managed CRD",
-            "'removing the ' + variables.bundle + ' bundle annotations (' + \
-             variables.versionKey + ', ' + variables.channelKey + ') from CRD ' + request.name",
+            "'removing the ' + variables.bundle + ' bundle markers (' + variables.versionKey + \
+             (variables.channelKey == '' ? '' : ', ' + variables.channelKey) + ') from CRD ' + \
+             request.name",
         ),
         validation(
             RULE_NO_DELETE,

@@ -552,4 +552,18 @@ fn the_builtin_prometheus_operator_bundle_is_guarded_without_a_v() {
         update(&evaluator, &object("0.92.1"), &object("0.93.0")),
         AdmissionPrediction::Allowed
     );
+    // Removing its one marker names it alone: the bundle has no channel key.
+    let mut bare = object("0.93.0");
+    bare["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("annotations");
+    let AdmissionPrediction::Denied { message, .. } = update(&evaluator, &object("0.93.0"), &bare)
+    else {
+        panic!("removing the marker was allowed");
+    };
+    assert!(
+        message.contains("(operator.prometheus.io/version)"),
+        "{message}"
+    );
 }

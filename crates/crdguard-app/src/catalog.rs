@@ -355,9 +355,13 @@ pub fn list() -> Result<serde_json::Value, CommandError> {
 /// `catalog show REFERENCE`: a bundle, a release (`gateway-api@v1.6.1/experimental`) or a
 /// product policy (`envoy-gateway@v1.9`).
 pub fn show(reference: &str) -> Result<serde_json::Value, CommandError> {
-    let shown = catalog()?
-        .show(reference)
-        .map_err(|e| CommandError::usage(format!("{reference}: {e}")))?;
+    let shown = catalog()?.show(reference).map_err(|e| match e {
+        // The others name the reference themselves.
+        crdguard_catalog::ShowError::BadReference(_) => {
+            CommandError::usage(format!("{reference}: {e}"))
+        }
+        _ => CommandError::usage(e.to_string()),
+    })?;
     to_value(&shown)
 }
 

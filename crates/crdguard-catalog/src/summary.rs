@@ -216,11 +216,15 @@ impl fmt::Display for ShowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ShowError::BadReference(message) => f.write_str(message),
-            ShowError::UnknownName { name, known } => write!(
-                f,
-                "{name:?} is not in the catalog (known: {})",
-                known.join(", ")
-            ),
+            ShowError::UnknownName { name, known } => {
+                write!(f, "{name:?} is not in the catalog")?;
+                if let Some(close) =
+                    crdguard_core::policy::nearest_match(name, known.iter().map(String::as_str))
+                {
+                    write!(f, "; did you mean {close}?")?;
+                }
+                write!(f, " (known: {})", known.join(", "))
+            }
             ShowError::UnknownVersion { reference, known } => write!(
                 f,
                 "{reference} is not in the catalog (known: {})",
@@ -261,6 +265,14 @@ impl Catalog {
     pub fn show(&self, reference: &str) -> Result<Shown, ShowError> {
         let reference = CatalogRef::parse(reference).map_err(ShowError::BadReference)?;
         if let Some(bundle) = self.bundle(&reference.name) {
+            if let Some(channel) = reference.channel
+                && bundle.channel_marker().is_none()
+            {
+                return Err(ShowError::BadReference(format!(
+                    "{} has no channels; leave out /{channel}",
+                    bundle.bundle()
+                )));
+            }
             return match &reference.version {
                 None => Ok(Shown::Bundle(bundle.bundle_listing())),
                 Some(version) => bundle

@@ -327,6 +327,20 @@ fn list_and_show_serialize() {
         catalog.show("gateway-api@"),
         Err(ShowError::BadReference(_))
     ));
+    // A bundle without channels takes no channel; a misspelt name gets a suggestion.
+    let err = catalog
+        .show("prometheus-operator@v0.93.0/standard")
+        .unwrap_err();
+    assert!(
+        matches!(&err, ShowError::BadReference(m) if m.contains("has no channels")),
+        "{err}"
+    );
+    let err = catalog.show("prometheus-operater").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("did you mean prometheus-operator?"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -250,13 +250,31 @@ impl Policy {
                 ));
             }
             if bundle.groups.is_empty() && registry.bundle(&bundle.name).is_none() {
+                let close = nearest_match(&bundle.name, registry.names())
+                    .map(|name| format!("did you mean {name}? "))
+                    .unwrap_or_default();
                 return Err(err(
-                    field("groups"),
+                    field("name"),
                     format!(
-                        "bundle {:?} is not known to crdguard (known: {}); define it under \
-                         spec.knownBundles with its API groups and version marker",
+                        "bundle {:?} is not known to crdguard ({close}known: {}); define it \
+                         under spec.knownBundles with its API groups and version marker",
                         bundle.name,
                         registry.names().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            // A channel is a property of bundles that have channels.
+            if let Some(channel) = bundle.channel
+                && registry
+                    .bundle(&bundle.name)
+                    .is_some_and(|known| known.channel.is_none())
+            {
+                return Err(err(
+                    field("channel"),
+                    format!(
+                        "bundle {} has no channels, so `channel: {channel}` cannot be met; \
+                         remove it",
+                        bundle.name
                     ),
                 ));
             }
@@ -580,5 +598,35 @@ spec:
         let text = SPEC_EXAMPLE.replace("upgrade: if-below-minimum", "upgrade: sometimes");
         let err = Policy::from_yaml("p.yaml", &text).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("spec.bundles[0].upgrade"));
+    }
+
+    #[test]
+    fn a_misspelt_bundle_is_named_with_a_suggestion_and_a_channel_needs_channels() {
+        let policy = |bundle: &str| {
+            format!(
+                "apiVersion: crdguard.dev/v1alpha1\nkind: Policy\nmetadata: {{name: x, version: v1.0}}\nspec:\n  bundles:\n{bundle}"
+            )
+        };
+        let err =
+            Policy::from_yaml("p.yaml", &policy("  - name: prometheus-operater\n")).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("spec.bundles[0].name"));
+        assert!(
+            err.to_string()
+                .contains("did you mean prometheus-operator?"),
+            "{err}"
+        );
+        let err = Policy::from_yaml(
+            "p.yaml",
+            &policy("  - name: prometheus-operator\n    channel: experimental\n"),
+        )
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("spec.bundles[0].channel"));
+        assert!(
+            Policy::from_yaml(
+                "p.yaml",
+                &policy("  - name: gateway-api\n    channel: experimental\n")
+            )
+            .is_ok()
+        );
     }
 }

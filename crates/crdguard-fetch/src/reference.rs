@@ -26,10 +26,13 @@ pub fn resolve<'c>(
 ) -> Result<&'c Release, FetchError> {
     let Some(data) = catalog.bundle(&reference.name) else {
         let known: Vec<&str> = catalog.bundle_names().collect();
+        let close = crdguard_core::policy::nearest_match(&reference.name, known.iter().copied())
+            .map(|name| format!("; did you mean {name}?"))
+            .unwrap_or_default();
         return Err(FetchError::NotInCatalog {
             reference: reference.to_string(),
             message: format!(
-                "{:?} is not a bundle in the catalog (known: {})",
+                "{:?} is not a bundle in the catalog{close} (known: {})",
                 reference.name,
                 known.join(", ")
             ),
@@ -37,6 +40,18 @@ pub fn resolve<'c>(
         });
     };
     let bundle = data.bundle();
+    if let Some(channel) = reference.channel
+        && data.channel_marker().is_none()
+    {
+        return Err(FetchError::NotInCatalog {
+            reference: reference.to_string(),
+            message: format!("{reference}: {bundle} has no channels; leave out /{channel}"),
+            suggestions: vec![format!(
+                "{bundle}@{}",
+                reference.version.as_deref().unwrap_or("")
+            )],
+        });
+    }
     let channel = reference.channel.unwrap_or(Channel::Standard);
     let Some(version) = reference.version.as_deref() else {
         // No implicit "latest": what an install command installs must be spelled out.

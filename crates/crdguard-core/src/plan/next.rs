@@ -74,8 +74,8 @@ pub fn next_steps(plan: &Plan) -> Vec<NextStep> {
                 flag: None,
                 text: format!(
                     "{name} is below the policy's minimum: add a release at or above it as a \
-                     source (`{name}@VERSION`, fetched from the catalog and verified, or that \
-                     release's install file when offline)",
+                     source (its CRD files, or `{name}@VERSION` where the catalog names a \
+                     published file to fetch and verify: `crdguard catalog show {name}`)",
                     name = bundle.name
                 ),
                 items: 0,
