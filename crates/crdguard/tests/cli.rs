@@ -1931,6 +1931,47 @@ fn an_older_marker_on_identical_content_is_rewritten_and_no_channel_is_invented(
     );
 }
 
+/// Desired CRDs without their version marker are placed by content too (issue 13's catalog
+/// keyed by bundle): stripped v0.93.0 files over an installed v0.92.1 are v0.93.0, so the
+/// upgrade they bring is planned instead of the bundle being kept at an unknown version.
+#[test]
+fn desired_crds_without_their_marker_are_identified_by_content() {
+    const PLAIN_V0_93_0: &str = "large/prometheus-operator/v0.93.0/example/prometheus-operator-crd";
+    let temp = Temp::new("prometheus-desired-unmarked");
+    let installed = corpus_snapshot(&temp, "installed.json", PROMETHEUS_V0_92_1);
+    let stripped = temp.path("stripped");
+    std::fs::create_dir_all(&stripped).unwrap();
+    for entry in std::fs::read_dir(corpus(PLAIN_V0_93_0)).unwrap() {
+        let path = entry.unwrap().path();
+        let text: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter(|line| !line.contains("operator.prometheus.io/version"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        std::fs::write(Path::new(&stripped).join(path.file_name().unwrap()), text).unwrap();
+    }
+    let out = crdguard(&["plan", &stripped, "--snapshot", &installed, "-o", "json"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["crd"] == "alertmanagerconfigs.monitoring.coreos.com")
+        .unwrap();
+    assert_eq!(rules["desired"]["version"], "v0.93.0", "{rules}");
+    assert_eq!(rules["action"], "upgrade", "{rules}");
+    assert!(
+        rules["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "identified-by-digest"),
+        "{rules}"
+    );
+}
+
 /// Two versions of a small bundle of our own whose version is in a label.
 fn labelled_crd(version: &str, extra_field: bool) -> String {
     let extra = if extra_field {

@@ -156,13 +156,31 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
         .map(|name| (name.clone(), BundlePolicy::default_for(&name)))
         .collect();
     let extension_policy = BundlePolicy::default_for("");
+    // Desired CRDs of a known bundle that carry no version marker (a chart that strips them,
+    // a tool that rewrote the files) are placed by their content, as installed ones are: as a
+    // set per bundle, at the newest release holding them all. Without it their version is
+    // unknown and an upgrade they bring is never made.
+    let unversioned_desired: BTreeMap<&str, BundleMembership> = identify_installed(
+        inputs.desired.crds.iter().filter(|crd| {
+            let membership = classifier.classify(crd);
+            membership.bundle.is_some() && membership.marked_version.is_none()
+        }),
+        |crd| classifier.classify(crd),
+        inputs.identifier,
+    )
+    .into_iter()
+    .map(|(crd, membership)| (crd.name.as_str(), membership))
+    .collect();
 
     let decided: Vec<Decided> = inputs
         .desired
         .crds
         .par_iter()
         .map(|desired| {
-            let desired_bundle = classifier.classify(desired);
+            let desired_bundle = unversioned_desired
+                .get(desired.name.as_str())
+                .cloned()
+                .unwrap_or_else(|| classifier.classify(desired));
             let (installed_crd, installed_bundle) = match installed.get(desired.name.as_str()) {
                 Some((crd, membership)) => (Some(*crd), Some(membership.clone())),
                 None => (None, None),
