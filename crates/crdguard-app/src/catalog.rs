@@ -147,7 +147,7 @@ pub fn add(inputs: &[PathBuf], dry_run: bool) -> Result<Vec<AddOutcome>, Command
                 let differs = entry
                     .crds
                     .iter()
-                    .find(|c| known.crd(&c.name).is_none_or(|k| k.digest != c.digest));
+                    .find(|c| known.crd(&c.name).is_none_or(|k| !k.has_digest(&c.digest)));
                 if let Some(crd) = differs {
                     return Err(CommandError::usage(format!(
                         "{shown}: the catalog already has {} {} with other CRD content ({} differs); \

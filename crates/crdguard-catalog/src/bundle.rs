@@ -44,6 +44,16 @@ pub struct CatalogCrd {
     pub storage: String,
     /// [`crate::digest()`] of the CRD as released.
     pub digest: String,
+    /// Digests of other published copies of it in the same release.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alternate_digests: Vec<String>,
+}
+
+impl CatalogCrd {
+    /// Whether `digest` is this CRD's content, in any copy the release published.
+    pub fn has_digest(&self, digest: &str) -> bool {
+        self.digest == digest || self.alternate_digests.iter().any(|d| d == digest)
+    }
 }
 
 /// A non-CRD object shipped with a release (admission webhook parts, `safe-upgrades` policy).
@@ -297,9 +307,11 @@ impl BundleCatalog {
         let mut by_digest: HashMap<String, Vec<usize>> = HashMap::new();
         for (index, release) in releases.iter().enumerate() {
             for crd in &release.crds {
-                let entry = by_digest.entry(crd.digest.clone()).or_default();
-                if entry.last() != Some(&index) {
-                    entry.push(index);
+                for digest in std::iter::once(&crd.digest).chain(&crd.alternate_digests) {
+                    let entry = by_digest.entry(digest.clone()).or_default();
+                    if entry.last() != Some(&index) {
+                        entry.push(index);
+                    }
                 }
             }
         }
@@ -531,6 +543,7 @@ fn convert_release(
                 served: c.served.clone(),
                 storage: c.storage.clone(),
                 digest: c.digest.clone(),
+                alternate_digests: c.alternate_digests.clone(),
             })
             .collect(),
         tag: entry.tag.clone(),

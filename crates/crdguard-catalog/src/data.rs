@@ -86,6 +86,10 @@ pub struct CrdEntry {
     pub served: Vec<String>,
     pub storage: String,
     pub digest: String,
+    /// Digests of the release's other published copies of this CRD (prometheus-operator's
+    /// `-full` set): the same release to identification.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternate_digests: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,6 +45,8 @@ pub enum CorpusLayout {
     CrdFiles {
         dir: &'static str,
         crd_dir: &'static str,
+        /// Directories beside `crd_dir` with other copies of the same CRDs.
+        variant_dirs: &'static [&'static str],
     },
 }
 
@@ -69,6 +71,7 @@ pub const PROMETHEUS_OPERATOR: Upstream = Upstream {
     layout: CorpusLayout::CrdFiles {
         dir: "large/prometheus-operator",
         crd_dir: "example/prometheus-operator-crd",
+        variant_dirs: &["example/prometheus-operator-crd-full"],
     },
     asset_url: None,
 };
@@ -94,6 +97,9 @@ pub struct SourceRelease {
     pub install: (String, String),
     /// (path, text) of the non-CRD files that belong to this channel.
     pub extras: Vec<(String, String)>,
+    /// (path, text) of other published copies of the same CRDs (prometheus-operator's
+    /// `-full` set): their digests identify the release too.
+    pub variants: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -120,27 +126,48 @@ impl std::error::Error for GenerateError {}
 pub fn generate_from_corpus(corpus: &Path, upstream: &Upstream) -> Result<String, GenerateError> {
     let sources = match upstream.layout {
         CorpusLayout::InstallFiles => read_corpus(&corpus.join(upstream.bundle))?,
-        CorpusLayout::CrdFiles { dir, crd_dir } => read_crd_files(&corpus.join(dir), crd_dir)?,
+        CorpusLayout::CrdFiles {
+            dir,
+            crd_dir,
+            variant_dirs,
+        } => read_crd_files(&corpus.join(dir), crd_dir, variant_dirs)?,
     };
     Ok(render(&generate(upstream, &sources)?))
 }
 
 /// `<root>/<tag>/<crd_dir>/*.yaml`: one release per tag, its CRDs one per file, read in name
-/// order as one install text, in the one channel. (prometheus-operator's `-full` copies carry
-/// the same markers with longer descriptions; the catalog records the plain set.)
-pub fn read_crd_files(root: &Path, crd_dir: &str) -> Result<Vec<SourceRelease>, GenerateError> {
+/// order as one install text, in the one channel. The `variant_dirs` hold other published
+/// copies of the same CRDs (prometheus-operator's `-full` set, with a served v1beta1 of
+/// alertmanagerconfigs and longer descriptions): the catalog records the plain set and the
+/// other copies' digests, so that either is identified as the release.
+pub fn read_crd_files(
+    root: &Path,
+    crd_dir: &str,
+    variant_dirs: &[&str],
+) -> Result<Vec<SourceRelease>, GenerateError> {
+    let read_dir = |dir: &Path| -> Result<String, GenerateError> {
+        let mut text = String::new();
+        for (name, path) in list_dir(dir)? {
+            if name.ends_with(".yaml") {
+                text.push_str("---\n");
+                text.push_str(&read(&path)?);
+                text.push('\n');
+            }
+        }
+        Ok(text)
+    };
     let mut sources = Vec::new();
     for (tag, dir) in list_dir(root)? {
         if !(tag.starts_with('v') && tag.parse::<BundleVersion>().is_ok()) {
             continue;
         }
         let crd_dir = dir.join(crd_dir);
-        let mut text = String::new();
-        for (name, path) in list_dir(&crd_dir)? {
-            if name.ends_with(".yaml") {
-                text.push_str("---\n");
-                text.push_str(&read(&path)?);
-                text.push('\n');
+        let text = read_dir(&crd_dir)?;
+        let mut variants = Vec::new();
+        for variant in variant_dirs {
+            let variant = dir.join(variant);
+            if variant.is_dir() {
+                variants.push((relative(&variant), read_dir(&variant)?));
             }
         }
         sources.push(SourceRelease {
@@ -149,6 +176,7 @@ pub fn read_crd_files(root: &Path, crd_dir: &str) -> Result<Vec<SourceRelease>, 
             channel: Channel::Standard,
             install: (relative(&crd_dir), text),
             extras: Vec::new(),
+            variants,
         });
     }
     Ok(sources)
@@ -199,6 +227,7 @@ pub fn read_corpus(gateway_api: &Path) -> Result<Vec<SourceRelease>, GenerateErr
                 channel,
                 install: (relative(&install), read(&install)?),
                 extras,
+                variants: Vec::new(),
             });
         }
     }
@@ -286,6 +315,7 @@ pub fn added_release(path: &str, text: &str) -> Result<AddedRelease, GenerateErr
         channel,
         install: (path.to_string(), text.to_string()),
         extras,
+        variants: Vec::new(),
     };
     Ok(AddedRelease {
         schema: crate::data::ADDED_SCHEMA_VERSION,
@@ -448,8 +478,55 @@ fn release_entry(
         min_kubernetes_reason: Some(minimum.reason),
         extras,
         extras_min_kubernetes: extras_minimum.map(|r| short_kube(&r.kubernetes)),
-        crds: loaded.crds.iter().map(crd_entry).collect(),
+        crds: alternates(
+            source,
+            &version_marker_values(&loaded.crds, version_marker),
+            loaded.crds.iter().map(crd_entry).collect(),
+            version_marker,
+        )?,
     })
+}
+
+fn version_marker_values(
+    crds: &[crdguard_core::Crd],
+    marker: &crdguard_core::registry::MarkerKey,
+) -> BTreeMap<String, Option<String>> {
+    crds.iter()
+        .map(|c| (c.name.clone(), marker.read(c).map(str::to_string)))
+        .collect()
+}
+
+/// The digests of the release's other published copies of each CRD (`source.variants`), for
+/// identification. A copy that says another version is not the release's: refused.
+fn alternates(
+    source: &SourceRelease,
+    markers: &BTreeMap<String, Option<String>>,
+    mut crds: Vec<CrdEntry>,
+    version_marker: &crdguard_core::registry::MarkerKey,
+) -> Result<Vec<CrdEntry>, GenerateError> {
+    for (path, text) in &source.variants {
+        for crd in parse(path, text)?.crds {
+            let Some(entry) = crds.iter_mut().find(|c| c.name == crd.name) else {
+                return Err(GenerateError::Input(format!(
+                    "{path}: {} is not one of the release's CRDs",
+                    crd.name
+                )));
+            };
+            let said = version_marker.read(&crd).map(str::to_string);
+            if markers.get(&crd.name) != Some(&said) {
+                return Err(GenerateError::Input(format!(
+                    "{path}: {} says {said:?}, the release's copy {:?}",
+                    crd.name,
+                    markers.get(&crd.name)
+                )));
+            }
+            let digest = digest(&crd.object);
+            if digest != entry.digest && !entry.alternate_digests.contains(&digest) {
+                entry.alternate_digests.push(digest);
+            }
+        }
+    }
+    Ok(crds)
 }
 
 fn crd_entry(crd: &crdguard_core::Crd) -> CrdEntry {
@@ -462,6 +539,7 @@ fn crd_entry(crd: &crdguard_core::Crd) -> CrdEntry {
         served: crd.served_versions().map(str::to_string).collect(),
         storage: crd.storage_version().unwrap_or_default().to_string(),
         digest: digest(&crd.object),
+        alternate_digests: Vec::new(),
     }
 }
 

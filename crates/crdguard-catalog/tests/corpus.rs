@@ -1007,4 +1007,20 @@ fn prometheus_operator_releases_are_identified_by_content() {
         catalog().newest_known("prometheus-operator"),
         Some("v0.93.0".parse().unwrap())
     );
+    // The `-full` copies of v0.93.0 (alertmanagerconfigs serves v1beta1 there too) are the
+    // same release to identification.
+    let full =
+        corpus().join("large/prometheus-operator/v0.93.0/example/prometheus-operator-crd-full");
+    for entry in std::fs::read_dir(&full).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let crd = load_text(&path.display().to_string(), &text, Limits::default())
+            .unwrap()
+            .crds
+            .remove(0);
+        let found = prometheus
+            .identify(&crd.object)
+            .unwrap_or_else(|| panic!("{} not identified", path.display()));
+        assert_eq!(found.best.tag, "v0.93.0", "{}", path.display());
+    }
 }
