@@ -176,11 +176,22 @@ pub struct Proof {
     pub named: Vec<ObjectViolation>,
 }
 
+/// Whether only the number of stored objects can decide this finding: a default added,
+/// changed or removed changes what existing objects read as, which no value in them proves or
+/// disproves; with no stored object at all, nothing existing changes.
+pub fn decidable_by_count(finding: &Finding) -> bool {
+    matches!(
+        finding.check,
+        Check::DefaultAdded | Check::DefaultChanged | Check::DefaultRemoved
+    )
+}
+
 /// Whether a finding is one the objects should judge: an error of the comparison (also when
 /// ratcheting lowered it since: the objects are better evidence than the rule), of a value
-/// check the validator can prove.
+/// check the validator can prove, or one that no stored object at all settles.
 pub fn judged_by_objects(finding: &Finding) -> bool {
-    finding.original_severity() == Severity::Error && decidable_by_objects(finding)
+    finding.original_severity() == Severity::Error
+        && (decidable_by_objects(finding) || decidable_by_count(finding))
 }
 
 /// Judges the findings of `evidence.version` that objects can decide ([`judged_by_objects`]):
@@ -195,6 +206,30 @@ pub fn apply(findings: &mut [Finding], evidence: &ObjectEvidence) -> Vec<ObjectV
         .iter_mut()
         .filter(|f| f.version == evidence.version && judged_by_objects(f))
     {
+        if !decidable_by_objects(finding) {
+            // Counted only: no stored object means nothing existing reads differently; any
+            // stored object might, so the finding keeps its severity and says how many.
+            if evidence.checked == 0 {
+                finding.adjust(
+                    Severity::Warning,
+                    AdjustedBy::Objects,
+                    format!(
+                        "no stored objects at {}: no existing object reads differently, only \
+                         new ones get the new default",
+                        evidence.version
+                    ),
+                );
+            } else {
+                finding.message = format!(
+                    "{}; {} stored object{} at {} read differently after the change",
+                    finding.message,
+                    evidence.checked,
+                    plural(evidence.checked),
+                    evidence.version
+                );
+            }
+            continue;
+        }
         let proof = evidence.prove(finding);
         if proof.violating == 0 {
             let reason = format!(
@@ -310,8 +345,29 @@ mod tests {
         assert_eq!(
             findings[2].severity,
             Severity::Error,
-            "defaults are not decided by objects"
+            "defaults are not decided by objects' values"
         );
+        assert!(findings[2].message.contains("200 stored objects at v1"));
+    }
+
+    #[test]
+    fn without_any_stored_object_a_changed_default_changes_nothing_existing() {
+        let schema = schema();
+        let evidence = ObjectsCollector::new("v1", &schema).finish();
+        let mut findings = vec![
+            finding(Check::DefaultAdded, ".spec.shards"),
+            finding(Check::ScopeChanged, "."),
+        ];
+        assert!(apply(&mut findings, &evidence).is_empty());
+        assert_eq!(findings[0].severity, Severity::Warning);
+        assert!(
+            findings[0].adjustments[0]
+                .reason
+                .starts_with("no stored objects at v1"),
+            "{:?}",
+            findings[0].adjustments
+        );
+        assert_eq!(findings[1].severity, Severity::Error, "not about values");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `schemaChecks` (enforcement, acknowledgements). Each step records what it changed on the
 //! finding, so `explain` and `-o json` show every severity a finding had and why.
 
-use crdguard_schema::evidence::{self, decidable_by_objects};
+use crdguard_schema::evidence::{self, decidable_by_count, decidable_by_objects};
 use crdguard_schema::{Finding, Ratcheting, Severity, ratchet};
 
 use super::report::ItemObjects;
@@ -66,10 +66,9 @@ fn not_read(observed: &ObservedState) -> &'static str {
 
 /// An error the objects could decide, left undecided: the message says what would decide it.
 fn say_what_would_decide(findings: &mut [Finding], why: &str) {
-    for finding in findings
-        .iter_mut()
-        .filter(|f| f.severity == Severity::Error && decidable_by_objects(f))
-    {
+    for finding in findings.iter_mut().filter(|f| {
+        f.severity == Severity::Error && (decidable_by_objects(f) || decidable_by_count(f))
+    }) {
         finding.message = format!(
             "{}; whether stored objects violate it is unknown: {why}",
             finding.message
