@@ -31,6 +31,10 @@ pub struct GuardApplied {
     pub dry_run: bool,
     /// Why the guard was not installed (or not bound); exit 1.
     pub refused: Option<String>,
+    /// Whether the server was seen enforcing the guard before the command returned, in
+    /// words: a binding takes effect a moment after it is written, and a script that runs
+    /// `guard apply && kubectl apply ...` must not slip through that moment.
+    pub enforcement: Option<String>,
 }
 
 const GROUP_VERSION: &str = "/apis/admissionregistration.k8s.io/v1";
@@ -158,15 +162,114 @@ pub fn apply(args: &GuardApplySettings) -> Result<GuardApplied, CommandError> {
         for binding in &bindings {
             report.applied.push(apply_document(&cluster, binding, options).await?);
         }
+        if !options.dry_run && !bindings.is_empty() {
+            let managed = managed_bundles(&args.bundles)?;
+            let names: Vec<&str> = policies.iter().map(|p| name_of(p)).collect();
+            report.enforcement = Some(
+                wait_for_enforcement(&cluster, &managed, &names, args.live.timeout).await?,
+            );
+        }
         Ok::<_, CommandError>(())
     })?;
     Ok(report)
+}
+
+/// Waits until the server enforces the guard: a server-side dry run that removes the version
+/// marker of an installed managed CRD (which the guard always denies) is sent until the
+/// server denies it. Returns what was seen, in words. Without a managed CRD installed, or
+/// without permission to send the probe, enforcement is not confirmed, and the words say why.
+async fn wait_for_enforcement(
+    cluster: &crdguard_kube::Cluster,
+    managed: &[ManagedBundle],
+    policies: &[&str],
+    timeout: std::time::Duration,
+) -> Result<String, CommandError> {
+    // A binding is enforced within seconds; a probe that is still allowed after this long is
+    // allowed for another reason (an override label on the probed CRD), not waited on longer.
+    let timeout = timeout.min(std::time::Duration::from_secs(30));
+    let observed = cluster.observe().await?;
+    let target = observed.crds.values().find_map(|crd| {
+        let bundle = managed.iter().find(|b| b.groups.contains(&crd.group))?;
+        bundle.version.read(crd)?;
+        let map = if bundle.version.is_label() {
+            "labels"
+        } else {
+            "annotations"
+        };
+        let patch = serde_json::json!({"metadata": {map: {bundle.version.key(): null}}});
+        Some((crd.name.clone(), bundle.version.describe(), patch))
+    });
+    let Some((crd, marker, patch)) = target else {
+        return Ok(
+            "not confirmed: no managed CRD is installed to probe with (the server \
+                   enforces a new binding within seconds)"
+                .to_string(),
+        );
+    };
+    let started = std::time::Instant::now();
+    loop {
+        match cluster.dry_run_crd_merge_patch(&crd, &patch).await {
+            // The guard's own denial: another policy (Gateway API's safe-upgrades) may deny
+            // the same write, which proves nothing about the guard.
+            Err(crdguard_kube::ClusterError::Api { message, .. })
+                if policies.iter().any(|name| {
+                    message.contains(&format!("ValidatingAdmissionPolicy '{name}'"))
+                }) =>
+            {
+                return Ok(format!(
+                    "enforced: a server-side dry run removing {marker} from {crd} was denied \
+                     after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+            Err(crdguard_kube::ClusterError::Api { code: 403, .. }) => {
+                return Ok(format!(
+                    "not confirmed: no permission to probe with a dry-run patch of {crd} (the \
+                     server enforces a new binding within seconds)"
+                ));
+            }
+            // Denied by another policy only: the guard is not seen yet (the server reports
+            // one denial), so keep asking.
+            Err(crdguard_kube::ClusterError::Api { message, .. })
+                if message.contains("ValidatingAdmissionPolicy '")
+                    && started.elapsed() < timeout =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(crdguard_kube::ClusterError::Api { message, .. })
+                if message.contains("ValidatingAdmissionPolicy '") =>
+            {
+                return Ok(format!(
+                    "not confirmed: the probe (a dry run removing {marker} from {crd}) is denied \
+                     by another policy first"
+                ));
+            }
+            Err(e) => return Err(e.into()),
+            Ok(()) if started.elapsed() >= timeout => {
+                return Ok(format!(
+                    "not confirmed: a dry run removing {marker} from {crd} was still allowed \
+                     after {} s",
+                    timeout.as_secs()
+                ));
+            }
+            Ok(()) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
 }
 
 fn documents(
     bundles: &GuardBundles,
     comparison: VersionComparison,
 ) -> Result<Vec<Value>, CommandError> {
+    render_guard_with(&GuardOptions {
+        bundles: managed_bundles(bundles)?,
+        version_comparison: comparison,
+    })
+    .map_err(|e| CommandError::usage(e.to_string()))
+}
+
+/// The bundles the guard protects: a policy's, `--bundle`'s, else the Gateway API.
+fn managed_bundles(bundles: &GuardBundles) -> Result<Vec<ManagedBundle>, CommandError> {
     let mut managed: Vec<ManagedBundle> = Vec::new();
     let policy = match &bundles.policy {
         Some(path) => Some((
@@ -216,9 +319,5 @@ fn documents(
     if managed.is_empty() {
         managed.push(ManagedBundle::gateway_api());
     }
-    render_guard_with(&GuardOptions {
-        bundles: managed,
-        version_comparison: comparison,
-    })
-    .map_err(|e| CommandError::usage(e.to_string()))
+    Ok(managed)
 }

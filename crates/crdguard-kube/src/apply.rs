@@ -377,6 +377,25 @@ impl Cluster {
         self.send(&operation, request).await.map(Some)
     }
 
+    /// A server-side dry run of a JSON merge patch of one CRD: `Ok` when the server would
+    /// accept it, the server's refusal otherwise. Nothing is written. The guard's enforcement
+    /// probe: a write the guard must deny, sent until it is.
+    pub async fn dry_run_crd_merge_patch(
+        &self,
+        name: &str,
+        patch: &Value,
+    ) -> Result<(), ClusterError> {
+        let params = PatchParams {
+            dry_run: true,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..Default::default()
+        };
+        let request = Request::new(CRD_PATH).patch(name, &params, &Patch::Merge(patch));
+        self.send(&format!("dry-run patch of {name}"), request)
+            .await
+            .map(|_| ())
+    }
+
     /// The object's `metadata` as it is now, `None` when it is gone.
     pub(crate) async fn current_metadata(
         &self,

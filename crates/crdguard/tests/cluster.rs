@@ -1575,8 +1575,13 @@ fn guard_enforced_by_the_server(cluster: &Cluster) -> Result<(), Failed> {
             .find(|n| n.ends_with(".gateway.networking.x-k8s.io"))
             .ok_or("no gateway.networking.x-k8s.io CRD installed")?
             .clone();
-        // The admission plugin loads a new policy a moment after it is bound: ask until the
-        // server answers with it, as the other admission trials do.
+        // The admission plugin loads a new policy a moment after it is bound; guard apply
+        // returns only once the server denies its probe, so the very next write is guarded.
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        check(
+            stdout.contains("Guard enforced: a server-side dry run removing"),
+            format!("guard apply did not see enforcement: {stdout}"),
+        )?;
         let delete_refused = |name: &str| -> String {
             let out = cluster.kubectl(&["delete", "crd", name, "--dry-run=server"]);
             if out.status.success() {
@@ -1585,14 +1590,7 @@ fn guard_enforced_by_the_server(cluster: &Cluster) -> Result<(), Failed> {
                 String::from_utf8_lossy(&out.stderr).to_string()
             }
         };
-        let mut refusal = String::new();
-        for _ in 0..30 {
-            refusal = delete_refused(HTTP_ROUTES_CRD);
-            if refusal.contains("crdguard guard") {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        }
+        let refusal = delete_refused(HTTP_ROUTES_CRD);
         check(
             refusal.contains("crdguard guard")
                 && refusal.contains("(rule no-delete)")

@@ -31,6 +31,9 @@ pub fn run(args: &GuardArgs) -> Result<Exit, CommandError> {
                 .iter()
                 .map(|object| format!("{object} applied{suffix}\n"))
                 .collect();
+            if let Some(enforcement) = &report.enforcement {
+                text.push_str(&format!("Guard {enforcement}\n"));
+            }
             crate::render::emit_text(&std::mem::take(&mut text))?;
             match report.refused {
                 Some(why) => {
