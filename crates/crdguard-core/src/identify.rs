@@ -114,7 +114,8 @@ pub fn identify_installed<'c>(
                 membership.warnings.push(Reason::new(
                     Code::BadAnnotation,
                     format!(
-                        "bundle-version {version} marks a development build: its position among                          releases is unknown unless its content identifies it"
+                        "bundle version {version} marks a development build: its position \
+                         among releases is unknown unless its content identifies it"
                     ),
                 ));
             }

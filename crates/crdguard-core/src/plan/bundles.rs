@@ -183,17 +183,35 @@ fn assess(inputs: &BundleInputs, name: &str) -> BundleAssessment {
                 blocking.push(Reason::new(Code::BelowMinimum, message.clone()));
                 check(&mut checks, "bundle-version", CheckStatus::Fail, message);
             }
-            (min, _) if unversioned > 0 => check(
-                &mut checks,
-                "bundle-version",
-                CheckStatus::Warn,
-                format!(
-                    "{unversioned} CRD(s) carry no bundle version{}",
-                    min.as_ref()
-                        .map(|m| format!("; cannot verify the minimum {m}"))
-                        .unwrap_or_default()
-                ),
-            ),
+            (min, _) if unversioned > 0 => {
+                // A marker that is there but is no version is a different problem from no
+                // marker: say which (each item's reasons name the value).
+                let unreadable = installed_members
+                    .clone()
+                    .map(|(_, m)| m)
+                    .chain(items.iter().map(|d| &d.desired_bundle))
+                    .filter(|m| m.warnings.iter().any(|w| w.code == Code::BadAnnotation))
+                    .count();
+                check(
+                    &mut checks,
+                    "bundle-version",
+                    CheckStatus::Warn,
+                    format!(
+                        "{unversioned} CRD(s) carry no bundle version{}{}",
+                        if unreadable > 0 {
+                            format!(
+                                " ({unreadable} with a version marker that is not a version: \
+                                 see bad-annotation in their reasons)"
+                            )
+                        } else {
+                            String::new()
+                        },
+                        min.as_ref()
+                            .map(|m| format!("; cannot verify the minimum {m}"))
+                            .unwrap_or_default()
+                    ),
+                )
+            }
             (min, Some(low)) => check(
                 &mut checks,
                 "bundle-version",
@@ -346,7 +364,9 @@ fn assess(inputs: &BundleInputs, name: &str) -> BundleAssessment {
         && let Some(high) = highest.filter(|h| **h > newest)
     {
         let message = format!(
-            "{high} is newer than every release crdguard's catalog knows (newest {newest}): it              is never downgraded, but its Kubernetes minimum and companions are unknown; update              crdguard to check them"
+            "{high} is newer than every release crdguard's catalog knows (newest {newest}): it \
+             is never downgraded, but its Kubernetes minimum and companions are unknown; update \
+             crdguard to check them"
         );
         warnings.push(Reason::new(Code::CatalogStale, message.clone()));
         check(&mut checks, "catalog-stale", CheckStatus::Warn, message);

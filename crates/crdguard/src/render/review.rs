@@ -344,12 +344,23 @@ fn bundle_why(bundle: &crdguard_core::plan::BundlePlan) -> String {
             .iter()
             .find(|r| is_blocker(r.code))
             .or(bundle.reasons.first())
+    } else if bundle.decision.writes() {
+        // What is written, not the CRDs that stay as they are ("identical: 8 CRDs" beside
+        // UPGRADE read as if nothing changed).
+        bundle
+            .reasons
+            .iter()
+            .find(|r| r.code != Code::Identical)
+            .or(bundle.reasons.first())
     } else {
         bundle.reasons.first()
     };
     let mut why = reason
         .map(|r| format!("{}: {}", r.code.as_str(), r.message))
         .unwrap_or_default();
+    if why.is_empty() && bundle.desired.is_none() {
+        why = "not in the sources; left as installed".to_string();
+    }
     // A kept channel says which policy setting would widen it (SPEC §2 row 10, keep + warning).
     for mismatch in bundle
         .reasons
