@@ -1598,6 +1598,26 @@ fn helm_phase_2_failure(ctx: &Ctx) -> Result<(), Failed> {
         report["apply"]["applied"] == json!(["carts.fail.example.com"]),
         format!("{}", report["apply"]),
     )?;
+    // For people, the verdict names the failed phase, not a blocked item (there is none).
+    let kubeconfig = ctx.kubeconfig();
+    let out = Command::new(env!("CARGO_BIN_EXE_crdguard"))
+        .args([
+            "install",
+            "broken",
+            &chart,
+            "-n",
+            "no-such-namespace",
+            "--kubeconfig",
+            &kubeconfig,
+        ])
+        .env("HELM_BIN", helm_bin())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    check(
+        out.status.code() == Some(3) && text.contains("Verdict: FAILED in phase 2 (helm)"),
+        format!("table verdict: {text}"),
+    )?;
     // --dry-run: phase 1 as a server-side dry run, phase 2 as `helm template` with the
     // post-renderer; the older CRD copy is kept.
     let (code, report) = ctx.install(

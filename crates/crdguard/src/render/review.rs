@@ -379,6 +379,19 @@ fn bundle_why(bundle: &crdguard_core::plan::BundlePlan) -> String {
 /// The verdict in words: for a plan, whether anything will be written; for an apply that
 /// stopped, whether it wrote anything before it did (never "nothing" when it did).
 pub fn verdict(plan: &Plan) -> String {
+    // Phase 1 wrote the CRDs and Helm's phase 2 failed: that failure is what stopped it, and
+    // no item is blocked.
+    if let Some(install) = &plan.install
+        && install.phase2 == "failed"
+        && plan.verdict == Verdict::Blocked
+        && !plan.items.iter().any(|i| i.action.stops())
+    {
+        let written = plan.apply.as_ref().map_or(0, |a| a.applied.len());
+        return format!(
+            "FAILED in phase 2 (helm) after {written} write(s) of phase 1; fix what helm says \
+             above and run the same command again"
+        );
+    }
     match (plan.verdict, &plan.apply) {
         (Verdict::Ok, _) => "ok".to_string(),
         (Verdict::Blocked, None) => "BLOCKED (nothing will be written)".to_string(),
