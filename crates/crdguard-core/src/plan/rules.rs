@@ -267,6 +267,13 @@ fn absent(ctx: &ItemContext) -> Option<Decision> {
     if ctx.installed.is_some() {
         return None;
     }
+    let intent = absent_intent(ctx);
+    // The gates stop a create (SPEC §2: "gates apply to creates too"), not a CRD that is not
+    // added: an experimental-only kind kept off a standard cluster writes nothing, so another
+    // product's requirement cannot be broken by it.
+    if intent.as_ref().is_some_and(|d| !d.action.writes()) {
+        return intent;
+    }
     // "Policy allows install" includes the cluster's admission policies (row 9 for creates).
     if let Some(message) = &ctx.admission_denial {
         return Decision::new(Action::Blocked, Code::AdmissionDenied, message.clone());
@@ -280,6 +287,11 @@ fn absent(ctx: &ItemContext) -> Option<Decision> {
     if let Some(message) = broken_requirement(ctx) {
         return Decision::new(Action::Blocked, Code::BreaksOtherProduct, message);
     }
+    intent
+}
+
+/// What row 1 does with an absent CRD before the gates: create it, or keep it out.
+fn absent_intent(ctx: &ItemContext) -> Option<Decision> {
     let bundle = ctx.desired_bundle.bundle.as_deref().unwrap_or("its bundle");
     if is_standard(ctx) && ctx.policy.install == InstallMode::Never {
         return if ctx.required_kind {
@@ -842,6 +854,29 @@ mod tests {
         let mut ctx = context(&installed, &desired, &policy);
         ctx.other_requirements = &others;
         assert_eq!(decide(&ctx).action, Action::Keep);
+
+        // An absent CRD that is not added (an older experimental-only kind next to an
+        // installed v1.6.1 standard bundle) writes nothing, so it breaks no requirement.
+        let envoy = crate::requirements::Requirement {
+            product: "envoy-gateway".into(),
+            version: Some("v1.9".into()),
+            minimum: "v1.6.0".parse().ok(),
+            maximum: None,
+            tested_maximum: None,
+            channel: None,
+            kinds: Vec::new(),
+            served_versions: Default::default(),
+        };
+        let others = [envoy];
+        let desired = crd("v1.5.1", "experimental");
+        let mut ctx = context(&installed, &desired, &policy);
+        ctx.installed = None;
+        ctx.installed_bundle = None;
+        ctx.bundle_installed = Some(("v1.6.1".parse().ok(), Some(Channel::Standard)));
+        ctx.other_requirements = &others;
+        let decision = decide(&ctx);
+        assert_eq!(decision.action, Action::Keep, "{decision:?}");
+        assert_eq!(decision.reasons[0].code, Code::Absent);
     }
 
     // SPEC §4 v2: the policy's own hard maximum is never crossed.
