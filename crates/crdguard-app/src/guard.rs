@@ -174,10 +174,13 @@ pub fn apply(args: &GuardApplySettings) -> Result<GuardApplied, CommandError> {
     Ok(report)
 }
 
-/// Waits until the server enforces the guard: a server-side dry run that removes the version
-/// marker of an installed managed CRD (which the guard always denies) is sent until the
-/// server denies it. Returns what was seen, in words. Without a managed CRD installed, or
-/// without permission to send the probe, enforcement is not confirmed, and the words say why.
+/// Waits until the server enforces the guard, by sending writes the guard always denies as
+/// server-side dry runs until the guard's own policy denies one. The probes, on an installed
+/// managed CRD: deleting it (which Gateway API's safe-upgrades policy lets through, so only
+/// the guard answers), else, without permission to delete, removing its version marker
+/// (which safe-upgrades may deny first; the server reports one denial). Returns what was seen,
+/// in words. Without a managed CRD installed, or without permission to probe, enforcement is
+/// not confirmed, and the words say why.
 async fn wait_for_enforcement(
     cluster: &crdguard_kube::Cluster,
     managed: &[ManagedBundle],
@@ -185,7 +188,7 @@ async fn wait_for_enforcement(
     timeout: std::time::Duration,
 ) -> Result<String, CommandError> {
     // A binding is enforced within seconds; a probe that is still allowed after this long is
-    // allowed for another reason (an override label on the probed CRD), not waited on longer.
+    // allowed for another reason (an override on the probed CRD), not waited on longer.
     let timeout = timeout.min(std::time::Duration::from_secs(30));
     let observed = cluster.observe().await?;
     let target = observed.crds.values().find_map(|crd| {
@@ -206,54 +209,60 @@ async fn wait_for_enforcement(
                 .to_string(),
         );
     };
+    let by_the_guard = |message: &str| {
+        policies
+            .iter()
+            .any(|name| message.contains(&format!("ValidatingAdmissionPolicy '{name}'")))
+    };
+    let by_a_policy = |message: &str| message.contains("ValidatingAdmissionPolicy '");
     let started = std::time::Instant::now();
+    let mut delete_allowed_to_probe = true;
     loop {
-        match cluster.dry_run_crd_merge_patch(&crd, &patch).await {
-            // The guard's own denial: another policy (Gateway API's safe-upgrades) may deny
-            // the same write, which proves nothing about the guard.
-            Err(crdguard_kube::ClusterError::Api { message, .. })
-                if policies.iter().any(|name| {
-                    message.contains(&format!("ValidatingAdmissionPolicy '{name}'"))
-                }) =>
-            {
+        let (probe, answer) = if delete_allowed_to_probe {
+            (
+                format!("deleting {crd}"),
+                cluster.dry_run_crd_delete(&crd).await,
+            )
+        } else {
+            (
+                format!("removing {marker} from {crd}"),
+                cluster.dry_run_crd_merge_patch(&crd, &patch).await,
+            )
+        };
+        match answer {
+            Err(crdguard_kube::ClusterError::Api { message, .. }) if by_the_guard(&message) => {
                 return Ok(format!(
-                    "enforced: a server-side dry run removing {marker} from {crd} was denied \
-                     after {:.1} s",
+                    "enforced: a server-side dry run {probe} was denied after {:.1} s",
                     started.elapsed().as_secs_f64()
                 ));
             }
-            Err(crdguard_kube::ClusterError::Api { code: 403, .. }) => {
+            // No permission to delete (crdguard's own role has none): probe with a patch.
+            Err(crdguard_kube::ClusterError::Api {
+                code: 403, message, ..
+            }) if delete_allowed_to_probe && !by_a_policy(&message) => {
+                delete_allowed_to_probe = false;
+                continue;
+            }
+            Err(crdguard_kube::ClusterError::Api {
+                code: 403, message, ..
+            }) if !by_a_policy(&message) => {
                 return Ok(format!(
-                    "not confirmed: no permission to probe with a dry-run patch of {crd} (the \
-                     server enforces a new binding within seconds)"
+                    "not confirmed: no permission to probe with a dry run {probe} (the server \
+                     enforces a new binding within seconds)"
                 ));
             }
-            // Denied by another policy only: the guard is not seen yet (the server reports
-            // one denial), so keep asking.
-            Err(crdguard_kube::ClusterError::Api { message, .. })
-                if message.contains("ValidatingAdmissionPolicy '")
-                    && started.elapsed() < timeout =>
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            Err(crdguard_kube::ClusterError::Api { message, .. })
-                if message.contains("ValidatingAdmissionPolicy '") =>
-            {
-                return Ok(format!(
-                    "not confirmed: the probe (a dry run removing {marker} from {crd}) is denied \
-                     by another policy first"
-                ));
-            }
+            // Allowed, or denied by another policy only: the guard is not seen yet.
+            Err(crdguard_kube::ClusterError::Api { message, .. }) if by_a_policy(&message) => {}
             Err(e) => return Err(e.into()),
-            Ok(()) if started.elapsed() >= timeout => {
-                return Ok(format!(
-                    "not confirmed: a dry run removing {marker} from {crd} was still allowed \
-                     after {} s",
-                    timeout.as_secs()
-                ));
-            }
-            Ok(()) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            Ok(()) => {}
         }
+        if started.elapsed() >= timeout {
+            return Ok(format!(
+                "not confirmed: a dry run {probe} was not denied by the guard within {} s",
+                timeout.as_secs()
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 

@@ -377,6 +377,21 @@ impl Cluster {
         self.send(&operation, request).await.map(Some)
     }
 
+    /// A server-side dry run of deleting one CRD: `Ok` when the server would accept it, the
+    /// server's refusal otherwise. Nothing is deleted. The guard's first enforcement probe:
+    /// the guard denies deleting a managed CRD, and Gateway API's safe-upgrades policy lets
+    /// deletes through, so only the guard answers it.
+    pub async fn dry_run_crd_delete(&self, name: &str) -> Result<(), ClusterError> {
+        let params = kube::core::params::DeleteParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        let request = Request::new(CRD_PATH).delete(name, &params);
+        self.send(&format!("dry-run delete of {name}"), request)
+            .await
+            .map(|_| ())
+    }
+
     /// A server-side dry run of a JSON merge patch of one CRD: `Ok` when the server would
     /// accept it, the server's refusal otherwise. Nothing is written. The guard's enforcement
     /// probe: a write the guard must deny, sent until it is.

@@ -1579,7 +1579,7 @@ fn guard_enforced_by_the_server(cluster: &Cluster) -> Result<(), Failed> {
         // returns only once the server denies its probe, so the very next write is guarded.
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         check(
-            stdout.contains("Guard enforced: a server-side dry run removing"),
+            stdout.contains("Guard enforced: a server-side dry run deleting"),
             format!("guard apply did not see enforcement: {stdout}"),
         )?;
         let delete_refused = |name: &str| -> String {
