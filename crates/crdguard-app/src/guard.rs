@@ -251,6 +251,18 @@ async fn wait_for_enforcement(
                      enforces a new binding within seconds)"
                 ));
             }
+            // Without delete permission, the marker probe is what is left; another policy
+            // (safe-upgrades) answering it first will keep answering it, so waiting proves
+            // nothing more.
+            Err(crdguard_kube::ClusterError::Api { message, .. })
+                if by_a_policy(&message) && !delete_allowed_to_probe =>
+            {
+                return Ok(format!(
+                    "not confirmed: the dry run {probe} is answered by another policy first, and \
+                     there is no permission to probe with a dry-run delete (the server enforces a \
+                     new binding within seconds)"
+                ));
+            }
             // Allowed, or denied by another policy only: the guard is not seen yet.
             Err(crdguard_kube::ClusterError::Api { message, .. }) if by_a_policy(&message) => {}
             Err(e) => return Err(e.into()),
