@@ -66,19 +66,6 @@ impl fmt::Display for ReleaseRef {
     }
 }
 
-/// Reads a marker (an annotation or a label) off a CRD as parsed JSON.
-fn marker_value(crd: &Value, marker: &MarkerKey) -> Option<String> {
-    let map = if marker.is_label() {
-        "/metadata/labels"
-    } else {
-        "/metadata/annotations"
-    };
-    crd.pointer(map)
-        .and_then(|m| m.get(marker.key()))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
 /// The version and channel markers a CRD carries, raw.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AnnotatedMarkers {
@@ -90,8 +77,14 @@ impl AnnotatedMarkers {
     /// The markers of `bundle` that `crd` carries.
     pub fn of(crd: &Value, bundle: &BundleCatalog) -> AnnotatedMarkers {
         AnnotatedMarkers {
-            version: bundle.version_marker().and_then(|m| marker_value(crd, m)),
-            channel: bundle.channel_marker().and_then(|m| marker_value(crd, m)),
+            version: bundle
+                .version_marker()
+                .and_then(|m| m.read_object(crd))
+                .map(str::to_string),
+            channel: bundle
+                .channel_marker()
+                .and_then(|m| m.read_object(crd))
+                .map(str::to_string),
         }
     }
 

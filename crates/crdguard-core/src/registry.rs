@@ -53,6 +53,16 @@ impl MarkerKey {
         }
     }
 
+    /// The marker's value on a CRD still in its JSON form (the catalog identifies content
+    /// before, or without, loading it as a [`Crd`]).
+    pub fn read_object<'o>(&self, object: &'o serde_json::Value) -> Option<&'o str> {
+        let map = match self {
+            MarkerKey::Annotation(_) => "/metadata/annotations",
+            MarkerKey::Label(_) => "/metadata/labels",
+        };
+        object.pointer(map)?.get(self.key())?.as_str()
+    }
+
     /// For messages: `annotation KEY` or `label KEY`.
     pub fn describe(&self) -> String {
         match self {
