@@ -191,6 +191,16 @@ impl Cluster {
             }
             Precondition::Seen(seen) => {
                 let mut seen = seen.clone();
+                let mut options = options;
+                // A create leaves crdguard's fields in an `Update` entry (see `create_object`):
+                // hand them to its `Apply` entry before the first apply over it, or the apply
+                // would conflict with crdguard itself. A dry run cannot write the hand-over, so
+                // it forces over that entry alone (below): the same fields change hands as with
+                // the hand-over, except that a field the create set and this apply drops stays
+                // in the dry run's object (the entry still holds it) and goes in the real write.
+                if !options.dry_run && holds_update_entry(&seen) {
+                    seen = self.hand_over(collection, name, seen).await?;
+                }
                 for _ in 0..OPTIMISTIC_CONFLICT_RETRIES {
                     match self
                         .server_side_apply(collection, name, body, options, Some(&seen))
@@ -202,6 +212,19 @@ impl Cluster {
                                 name,
                                 "only status moved on; re-sending on the new resourceVersion"
                             );
+                        }
+                        Err(e)
+                            if options.dry_run
+                                && !options.force
+                                && holds_update_entry(&seen)
+                                && conflicts_only_with_crdguard(&e) =>
+                        {
+                            tracing::debug!(
+                                name,
+                                "dry run: the conflicts are with crdguard's own create; the real \
+                                 write hands them over first"
+                            );
+                            options.force = true;
                         }
                         other => return other,
                     }
@@ -273,10 +296,12 @@ impl Cluster {
         }
     }
 
-    /// Creates the object (POST, 409 if it exists), then hands its fields from the create's
-    /// `Update` entry to crdguard's `Apply` entry, as `kubectl` does when it moves an object to
-    /// server-side apply: otherwise crdguard's own later applies would conflict with the
-    /// create.
+    /// Creates the object (POST, 409 if it exists). The create leaves crdguard's fields in an
+    /// `Update` entry of `managedFields`; the first apply over the object later hands them to
+    /// crdguard's `Apply` entry ([`Self::hand_over`]), as `kubectl` does when it moves an
+    /// object to server-side apply. Handing over right here cost one more full write of every
+    /// created CRD (the server validates a CRD's whole schema on each update): a quarter of a
+    /// fresh install's time, for objects most of which are never written again.
     async fn create_object(
         &self,
         collection: &str,
@@ -311,41 +336,57 @@ impl Cluster {
                 other => break other?,
             }
         };
-        if options.dry_run {
-            return Ok(created);
-        }
-        // The server's controllers write status right after a create (a CRD's NamesAccepted
-        // and Established), so the hand-over may meet a newer resourceVersion: read again and
-        // retry while it is still the object crdguard created.
-        let created_metadata = created.get("metadata").cloned().unwrap_or_default();
-        let mut current = created.clone();
+        Ok(created)
+    }
+
+    /// Hands crdguard's `Update` entry of the object crdguard read (`seen`, its metadata) to
+    /// its `Apply` entry; returns the metadata to condition the apply on. The JSON patch tests
+    /// the uid, generation and entry, not the resourceVersion (the server's status writes move
+    /// it); what it answers is held to `seen` like any read, so a change by another writer
+    /// between crdguard's read and this write is still [`ClusterError::Stale`].
+    async fn hand_over(
+        &self,
+        collection: &str,
+        name: &str,
+        seen: Value,
+    ) -> Result<Value, ClusterError> {
+        let mut current = seen.clone();
         for _ in 0..OWNERSHIP_ATTEMPTS {
-            match self.take_apply_ownership(collection, name, &current).await {
-                Ok(Some(updated)) => return Ok(updated),
+            let object = serde_json::json!({ "metadata": current });
+            match self.take_apply_ownership(collection, name, &object).await {
+                Ok(Some(updated)) => {
+                    let metadata = updated.get("metadata").cloned().unwrap_or_default();
+                    return if same_object(&seen, &metadata) {
+                        Ok(metadata)
+                    } else {
+                        Err(ClusterError::Stale {
+                            operation: format!("write {name}"),
+                            message: format!(
+                                "{} after crdguard read it",
+                                describe_change(&seen, &metadata)
+                            ),
+                        })
+                    };
+                }
                 Ok(None) => return Ok(current),
+                // The entry or the object moved: on the same object (status writes), try
+                // again on what is there now; anything else is stale.
                 Err(e) if matches!(e.code(), Some(409 | 422)) => {
-                    let now = self.get_object(collection, name).await?;
-                    let same = now
-                        .as_ref()
-                        .and_then(|o| o.get("metadata"))
-                        .is_some_and(|m| same_object(&created_metadata, m));
-                    match now {
-                        Some(now) if same => current = now,
-                        // Another writer changed it already: its ownership is theirs to decide.
-                        _ => return Ok(created),
+                    current = current_metadata_matches(self, collection, name, &seen).await?;
+                    if !holds_update_entry(&current) {
+                        return Ok(current);
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(name, error = %e, "created, but its field ownership was not moved to server-side apply");
-                    return Ok(created);
-                }
+                Err(e) => return Err(e),
             }
         }
-        tracing::warn!(
-            name,
-            "created, but its field ownership kept moving; left as the create made it"
-        );
-        Ok(created)
+        Err(ClusterError::Stale {
+            operation: format!("write {name}"),
+            message: format!(
+                "its field ownership kept moving ({OWNERSHIP_ATTEMPTS} attempts at handing \
+                 crdguard's create to server-side apply)"
+            ),
+        })
     }
 
     /// Rewrites the `managedFields` entry the create left (`crdguard`, `Update`) as `Apply`.
@@ -546,16 +587,56 @@ pub(crate) async fn current_metadata_matches(
     }
 }
 
+/// Whether the object (its `metadata`) holds fields in crdguard's `Update` entry: a create by
+/// crdguard not yet handed to server-side apply.
+fn holds_update_entry(metadata: &Value) -> bool {
+    metadata
+        .get("managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|entries| entries.iter().any(is_crdguard_update_entry))
+}
+
+fn is_crdguard_update_entry(entry: &Value) -> bool {
+    entry.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER)
+        && entry.get("operation").and_then(Value::as_str) == Some("Update")
+        && entry.get("subresource").is_none()
+}
+
+/// A field-manager 409 whose conflicts are all with crdguard's own `Update` entry. The server
+/// words them `Apply failed with 1 conflict: conflict with "MANAGER" using VERSION: PATH`, or
+/// `Apply failed with N conflicts: conflicts with "MANAGER" using VERSION:` followed by `- PATH`
+/// lines, one such block per manager (`"MANAGER" with subresource "S"` for a subresource's).
+fn conflicts_only_with_crdguard(error: &ClusterError) -> bool {
+    let ClusterError::Api {
+        code: 409, message, ..
+    } = error
+    else {
+        return false;
+    };
+    let Some((_, conflicts)) = message
+        .strip_prefix("Apply failed with ")
+        .and_then(|rest| rest.split_once(": "))
+    else {
+        return false;
+    };
+    let own = format!("\"{FIELD_MANAGER}\" using ");
+    let mut managers = conflicts.lines().filter(|line| !line.starts_with("- "));
+    let mut any = false;
+    managers.all(|line| {
+        any = true;
+        ["conflict with ", "conflicts with "].iter().any(|prefix| {
+            line.strip_prefix(prefix)
+                .is_some_and(|m| m.starts_with(&own))
+        })
+    }) && any
+}
+
 /// The JSON patch that turns crdguard's `Update` entry of `object` into an `Apply` entry, with
 /// `test`s of the object's uid and generation and of the entry itself; `None` when there is no
 /// such entry (nothing to hand over) or the object has no uid or generation to condition on.
 fn ownership_patch(object: &Value) -> Option<Value> {
     let entries = object.pointer("/metadata/managedFields")?.as_array()?;
-    let index = entries.iter().position(|entry| {
-        entry.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER)
-            && entry.get("operation").and_then(Value::as_str) == Some("Update")
-            && entry.get("subresource").is_none()
-    })?;
+    let index = entries.iter().position(is_crdguard_update_entry)?;
     let uid = object.pointer("/metadata/uid")?;
     let generation = object.pointer("/metadata/generation")?;
     let entry = format!("/metadata/managedFields/{index}");
@@ -627,6 +708,53 @@ mod tests {
             "managedFields": [{"manager": "crdguard", "operation": "Apply"},
                 {"manager": "crdguard", "operation": "Update", "subresource": "status"}]}});
         assert!(ownership_patch(&applied).is_none());
+    }
+
+    fn conflict(message: &str) -> ClusterError {
+        ClusterError::Api {
+            operation: "apply x".into(),
+            code: 409,
+            reason: "Conflict".into(),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn only_conflicts_with_crdguards_own_create_are_its_own() {
+        // The server's wording (k8s.io/apimachinery managedfields conflict.go), one and many.
+        let one = "Apply failed with 1 conflict: conflict with \"crdguard\" using \
+                   apiextensions.k8s.io/v1: .spec.versions[name=\"v1\"].served";
+        assert!(conflicts_only_with_crdguard(&conflict(one)));
+        let many = "Apply failed with 2 conflicts: conflicts with \"crdguard\" using \
+                    apiextensions.k8s.io/v1:\n- .spec.a\n- .spec.b";
+        assert!(conflicts_only_with_crdguard(&conflict(many)));
+        let mixed = "Apply failed with 3 conflicts: conflicts with \"crdguard\" using \
+                     apiextensions.k8s.io/v1:\n- .spec.a\nconflicts with \"kubectl\":\n- .spec.b";
+        assert!(!conflicts_only_with_crdguard(&conflict(mixed)));
+        let other = "Apply failed with 1 conflict: conflict with \"helm\" using \
+                     apiextensions.k8s.io/v1: .spec.a";
+        assert!(!conflicts_only_with_crdguard(&conflict(other)));
+        // crdguard's entry on a subresource is not its create.
+        let status = "Apply failed with 1 conflict: conflict with \"crdguard\" with subresource \
+                      \"status\" using apiextensions.k8s.io/v1: .status.a";
+        assert!(!conflicts_only_with_crdguard(&conflict(status)));
+        // A concurrent-write 409 is not a field-manager conflict.
+        let modified = "Operation cannot be fulfilled: the object has been modified";
+        assert!(!conflicts_only_with_crdguard(&conflict(modified)));
+    }
+
+    #[test]
+    fn an_update_entry_of_crdguard_is_a_create_not_handed_over() {
+        let created = json!({"managedFields": [
+            {"manager": "kube-apiserver", "operation": "Update", "subresource": "status"},
+            {"manager": "crdguard", "operation": "Update"}]});
+        assert!(holds_update_entry(&created));
+        let applied = json!({"managedFields": [
+            {"manager": "crdguard", "operation": "Apply"},
+            {"manager": "crdguard", "operation": "Update", "subresource": "status"}]});
+        assert!(!holds_update_entry(&applied));
+        assert!(!holds_update_entry(&json!({"name": "x"})));
     }
 
     #[test]
