@@ -50,7 +50,6 @@ pub fn run(
         render: args.render.clone(),
         policy: args.policy.clone(),
     };
-    let inputs = load_inputs_or_empty(&desired, &render_as, true)?;
     let namespace = args
         .namespace
         .clone()
@@ -64,8 +63,26 @@ pub fn run(
         context: args.live.context.clone(),
     };
     let dry_run = args.write.dry_run;
-    // What Helm would delete on this upgrade: the CRDs of the release's last manifest.
-    let last_manifest = helm.get_manifest(&args.release, Some(&namespace), &kube);
+    let chart = ChartArgs {
+        release: args.release.clone(),
+        chart: args.chart.clone(),
+        namespace: args.namespace.clone(),
+        values: args.render.values.clone(),
+        set: args.render.set.clone(),
+        extra: args.helm_args.clone(),
+    };
+    // Three helm runs that need nothing of each other, side by side (each is a process of its
+    // own, most of it helm starting): the chart's CRDs for phase 1; what Helm would delete on
+    // this upgrade (the CRDs of the release's last manifest); and the render phase 2's trimmed
+    // copy of the chart is made from (wasted only when phase 1 stops the install).
+    let (inputs, last_manifest, rendered) = std::thread::scope(|scope| {
+        let last_manifest =
+            scope.spawn(|| helm.get_manifest(&args.release, Some(&namespace), &kube));
+        let rendered = scope.spawn(|| helm.template(&chart, &kube));
+        let inputs = load_inputs_or_empty(&desired, &render_as, true);
+        (inputs, joined(last_manifest), joined(rendered))
+    });
+    let inputs = inputs?;
     let (mut plan, phase1, protection) = crate::session::runtime()?.block_on(async {
         let cluster = crate::session::connect_for_writes(&connect).await?;
         let mut protection =
@@ -103,18 +120,9 @@ pub fn run(
     } else if phase1 != Exit::Ok {
         result.message = "phase 1 did not finish cleanly; helm was not run".into();
     } else {
-        let chart = ChartArgs {
-            release: args.release.clone(),
-            chart: args.chart.clone(),
-            namespace: args.namespace.clone(),
-            values: args.render.values.clone(),
-            set: args.render.set.clone(),
-            extra: args.helm_args.clone(),
-        };
         // Helm keeps the chart in the release Secret: give it a copy without what phase 1
         // applied. Rendering for that is best effort; without it, helm gets the chart as given.
-        let trimmed = helm
-            .template(&chart, &kube)
+        let trimmed = rendered
             .ok()
             .and_then(|rendered| TrimmedChart::of(&args.chart, &rendered).ok().flatten());
         let chart = match &trimmed {
@@ -169,6 +177,13 @@ pub fn run(
     }
     plan.install = Some(result);
     Ok(Applied { plan, exit })
+}
+
+/// What a scoped thread returned; its panic, if it panicked, goes on in the caller.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Helm refuses a release Secret above 1 MiB: warned about from here on (SPEC §6 v2).
