@@ -5,6 +5,7 @@
 //! and values, the way `kube-core` sits under `kube-client`.
 
 pub mod admission;
+mod block_yaml;
 pub mod bundle;
 pub mod companion;
 pub mod error;
