@@ -47,7 +47,7 @@ measure "crdguard diff upjet-aws v2.5.0 -> v2.6.0 (load + diff)" \
 # with status, as `kubectl get crd -o yaml` / `-o json` or `crdguard snapshot` write it).
 if python3 -c 'import yaml' 2>/dev/null; then
   python3 - "$work" <<'PY'
-import glob, json, sys, yaml
+import copy, glob, json, sys, yaml
 work = sys.argv[1]
 items = []
 for path in sorted(glob.glob(f"{work}/v2.5.0/**/*.yaml", recursive=True)):
@@ -57,7 +57,9 @@ for path in sorted(glob.glob(f"{work}/v2.5.0/**/*.yaml", recursive=True)):
         crd["metadata"].update(resourceVersion="1", uid="u-" + crd["metadata"]["name"])
         crd["status"] = {
             "storedVersions": [v["name"] for v in crd["spec"]["versions"] if v.get("storage")],
-            "acceptedNames": crd["spec"]["names"],
+            # A copy: the same object twice would make PyYAML write an anchor and an alias,
+            # which no server's snapshot has.
+            "acceptedNames": copy.deepcopy(crd["spec"]["names"]),
             "conditions": [{"type": "Established", "status": "True"}],
         }
         items.append(crd)
