@@ -333,6 +333,14 @@ pub async fn apply(
         }
     ));
     let mut stale = stale_migrations;
+    // The wait for Established watches from here: every change the writes cause comes after
+    // this version. Unreadable, the wait lists the CRDs instead.
+    let wait_from = if dry_run || pending.is_empty() {
+        None
+    } else {
+        cluster.crd_collection_version().await.ok()
+    };
+    let mut answered_ready = BTreeSet::new();
     for round in 0..=STALE_ROUNDS {
         let outcomes = write_crds(
             cluster,
@@ -346,7 +354,12 @@ pub async fn apply(
         .await;
         for outcome in outcomes {
             match outcome.result {
-                WriteResult::Applied => result.applied.push(outcome.crd),
+                WriteResult::Applied => {
+                    if outcome.ready {
+                        answered_ready.insert(outcome.crd.clone());
+                    }
+                    result.applied.push(outcome.crd)
+                }
                 WriteResult::Stale(message) => stale.push((outcome.crd, message)),
                 WriteResult::Conflict(message) => {
                     record_conflict(
@@ -416,8 +429,15 @@ pub async fn apply(
     if !dry_run && !result.applied.is_empty() && interrupted.is_none() {
         let names: BTreeSet<String> = result.applied.iter().cloned().collect();
         progress.start("waiting for Established", names.len() as u64);
+        let start = match wait_from {
+            Some(version) => crdguard_kube::WaitStart::After {
+                version,
+                ready: answered_ready,
+            },
+            None => crdguard_kube::WaitStart::List,
+        };
         let waited = cluster
-            .wait_established(&names, args.live.timeout, |name| {
+            .wait_established_from(&names, start, args.live.timeout, |name| {
                 progress.message(&format!("established {name}"));
                 progress.advance(1);
             })
@@ -878,6 +898,7 @@ async fn rehearse_companions(
         outcomes.push(crdguard_kube::WriteOutcome {
             crd: reference,
             result,
+            ready: false,
         });
     }
     outcomes

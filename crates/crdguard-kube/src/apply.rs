@@ -127,6 +127,10 @@ pub enum WriteResult {
 pub struct WriteOutcome {
     pub crd: String,
     pub result: WriteResult,
+    /// The object the server answered the write with was Established and NamesAccepted (an
+    /// apply over an established CRD; never a create, which the server's controllers
+    /// establish afterwards).
+    pub ready: bool,
 }
 
 /// One write of a plan: the CRD to send and what it must find on the server.
@@ -496,6 +500,7 @@ impl Cluster {
                 let write = &writes[index];
                 let crd = write.crd;
                 let stopped = unreachable.lock().ok().and_then(|g| g.clone());
+                let mut ready = false;
                 let result = match (self.stop.requested(), stopped) {
                     (Some(reason), _) => WriteResult::Interrupted(reason),
                     (None, Some(reason)) => WriteResult::NotAttempted(reason),
@@ -504,7 +509,10 @@ impl Cluster {
                             .apply_one(&crd.name, &apply_body(crd), options, &write.precondition)
                             .await
                         {
-                            Ok(_) => WriteResult::Applied,
+                            Ok(written) => {
+                                ready = crate::wait::is_ready(&written);
+                                WriteResult::Applied
+                            }
                             Err(ClusterError::Stale { message, .. }) => WriteResult::Stale(message),
                             Err(e) if e.code() == Some(409) => WriteResult::Conflict(e.to_string()),
                             Err(e) => {
@@ -523,6 +531,7 @@ impl Cluster {
                     WriteOutcome {
                         crd: crd.name.clone(),
                         result,
+                        ready,
                     },
                 )
             }))

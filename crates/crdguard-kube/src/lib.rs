@@ -29,7 +29,7 @@ pub use objects::OBJECT_PAGE_SIZE;
 pub use request::{ATTEMPT_HEADER, REQUEST_ID_HEADER};
 pub use stop::StopSignal;
 pub use type_check::{TypeCheck, TypeWarning};
-pub use wait::WaitOutcome;
+pub use wait::{WaitOutcome, WaitStart};
 
 /// The custom resource definitions endpoint.
 pub(crate) const CRD_PATH: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
