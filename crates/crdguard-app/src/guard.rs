@@ -190,17 +190,23 @@ async fn wait_for_enforcement(
     // A binding is enforced within seconds; a probe that is still allowed after this long is
     // allowed for another reason (an override on the probed CRD), not waited on longer.
     let timeout = timeout.min(std::time::Duration::from_secs(30));
-    let observed = cluster.observe().await?;
-    let target = observed.crds.values().find_map(|crd| {
-        let bundle = managed.iter().find(|b| b.groups.contains(&crd.group))?;
-        bundle.version.read(crd)?;
+    // Only a name and a marker are needed: the CRDs' metadata, not the whole cluster.
+    let crds = cluster.crd_metadata().await?;
+    let target = crds.iter().find_map(|crd| {
+        // A CRD's name is `<plural>.<group>` (the server refuses any other).
+        let name = crd.pointer("/metadata/name")?.as_str()?;
+        let (_, group) = name.split_once('.')?;
+        let bundle = managed
+            .iter()
+            .find(|b| b.groups.iter().any(|g| g == group))?;
+        bundle.version.read_object(crd)?;
         let map = if bundle.version.is_label() {
             "labels"
         } else {
             "annotations"
         };
         let patch = serde_json::json!({"metadata": {map: {bundle.version.key(): null}}});
-        Some((crd.name.clone(), bundle.version.describe(), patch))
+        Some((name.to_string(), bundle.version.describe(), patch))
     });
     let Some((crd, marker, patch)) = target else {
         return Ok(
