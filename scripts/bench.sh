@@ -30,11 +30,17 @@ measure() {
 
 echo "runs per figure: $RUNS; machine: $(nproc) cores"
 EG=$CORPUS/envoy-gateway/v1.9.0/charts/gateway-helm
-measure "crdguard plan EG v1.9.0 chart vs GW v1.6.1 snapshot" \
-  $BIN plan --chart $EG --snapshot $CORPUS/gateway-api/v1.6.1/experimental-install.yaml -o json
+# With helm, as users run it (the chart's templates rendered by the real helm); without helm,
+# only crds/ is read, which is not the same work as `helm template`.
 if [ -x "$helm_dir/helm" ]; then
+  measure "crdguard plan EG v1.9.0 chart (with helm) vs GW v1.6.1 snapshot" \
+    $BIN plan --chart $EG --helm "$helm_dir/helm" \
+    --snapshot $CORPUS/gateway-api/v1.6.1/experimental-install.yaml -o json
   measure "helm template --include-crds EG v1.9.0 chart" \
     "$helm_dir/helm" template eg $EG --include-crds
+else
+  measure "crdguard plan EG v1.9.0 chart (no helm: crds/ only) vs GW v1.6.1 snapshot" \
+    $BIN plan --chart $EG --snapshot $CORPUS/gateway-api/v1.6.1/experimental-install.yaml -o json
 fi
 measure "crdguard plan upjet-aws v2.5.0 (2,015 CRDs) vs empty" \
   $BIN plan "$work/v2.5.0" --snapshot "$work/empty.yaml" -o json
