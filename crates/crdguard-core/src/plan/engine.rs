@@ -148,24 +148,45 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
     .collect();
     let installed_bundles = installed_bundle_states(installed.values().map(|(_, m)| m));
     let (requirements, requirement_warnings) = other_products(inputs.policy, &installed);
-    let default_policies: BTreeMap<String, BundlePolicy> = inputs
+    // Each desired CRD is classified once (a registry lookup and a marker read), aligned with
+    // `inputs.desired.crds`: the default policies, the unversioned set and each item's
+    // membership all come from this.
+    let classified: Vec<BundleMembership> = inputs
         .desired
         .crds
         .iter()
-        .filter_map(|c| classifier.classify(c).bundle)
-        .map(|name| (name.clone(), BundlePolicy::default_for(&name)))
+        .map(|crd| classifier.classify(crd))
+        .collect();
+    let default_policies: BTreeMap<String, BundlePolicy> = classified
+        .iter()
+        .filter_map(|membership| membership.bundle.as_ref())
+        .map(|name| (name.clone(), BundlePolicy::default_for(name)))
         .collect();
     let extension_policy = BundlePolicy::default_for("");
     // Desired CRDs of a known bundle that carry no version marker (a chart that strips them,
     // a tool that rewrote the files) are placed by their content, as installed ones are: as a
     // set per bundle, at the newest release holding them all. Without it their version is
-    // unknown and an upgrade they bring is never made.
-    let unversioned_desired: BTreeMap<&str, BundleMembership> = identify_installed(
-        inputs.desired.crds.iter().filter(|crd| {
-            let membership = classifier.classify(crd);
+    // unknown and an upgrade they bring is never made. Their plain classification comes from
+    // `classified` (desired CRDs are unique by name), not from classifying again.
+    let unversioned: Vec<(&Crd, &BundleMembership)> = inputs
+        .desired
+        .crds
+        .iter()
+        .zip(&classified)
+        .filter(|(_, membership)| {
             membership.bundle.is_some() && membership.marked_version.is_none()
-        }),
-        |crd| classifier.classify(crd),
+        })
+        .collect();
+    let unversioned_classified: BTreeMap<&str, &BundleMembership> = unversioned
+        .iter()
+        .map(|(crd, membership)| (crd.name.as_str(), *membership))
+        .collect();
+    let unversioned_desired: BTreeMap<&str, BundleMembership> = identify_installed(
+        unversioned.iter().map(|(crd, _)| *crd),
+        |crd| match unversioned_classified.get(crd.name.as_str()) {
+            Some(membership) => (*membership).clone(),
+            None => classifier.classify(crd),
+        },
         inputs.identifier,
     )
     .into_iter()
@@ -176,11 +197,13 @@ pub fn plan_with(inputs: &PlanInputs, schema_analysis: SchemaAnalysis) -> Plan {
         .desired
         .crds
         .par_iter()
-        .map(|desired| {
+        .zip(classified.into_par_iter())
+        .map(|(desired, classified)| {
+            // Placement by content overrides the plain classification.
             let desired_bundle = unversioned_desired
                 .get(desired.name.as_str())
                 .cloned()
-                .unwrap_or_else(|| classifier.classify(desired));
+                .unwrap_or(classified);
             let (installed_crd, installed_bundle) = match installed.get(desired.name.as_str()) {
                 Some((crd, membership)) => (Some(*crd), Some(membership.clone())),
                 None => (None, None),
