@@ -124,7 +124,7 @@ impl Identifier for Catalog {
 
     fn identify_installed(&self, bundle: &str, crds: &[&Crd]) -> Vec<Option<Identified>> {
         match self.bundle(bundle) {
-            Some(data) => data.identify_installed(bundle, crds),
+            Some(data) => data.identify_installed(crds),
             None => crds.iter().map(|_| None).collect(),
         }
     }
@@ -135,16 +135,15 @@ impl Identifier for Catalog {
         version: &BundleVersion,
         channel: Channel,
     ) -> Option<(KubeVersion, String)> {
-        self.bundle(bundle)?
-            .minimum_kubernetes(bundle, version, channel)
+        self.bundle(bundle)?.minimum_kubernetes(version, channel)
     }
 
     fn last_release_with(&self, bundle: &str, crd: &str) -> Option<BundleVersion> {
-        self.bundle(bundle)?.last_release_with(bundle, crd)
+        self.bundle(bundle)?.last_release_with(crd)
     }
 
     fn newest_known(&self, bundle: &str) -> Option<BundleVersion> {
-        self.bundle(bundle)?.newest_known(bundle)
+        self.bundle(bundle)?.newest_known()
     }
 
     fn companions(
@@ -154,7 +153,7 @@ impl Identifier for Catalog {
         channel: Channel,
     ) -> Vec<CompanionObject> {
         self.bundle(bundle)
-            .map(|b| Identifier::companions(b, bundle, version, channel))
+            .map(|b| b.companions(version, channel))
             .unwrap_or_default()
     }
 
@@ -165,7 +164,7 @@ impl Identifier for Catalog {
         channel: Channel,
     ) -> Option<KubeVersion> {
         self.bundle(bundle)?
-            .companions_minimum_kubernetes(bundle, version, channel)
+            .companions_minimum_kubernetes(version, channel)
     }
 
     fn companion_releases(
@@ -176,7 +175,7 @@ impl Identifier for Catalog {
         object: &Value,
     ) -> Vec<(BundleVersion, Channel)> {
         self.bundle(bundle)
-            .map(|b| Identifier::companion_releases(b, bundle, kind, name, object))
+            .map(|b| b.companion_release_versions(kind, name, object))
             .unwrap_or_default()
     }
 }

@@ -386,11 +386,13 @@ fn crd_name(crd: &Value) -> String {
         .to_string()
 }
 
-/// The catalog as the planner's identifier: content wins over annotations, and the plan says so.
+/// This bundle's answers to the planner's questions ([`crdguard_core::identify::Identifier`]):
+/// [`crate::Catalog`] picks the bundle a question names and asks it here, so none of these take
+/// a bundle name. Content wins over annotations, and the plan says so.
 impl BundleCatalog {
     /// [`BundleCatalog::identify`] in the planner's terms: `None` when the content is unknown
     /// or the markers agree with it.
-    pub(crate) fn identify_crd(
+    pub fn identify_crd(
         &self,
         crd: &crdguard_core::Crd,
     ) -> Option<crdguard_core::identify::Identified> {
@@ -411,21 +413,13 @@ impl BundleCatalog {
             message: check.to_string(),
         })
     }
-}
 
-impl crdguard_core::identify::Identifier for BundleCatalog {
-    fn identify(&self, crd: &crdguard_core::Crd) -> Option<crdguard_core::identify::Identified> {
-        self.identify_crd(crd)
-    }
-
-    fn identify_installed(
+    /// Identifies installed CRDs of this bundle together (SPEC §1): candidate releases per
+    /// CRD, reconciled across the set. One answer per CRD, in the order given.
+    pub fn identify_installed(
         &self,
-        bundle: &str,
         crds: &[&crdguard_core::Crd],
     ) -> Vec<Option<crdguard_core::identify::Identified>> {
-        if bundle != self.bundle() {
-            return crds.iter().map(|_| None).collect();
-        }
         let identifications: Vec<Option<Identification>> = crds
             .iter()
             .map(|crd| BundleCatalog::identify(self, &crd.object))
@@ -433,10 +427,10 @@ impl crdguard_core::identify::Identifier for BundleCatalog {
         reconcile(&identifications)
     }
 
-    fn last_release_with(&self, bundle: &str, crd: &str) -> Option<crdguard_core::BundleVersion> {
-        if bundle != self.bundle() {
-            return None;
-        }
+    /// The newest release of this bundle that ships the CRD named `crd`, if the data knows the
+    /// CRD. A CRD whose last release is older than a version can never be at that version:
+    /// upstream removed its kind.
+    pub fn last_release_with(&self, crd: &str) -> Option<crdguard_core::BundleVersion> {
         self.releases()
             .iter()
             .filter(|r| !r.is_monthly() && r.crd(crd).is_some())
@@ -444,15 +438,13 @@ impl crdguard_core::identify::Identifier for BundleCatalog {
             .max()
     }
 
-    fn minimum_kubernetes(
+    /// The oldest Kubernetes that accepts `version` of this bundle in `channel`, and why (CEL
+    /// functions, API versions), when the data knows that release.
+    pub fn minimum_kubernetes(
         &self,
-        bundle: &str,
         version: &crdguard_core::BundleVersion,
         channel: crdguard_core::Channel,
     ) -> Option<(crdguard_core::KubeVersion, String)> {
-        if bundle != self.bundle() {
-            return None;
-        }
         let release = self.release(&version.to_string(), channel)?;
         let minimum = release.min_kubernetes?;
         let why = release
@@ -462,56 +454,47 @@ impl crdguard_core::identify::Identifier for BundleCatalog {
         Some((minimum, why))
     }
 
-    fn companions(
+    /// Upstream's companion objects (SPEC §1) of `version` of this bundle in `channel`, when
+    /// the data knows that release; empty otherwise.
+    pub fn companions(
         &self,
-        bundle: &str,
         version: &crdguard_core::BundleVersion,
         channel: crdguard_core::Channel,
     ) -> Vec<crdguard_core::companion::CompanionObject> {
-        if bundle != self.bundle() {
-            return Vec::new();
-        }
         self.release(&version.to_string(), channel)
             .map(|release| self.companion_objects(release))
             .unwrap_or_default()
     }
 
-    fn newest_known(&self, bundle: &str) -> Option<crdguard_core::BundleVersion> {
-        (bundle == self.bundle())
-            .then(|| {
-                self.releases()
-                    .iter()
-                    .filter(|r| r.kind == ReleaseKind::Release)
-                    .map(|r| r.version.clone())
-                    .max()
-            })
-            .flatten()
+    /// The newest tagged release of this bundle the data knows.
+    pub fn newest_known(&self) -> Option<crdguard_core::BundleVersion> {
+        self.releases()
+            .iter()
+            .filter(|r| r.kind == ReleaseKind::Release)
+            .map(|r| r.version.clone())
+            .max()
     }
 
-    fn companions_minimum_kubernetes(
+    /// The oldest Kubernetes that serves the companions of that release, if they need one.
+    pub fn companions_minimum_kubernetes(
         &self,
-        bundle: &str,
         version: &crdguard_core::BundleVersion,
         channel: crdguard_core::Channel,
     ) -> Option<crdguard_core::KubeVersion> {
-        if bundle != self.bundle() {
-            return None;
-        }
         self.release(&version.to_string(), channel)?
             .extras_min_kubernetes
     }
 
-    fn companion_releases(
+    /// [`BundleCatalog::companion_releases`] as the planner names releases: the version and
+    /// channel of each release whose companion of this kind and name has exactly the content
+    /// of `object` (an installed copy). Empty: not upstream's content.
+    pub fn companion_release_versions(
         &self,
-        bundle: &str,
         kind: &str,
         name: &str,
         object: &Value,
     ) -> Vec<(crdguard_core::BundleVersion, crdguard_core::Channel)> {
-        if bundle != self.bundle() {
-            return Vec::new();
-        }
-        BundleCatalog::companion_releases(self, kind, name, object)
+        self.companion_releases(kind, name, object)
             .into_iter()
             .map(|r| (r.version.clone(), r.channel))
             .collect()

@@ -351,3 +351,86 @@ fn a_release_newer_than_the_catalog_is_kept_and_reported_stale() {
     );
     assert!(plan.preflight.iter().any(|c| c.check == "catalog-stale"));
 }
+
+/// The planner's identifier is the whole catalog: each question goes to the data of the bundle
+/// it names and gets that bundle's answer; a bundle the catalog has no data for is unknown to
+/// every question, so the planner treats its facts as unknown rather than borrowing another
+/// bundle's.
+#[test]
+fn identifier_questions_go_to_the_named_bundle() {
+    let catalog = catalog() as &dyn Identifier;
+    let gateway = gateway_api();
+    const UNKNOWN: &str = "no-such-bundle";
+    let version: BundleVersion = "v1.5.1".parse().unwrap();
+    let channel = crdguard_core::Channel::Standard;
+
+    let (path, text) = release_file("v1.5.1", "standard");
+    let mut crds = load_text(&path, &text, Limits::default()).unwrap().crds;
+    for crd in &mut crds {
+        for key in [GATEWAY_VERSION_ANNOTATION, GATEWAY_CHANNEL_ANNOTATION] {
+            crd.object["metadata"]["annotations"]
+                .as_object_mut()
+                .unwrap()
+                .remove(key);
+            crd.annotations.remove(key);
+        }
+    }
+    let refs: Vec<&crdguard_core::Crd> = crds.iter().collect();
+    let identified = catalog.identify_installed("gateway-api", &refs);
+    assert!(identified.iter().all(Option::is_some), "{identified:?}");
+    assert_eq!(identified, gateway.identify_installed(&refs));
+    let unknown = catalog.identify_installed(UNKNOWN, &refs);
+    assert_eq!(unknown.len(), refs.len());
+    assert!(unknown.iter().all(Option::is_none));
+
+    let minimum = catalog.minimum_kubernetes("gateway-api", &version, channel);
+    assert!(minimum.is_some());
+    assert_eq!(minimum, gateway.minimum_kubernetes(&version, channel));
+    assert_eq!(catalog.minimum_kubernetes(UNKNOWN, &version, channel), None);
+
+    let crd = "gateways.gateway.networking.k8s.io";
+    let last = catalog.last_release_with("gateway-api", crd);
+    assert!(last.is_some());
+    assert_eq!(last, gateway.last_release_with(crd));
+    assert_eq!(catalog.last_release_with(UNKNOWN, crd), None);
+
+    let newest = catalog.newest_known("gateway-api");
+    assert!(newest.is_some());
+    assert_eq!(newest, gateway.newest_known());
+    assert_eq!(catalog.newest_known(UNKNOWN), None);
+
+    let companions = catalog.companions("gateway-api", &version, channel);
+    assert!(!companions.is_empty());
+    assert_eq!(companions, gateway.companions(&version, channel));
+    assert!(catalog.companions(UNKNOWN, &version, channel).is_empty());
+
+    assert_eq!(
+        catalog.companions_minimum_kubernetes("gateway-api", &version, channel),
+        gateway.companions_minimum_kubernetes(&version, channel)
+    );
+    assert_eq!(
+        catalog.companions_minimum_kubernetes(UNKNOWN, &version, channel),
+        None
+    );
+
+    let companion = &companions[0];
+    let releases = catalog.companion_releases(
+        "gateway-api",
+        &companion.kind,
+        &companion.name,
+        &companion.object,
+    );
+    assert!(
+        releases.contains(&(version.clone(), channel)),
+        "{releases:?}"
+    );
+    assert_eq!(
+        releases,
+        gateway.companion_release_versions(&companion.kind, &companion.name, &companion.object)
+    );
+    assert!(
+        catalog
+            .companion_releases(UNKNOWN, &companion.kind, &companion.name, &companion.object)
+            .is_empty()
+    );
+}
