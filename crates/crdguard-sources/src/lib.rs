@@ -143,6 +143,16 @@ pub fn is_chart_reference(arg: &str) -> bool {
 
 /// The `crdguard.yaml` policy at a local chart's root (directory or archive), if any.
 pub fn chart_policy(path: &Path, options: Options) -> Result<Option<Policy>, SourceError> {
+    // A chart directory's policy is one file at its root: read that one, not every file of
+    // the chart (its crds/ are megabytes, and helm has rendered them already).
+    if path.is_dir() {
+        let file = path.join(POLICY_FILE);
+        if !file.is_file() {
+            return Ok(None);
+        }
+        let text = read::file(&file, options.read)?;
+        return Ok(Some(Policy::from_yaml(&file.display().to_string(), &text)?));
+    }
     let chart = Chart::open(path, options.read)?;
     match &chart.policy_file {
         Some(file) => Ok(Some(Policy::from_yaml(&file.name, &file.text)?)),
@@ -158,13 +168,22 @@ pub fn crds_from_rendered(
 ) -> Result<Gathered, SourceError> {
     // Per template (helm's `# Source:` comments), so that every message names the chart or
     // subchart file a CRD came from, not only a document number in the whole stream.
+    // Templates are parsed side by side (a chart's CRDs are a few large files), and merged in
+    // their order, so the first error is the first in the output.
+    let per_template: Vec<Result<Loaded, SourceError>> =
+        crdguard_core::post_render::by_template(text)
+            .into_par_iter()
+            .map(|(template, documents)| {
+                let name = match template {
+                    Some(path) => format!("{source}: {path}"),
+                    None => source.to_string(),
+                };
+                Ok(load_text(&name, &documents, options.parse)?)
+            })
+            .collect();
     let mut loaded = Loaded::default();
-    for (template, documents) in crdguard_core::post_render::by_template(text) {
-        let name = match template {
-            Some(path) => format!("{source}: {path}"),
-            None => source.to_string(),
-        };
-        loaded.extend(load_text(&name, &documents, options.parse)?);
+    for result in per_template {
+        loaded.extend(result?);
     }
     let warnings = skip_non_crds(&mut loaded, source).into_iter().collect();
     Ok(Gathered {
