@@ -53,6 +53,49 @@ pub(crate) fn parse(text: &str) -> Option<Value> {
     Parser::new(text).document().ok()
 }
 
+/// Where a quoted scalar ends, and what its text holds.
+struct ClosingQuote {
+    /// The index of the closing quote.
+    at: usize,
+    /// An escape inside: `''` in single quotes, `\` in double quotes.
+    escaped: bool,
+    /// A line break inside.
+    multiline: bool,
+}
+
+/// The closing quote of the quoted scalar whose opening quote is at `p`, looked for before
+/// `limit` (a line's end for a key, the text's end for a value); `None` when there is none.
+fn closing_quote(s: &[u8], p: usize, limit: usize) -> Option<ClosingQuote> {
+    let quote = s[p];
+    let mut i = p + 1;
+    let (mut escaped, mut multiline) = (false, false);
+    while i < limit {
+        match s[i] {
+            b if b == quote => {
+                if quote == b'\'' && s.get(i + 1) == Some(&b'\'') {
+                    escaped = true;
+                    i += 2;
+                    continue;
+                }
+                return Some(ClosingQuote {
+                    at: i,
+                    escaped,
+                    multiline,
+                });
+            }
+            b'\\' if quote == b'"' => {
+                escaped = true;
+                i += 2;
+                continue;
+            }
+            b'\n' => multiline = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Whether the text holds only characters libyaml reads as plain text: no control characters
 /// (`\r` included), no line breaks other than `\n` (NEL, LS, PS), no byte order mark, no
 /// U+FFFE/U+FFFF. (Directives and document markers are refused where lines start.)
@@ -494,27 +537,11 @@ impl<'a> Parser<'a> {
         let s = self.s;
         let quote = s[p];
         if quote == b'\'' || quote == b'"' {
-            let mut i = p + 1;
-            let mut escaped = false;
-            while i < end {
-                let b = s[i];
-                if b == quote {
-                    if quote == b'\'' && s.get(i + 1) == Some(&b'\'') {
-                        escaped = true;
-                        i += 2;
-                        continue;
-                    }
-                    break;
-                }
-                if b == b'\\' && quote == b'"' {
-                    escaped = true;
-                    i += 2;
-                    continue;
-                }
-                i += 1;
-            }
             // A quoted scalar running past its line is a value, never a key.
-            if i >= end || s.get(i + 1) != Some(&b':') {
+            let Some(ClosingQuote { at: i, escaped, .. }) = closing_quote(s, p, end) else {
+                return Ok(None);
+            };
+            if s.get(i + 1) != Some(&b':') {
                 return Ok(None);
             }
             if !(i + 2 == end || s.get(i + 2) == Some(&b' ')) {
@@ -656,29 +683,11 @@ impl<'a> Parser<'a> {
     fn quoted(&mut self, p: usize) -> Parsed<Value> {
         let s = self.s;
         let quote = s[p];
-        let mut i = p + 1;
-        let (mut escaped, mut multiline) = (false, false);
-        loop {
-            let b = *s.get(i).ok_or(Bail)?;
-            if b == quote {
-                if quote == b'\'' && s.get(i + 1) == Some(&b'\'') {
-                    escaped = true;
-                    i += 2;
-                    continue;
-                }
-                break;
-            }
-            match b {
-                b'\\' if quote == b'"' => {
-                    escaped = true;
-                    i += 2;
-                    continue;
-                }
-                b'\n' => multiline = true,
-                _ => {}
-            }
-            i += 1;
-        }
+        let ClosingQuote {
+            at: i,
+            escaped,
+            multiline,
+        } = closing_quote(s, p, s.len()).ok_or(Bail)?;
         let end = self.line_end(i);
         if !self.rest_is_blank(i + 1, end)? {
             return Err(Bail);
