@@ -660,8 +660,9 @@ mod tests {
         assert!(split_list_items("items:\n- a: 1\nkind: List\n").is_none());
     }
 
-    #[test]
-    fn a_snapshot_of_real_crds_parses_the_same_in_parallel() {
+    /// Gateway API v1.6.1 experimental's CRDs from the corpus, and a `List` of them: what a
+    /// snapshot of a cluster running that release holds.
+    fn gateway_api_list() -> (Vec<Value>, Value) {
         let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/corpus/gateway-api/v1.6.1/experimental-install.yaml");
         let text = std::fs::read_to_string(corpus).unwrap();
@@ -670,6 +671,12 @@ mod tests {
             .filter_map(|doc| parse_document(doc, Limits::default()).unwrap())
             .collect();
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+        (items, list)
+    }
+
+    #[test]
+    fn a_snapshot_of_real_crds_parses_the_same_in_parallel() {
+        let (items, list) = gateway_api_list();
         let snapshot = to_string(&list).unwrap();
         assert!(snapshot.len() >= PARALLEL_LIST_BYTES, "{}", snapshot.len());
         let pieces = split_list_items(&snapshot).unwrap();
@@ -710,14 +717,7 @@ mod tests {
 
     #[test]
     fn the_pieces_of_a_snapshot_are_read_by_the_fast_path() {
-        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/corpus/gateway-api/v1.6.1/experimental-install.yaml");
-        let text = std::fs::read_to_string(corpus).unwrap();
-        let items: Vec<Value> = split_documents(&text)
-            .iter()
-            .filter_map(|doc| parse_document(doc, Limits::default()).unwrap())
-            .collect();
-        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+        let (items, list) = gateway_api_list();
         let mut snapshots = vec![to_string(&list).unwrap()];
         // The snapshot scripts/bench.sh writes, when PyYAML is there to write it.
         let script = "import json, sys, yaml\n\
