@@ -360,17 +360,7 @@ impl Cluster {
             match self.take_apply_ownership(collection, name, &object).await {
                 Ok(Some(updated)) => {
                     let metadata = updated.get("metadata").cloned().unwrap_or_default();
-                    return if same_object(&seen, &metadata) {
-                        Ok(metadata)
-                    } else {
-                        Err(ClusterError::Stale {
-                            operation: format!("write {name}"),
-                            message: format!(
-                                "{} after crdguard read it",
-                                describe_change(&seen, &metadata)
-                            ),
-                        })
-                    };
+                    return still_seen(name, &seen, Some(metadata));
                 }
                 Ok(None) => return Ok(current),
                 // The entry or the object moved: on the same object (status writes), try
@@ -582,11 +572,21 @@ pub(crate) async fn current_metadata_matches(
     name: &str,
     seen: &Value,
 ) -> Result<Value, ClusterError> {
+    still_seen(
+        name,
+        seen,
+        cluster.current_metadata(collection, name).await?,
+    )
+}
+
+/// `now` (the object's metadata, `None` when it is gone) if it is still the object of `seen`;
+/// [`ClusterError::Stale`] saying what changed otherwise.
+fn still_seen(name: &str, seen: &Value, now: Option<Value>) -> Result<Value, ClusterError> {
     let stale = |message: String| ClusterError::Stale {
         operation: format!("write {name}"),
         message,
     };
-    match cluster.current_metadata(collection, name).await? {
+    match now {
         None => Err(stale("it was deleted after crdguard read it".into())),
         Some(now) if same_object(seen, &now) => Ok(now),
         Some(now) => Err(stale(format!(
