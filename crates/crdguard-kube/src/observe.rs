@@ -64,6 +64,20 @@ impl Cluster {
         Ok((items, version))
     }
 
+    /// The metadata of every CRD (name, labels, annotations; no spec): enough to pick one by
+    /// its name and markers, at a small part of a full list's size.
+    pub async fn crd_metadata(&self) -> Result<Vec<Value>, ClusterError> {
+        let request = kube::core::Request::new(CRD_PATH)
+            .list_metadata(&kube::core::params::ListParams::default());
+        let list = self
+            .send("list CustomResourceDefinitions (metadata)", request)
+            .await?;
+        Ok(match list.get("items") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => Vec::new(),
+        })
+    }
+
     /// Lists a collection `page_size` items a page, handing each page's items to `sink` (so a
     /// caller that does not keep them holds one page at a time); returns the list's
     /// `resourceVersion`.

@@ -210,20 +210,6 @@ impl Cluster {
         }
     }
 
-    /// The metadata of every CRD (name, labels, annotations; no spec): enough to pick one by
-    /// its name and markers, at a small part of a full list's size.
-    pub async fn crd_metadata(&self) -> Result<Vec<Value>, ClusterError> {
-        let request = kube::core::Request::new(CRD_PATH)
-            .list_metadata(&kube::core::params::ListParams::default());
-        let list = self
-            .send("list CustomResourceDefinitions (metadata)", request)
-            .await?;
-        Ok(match list.get("items") {
-            Some(Value::Array(items)) => items.clone(),
-            _ => Vec::new(),
-        })
-    }
-
     /// The CRD collection's current resourceVersion, read with a list that selects nothing (a
     /// label no object carries, at most one item): where a wait for the CRDs about to be
     /// written starts ([`WaitStart::After`]).
