@@ -12,6 +12,7 @@ pub mod error;
 pub mod identify;
 pub mod load;
 pub mod model;
+pub mod names;
 pub mod normalize;
 pub mod objects;
 pub mod owner;
