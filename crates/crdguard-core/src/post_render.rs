@@ -112,8 +112,6 @@ fn is_crd(value: &Value) -> bool {
             .is_some_and(|v| v.starts_with("apiextensions.k8s.io/"))
 }
 
-/// Splits a stream into raw segments, each starting at its `---` marker line (the first may
-/// have none). Concatenating the segments gives back the input exactly.
 /// The templates (helm's `# Source:` paths, e.g. `chart/templates/crds.yaml`) that rendered at
 /// least one document and only documents the post-renderer drops. Helm stores the chart itself
 /// in the release Secret; phase 2 can run without these files and render the same manifest
@@ -144,6 +142,22 @@ pub fn managed_only_templates(rendered: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `(apiVersion, kind)` of every document of a rendered chart that the post-renderer keeps:
+/// what helm itself creates in phase 2. `None` when a document does not parse, since then no one
+/// can say what helm will create.
+pub fn kept_object_types(rendered: &str) -> Option<Vec<(String, String)>> {
+    let mut types = Vec::new();
+    for segment in segments(rendered) {
+        match parse_segment(segment) {
+            Some(value) if removed_by_post_render(&value) => {}
+            Some(value) => types.push((text_at(&value, "/apiVersion"), text_at(&value, "/kind"))),
+            None if segment_is_empty(segment) => {}
+            None => return None,
+        }
+    }
+    Some(types)
+}
+
 /// Whether a segment holds nothing but its marker, comments and blank lines.
 fn segment_is_empty(segment: &str) -> bool {
     segment
@@ -168,6 +182,8 @@ pub fn by_template(text: &str) -> Vec<(Option<&str>, String)> {
     groups
 }
 
+/// Splits a stream into raw segments, each starting at its `---` marker line (the first may
+/// have none). Concatenating the segments gives back the input exactly.
 fn segments(text: &str) -> Vec<&str> {
     let mut starts = vec![0usize];
     let mut offset = 0usize;
@@ -229,6 +245,20 @@ mod tests {
         );
         assert_eq!(remove_crds(manifest).removed.len(), 3);
         assert!(managed_objects("").is_empty());
+    }
+
+    #[test]
+    fn kept_object_types_are_what_helm_creates_and_unknown_when_a_document_does_not_parse() {
+        let rendered = "---\n# Source: c/templates/crd.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: xs.example.com\n---\n# Source: c/templates/vap.yaml\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: safe-upgrades.gateway.networking.k8s.io\n---\n# Source: c/templates/x.yaml\napiVersion: example.com/v1\nkind: X\nmetadata:\n  name: x\n---\n# Source: c/templates/empty.yaml\n# nothing\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n";
+        assert_eq!(
+            kept_object_types(rendered),
+            Some(vec![
+                ("example.com/v1".to_string(), "X".to_string()),
+                ("v1".to_string(), "ConfigMap".to_string()),
+            ])
+        );
+        let broken = format!("{rendered}---\nkind: [unclosed\n");
+        assert_eq!(kept_object_types(&broken), None);
     }
 
     #[test]
