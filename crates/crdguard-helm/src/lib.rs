@@ -10,4 +10,4 @@ mod plugin;
 mod run;
 
 pub use plugin::{POST_RENDER_PLUGIN, write_post_render_plugin};
-pub use run::{ChartArgs, Helm, HelmError, KubeArgs};
+pub use run::{ChartArgs, Helm, HelmError, KubeArgs, PluginPath, RunningHelm};

@@ -163,7 +163,7 @@ impl Helm {
         &self,
         chart: &ChartArgs,
         kube: &KubeArgs,
-        plugins_dir: &Path,
+        plugins: &PluginPath,
     ) -> Result<String, HelmError> {
         let mut command = self.command();
         command
@@ -171,53 +171,50 @@ impl Helm {
             .args(chart.common(kube))
             .args(["--skip-crds", "--post-renderer", crate::POST_RENDER_PLUGIN])
             .args(&chart.extra)
-            .env("HELM_PLUGINS", self.plugin_path(plugins_dir));
+            .env("HELM_PLUGINS", &plugins.0);
         self.output(command, &format!("template {}", chart.chart))
     }
 
     /// Phase 2: `helm upgrade --install --skip-crds --post-renderer crdguard-post-render`,
-    /// with helm's own output passed through to ours.
-    pub fn upgrade_install(
+    /// started; [`RunningHelm::finish`] waits for it.
+    pub fn start_upgrade_install(
         &self,
         chart: &ChartArgs,
         kube: &KubeArgs,
-        plugins_dir: &Path,
-    ) -> Result<(), HelmError> {
+        plugins: &PluginPath,
+    ) -> Result<RunningHelm, HelmError> {
         let mut command = self.command();
         command
             .args(["upgrade", "--install"])
             .args(chart.common(kube))
             .args(["--skip-crds", "--post-renderer", crate::POST_RENDER_PLUGIN])
             .args(&chart.extra)
-            .env("HELM_PLUGINS", self.plugin_path(plugins_dir))
-            // Helm's progress text goes to our stderr: stdout carries crdguard's report.
-            .stdout(std::io::stderr());
-        let label = format!("upgrade --install {} {}", chart.release, chart.chart);
-        let output = command
+            .env("HELM_PLUGINS", &plugins.0)
             .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| HelmError::Spawn {
-                bin: self.bin.display().to_string(),
-                message: e.to_string(),
-            })?;
-        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-        if !stderr.is_empty() {
-            eprintln!("{stderr}");
-        }
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(HelmError::Failed {
-                command: label,
-                code: output.status.code().unwrap_or(-1),
-                stderr,
-            })
-        }
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = command.spawn().map_err(|e| HelmError::Spawn {
+            bin: self.bin.display().to_string(),
+            message: e.to_string(),
+        })?;
+        // Both pipes are drained as helm writes, so a full pipe never stalls it while
+        // crdguard is busy elsewhere (waiting for Established, say).
+        let collector = std::thread::spawn(move || child.wait_with_output());
+        Ok(RunningHelm {
+            label: format!("upgrade --install {} {}", chart.release, chart.chart),
+            bin: self.bin.display().to_string(),
+            collector,
+        })
     }
 
-    /// Our private plugin directory first, then wherever the user's plugins live.
-    fn plugin_path(&self, ours: &Path) -> String {
+    /// Helm's plugin path for phase 2 and its dry run: our private plugin directory `ours`
+    /// first, then wherever the user's plugins live (one `helm env` run, so it is worked out
+    /// once, off the install's critical path).
+    pub fn plugin_path(&self, ours: &Path) -> PluginPath {
+        PluginPath(self.plugin_path_text(ours))
+    }
+
+    fn plugin_path_text(&self, ours: &Path) -> String {
         let existing = Command::new(&self.bin)
             .args(["env", "HELM_PLUGINS"])
             .output()
@@ -234,6 +231,51 @@ impl Helm {
             ours.display().to_string()
         } else {
             format!("{}:{existing}", ours.display())
+        }
+    }
+}
+
+/// `HELM_PLUGINS` for phase 2: crdguard's post-renderer plugin first ([`Helm::plugin_path`]).
+#[derive(Debug, Clone)]
+pub struct PluginPath(String);
+
+/// `helm upgrade --install` running ([`Helm::start_upgrade_install`]).
+pub struct RunningHelm {
+    label: String,
+    bin: String,
+    collector: std::thread::JoinHandle<std::io::Result<std::process::Output>>,
+}
+
+impl RunningHelm {
+    /// Waits for helm to end. Its progress text (stdout) and messages (stderr) go to our stderr:
+    /// our stdout carries crdguard's report.
+    pub fn finish(self) -> Result<(), HelmError> {
+        let output = match self.collector.join() {
+            Ok(Ok(output)) => output,
+            Ok(Err(e)) => {
+                return Err(HelmError::Spawn {
+                    bin: self.bin,
+                    message: e.to_string(),
+                });
+            }
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !stdout.trim().is_empty() {
+            eprint!("{stdout}");
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        if !stderr.is_empty() {
+            eprintln!("{stderr}");
+        }
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(HelmError::Failed {
+                command: self.label,
+                code: output.status.code().unwrap_or(-1),
+                stderr,
+            })
         }
     }
 }
