@@ -88,6 +88,7 @@ pub fn run(args: &ApplySettings, progress: &dyn Progress) -> Result<Applied, Com
             render: &args.desired.render,
             preflight: Vec::new(),
             saved: saved.as_ref().filter(|_| !args.replan).map(|s| &s.items),
+            on_written: None,
         };
         let (plan, exit) =
             apply(&cluster, &inputs, &observed, &execution, identity, progress).await?;
@@ -106,6 +107,10 @@ pub struct Execution<'a> {
     /// `apply --plan` (without `--replan`): the saved plan's items; the plan made now must
     /// match them, object for object and decision for decision, or nothing is written.
     pub saved: Option<&'a BTreeMap<String, saved_plan::SavedItem>>,
+    /// Runs once every CRD write has succeeded, right before the wait for Established, and
+    /// only if nothing failed, conflicted or was blocked (install: phase 2 starts there when it
+    /// may, see `install::alongside`).
+    pub on_written: Option<&'a (dyn Fn() + Sync)>,
 }
 
 /// Plans against the observed cluster and carries the plan out.
@@ -436,6 +441,14 @@ pub async fn apply(
             },
             None => crdguard_kube::WaitStart::List,
         };
+        let clean_so_far = plan.verdict == Verdict::Ok
+            && result.failed.is_empty()
+            && result.conflicts.is_empty()
+            && result.not_sent.is_empty()
+            && !plan.items.iter().any(|i| i.action.stops());
+        if clean_so_far && let Some(written) = args.on_written {
+            written();
+        }
         let waited = cluster
             .wait_established_from(&names, start, args.live.timeout, |name| {
                 progress.message(&format!("established {name}"));

@@ -1394,6 +1394,12 @@ fn envoy_gateway_over_kubectl_installed_gateway_api(cluster: &Cluster) -> Result
                 stopping_items(&report)
             ),
         )?;
+        // A first install of a chart whose templates read nothing of the cluster: helm started
+        // once the CRDs were written, while the server established them (checked below).
+        check(
+            report["install"]["phase2Started"] == "crds-written",
+            format!("phase 2 started {}", report["install"]["phase2Started"]),
+        )?;
         // The shared bundle is the other installer's and stays as it was: v1.6.1 standard, no
         // experimental-only CRD added, nothing written (SPEC §2 v2: no silent widening).
         check(
@@ -1911,7 +1917,9 @@ fn envoy_gateway_upgrade_path(cluster: &Cluster) -> Result<(), Failed> {
             &["--create-namespace"],
         );
         check(
-            code == 0 && report["install"]["phase2"] == "succeeded",
+            code == 0
+                && report["install"]["phase2"] == "succeeded"
+                && report["install"]["phase2Started"] == "crds-written",
             format!("v1.8.3: exit {code}: {}", report["install"]),
         )?;
         let (code, report) = install_envoy_gateway(
@@ -1920,8 +1928,11 @@ fn envoy_gateway_upgrade_path(cluster: &Cluster) -> Result<(), Failed> {
             &["--for", "envoy-gateway@v1.9"],
             &[],
         );
+        // An upgrade: helm starts only after phase 1 has ended.
         check(
-            code == 0 && report["install"]["phase2"] == "succeeded",
+            code == 0
+                && report["install"]["phase2"] == "succeeded"
+                && report["install"]["phase2Started"] == "after-phase-1",
             format!(
                 "v1.9.0: exit {code}: {} stopping: {:?}",
                 report["install"],

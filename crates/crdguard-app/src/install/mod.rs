@@ -1,16 +1,21 @@
 //! `crdguard install`: the staged Helm install (SPEC §6). Phase 1: the chart's CRDs, rendered
 //! by the real helm, planned and applied by crdguard. Phase 2: `helm upgrade --install
-//! --skip-crds` with crdguard's post-renderer, only when phase 1 finished cleanly.
+//! --skip-crds` with crdguard's post-renderer, only when phase 1 finished cleanly, or, on a
+//! first install that cannot tell the difference, once every CRD is written, while the server
+//! establishes them (`alongside`).
 
 use crdguard_core::owner::Identity;
-use crdguard_core::plan::InstallResult;
-use crdguard_helm::{ChartArgs, Helm, KubeArgs, write_post_render_plugin};
+use std::sync::{Mutex, PoisonError};
+
+use crdguard_core::plan::{InstallResult, Phase2Start};
+use crdguard_helm::{ChartArgs, Helm, HelmError, KubeArgs, RunningHelm, write_post_render_plugin};
 
 use crate::apply::{Applied, Execution, apply};
 use crate::error::{CommandError, Exit};
 use crate::inputs::{RenderAs, load_inputs_or_empty};
 use crate::settings::{DesiredSettings, LiveSettings, PolicyChoice, RenderSettings, WriteSettings};
 
+mod alongside;
 mod protect;
 mod trim;
 use protect::Protection;
@@ -71,88 +76,152 @@ pub fn run(
         set: args.render.set.clone(),
         extra: args.helm_args.clone(),
     };
-    // Three helm runs that need nothing of each other, side by side (each is a process of its
-    // own, most of it helm starting): the chart's CRDs for phase 1; what Helm would delete on
-    // this upgrade (the CRDs of the release's last manifest); and the render phase 2's trimmed
-    // copy of the chart is made from (wasted only when phase 1 stops the install).
-    let (inputs, last_manifest, rendered) = std::thread::scope(|scope| {
+    let plugins = PluginDir::create()?;
+    // Helm runs that need nothing of each other, side by side (each is a process of its own,
+    // most of it helm starting): the chart's CRDs for phase 1; what Helm would delete on this
+    // upgrade (the CRDs of the release's last manifest); the render phase 2's trimmed copy of
+    // the chart is made from; and the plugin path phase 2 runs with (wasted only when phase 1
+    // stops the install).
+    let (inputs, last_manifest, rendered, plugin_path) = std::thread::scope(|scope| {
         let last_manifest =
             scope.spawn(|| helm.get_manifest(&args.release, Some(&namespace), &kube));
         let rendered = scope.spawn(|| helm.template(&chart, &kube));
+        let plugin_path = scope.spawn(|| helm.plugin_path(&plugins.path));
         let inputs = load_inputs_or_empty(&desired, &render_as, true);
-        (inputs, joined(last_manifest), joined(rendered))
+        (
+            inputs,
+            joined(last_manifest),
+            joined(rendered),
+            joined(plugin_path),
+        )
     });
     let inputs = inputs?;
-    let (mut plan, phase1, protection) = crate::session::runtime()?.block_on(async {
+    // Helm keeps the chart in the release Secret: phase 2 gets a copy without what phase 1
+    // applies. Rendering for that is best effort; without it, helm gets the chart as given.
+    let rendered = rendered.ok();
+    let trimmed = rendered
+        .as_deref()
+        .and_then(|rendered| TrimmedChart::of(&args.chart, rendered).ok().flatten());
+    let phase2_chart = match &trimmed {
+        Some(copy) => ChartArgs {
+            chart: copy.chart.display().to_string(),
+            ..chart
+        },
+        None => chart,
+    };
+    let early = alongside::Early {
+        dry_run,
+        first_install: matches!(last_manifest, Ok(None)),
+        chart: &phase2_chart.chart,
+        rendered: rendered.as_deref(),
+        crd_groups: inputs
+            .desired
+            .crds
+            .iter()
+            .map(|c| c.group.as_str())
+            .collect(),
+    };
+    let not_early = early.why_not();
+    // Phase 2 started once phase 1's CRDs are written, alongside the wait for Established,
+    // when it may (see `alongside`).
+    let started: Mutex<Option<Result<RunningHelm, HelmError>>> = Mutex::new(None);
+    let start_phase2 = || {
+        let mut slot = started.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            tracing::debug!("every CRD written: phase 2 starts while the server establishes them");
+            *slot = Some(helm.start_upgrade_install(&phase2_chart, &kube, &plugin_path));
+        }
+    };
+    let runtime = crate::session::runtime()?;
+    let (mut plan, phase1, protection, cluster) = runtime.block_on(async {
         let cluster = crate::session::connect_for_writes(&connect).await?;
         let mut protection =
             Protection::check(&cluster, &args.release, last_manifest, &inputs.desired).await;
+        let observed = cluster.observe().await?;
+        // A CRD whose names the server could refuse is never Established: then helm waits.
+        let not_early = not_early.or_else(|| {
+            crdguard_core::names::first_clash(&inputs.desired.crds, &observed.crds)
+                .map(|clash| format!("the server could refuse a name: {clash}"))
+        });
+        if let Some(reason) = &not_early {
+            tracing::debug!(%reason, "phase 2 starts once phase 1 has ended");
+        }
         let execution = Execution {
             write: &args.write,
             live: &args.live,
             render: &args.render,
             preflight: vec![protection.preflight()],
             saved: None,
+            on_written: match not_early {
+                None => Some(&start_phase2),
+                Some(_) => None,
+            },
         };
-        let observed = cluster.observe().await?;
         let (plan, mut exit) =
             apply(&cluster, &inputs, &observed, &execution, identity, progress).await?;
-        // Right before helm runs, never before phase 1 succeeded, never in a dry run.
+        // Right before helm runs, never before phase 1 succeeded, never in a dry run. (A first
+        // install, the only kind phase 2 starts early for, has nothing to protect.)
         if exit == Exit::Ok && !dry_run && protection.carry_out(&cluster).await.is_err() {
             exit = Exit::Blocked;
         }
-        Ok::<_, CommandError>((plan, exit, protection))
+        Ok::<_, CommandError>((plan, exit, protection, cluster))
     })?;
+    let started_early = started.into_inner().unwrap_or_else(PoisonError::into_inner);
 
     let mut result = InstallResult {
         release: args.release.clone(),
         namespace: namespace.clone(),
         phase2: "skipped".into(),
+        phase2_started: None,
         message: String::new(),
         protected: protection.report.clone(),
         release_secret_bytes: None,
     };
     let mut exit = phase1;
-    if let Some(blocker) = &protection.blocker {
+    let outcome = if let Some(running) = started_early {
+        result.phase2_started = Some(Phase2Start::CrdsWritten);
+        Some(
+            running
+                .and_then(RunningHelm::finish)
+                .map(|()| String::new()),
+        )
+    } else if let Some(blocker) = &protection.blocker {
         result.message = format!("{}: {blocker}", protect::CHECK);
         plan.verdict = crdguard_core::plan::Verdict::Blocked;
         exit = Exit::Blocked;
+        None
     } else if phase1 != Exit::Ok {
         result.message = "phase 1 did not finish cleanly; helm was not run".into();
+        None
     } else {
-        // Helm keeps the chart in the release Secret: give it a copy without what phase 1
-        // applied. Rendering for that is best effort; without it, helm gets the chart as given.
-        let trimmed = rendered
-            .ok()
-            .and_then(|rendered| TrimmedChart::of(&args.chart, &rendered).ok().flatten());
-        let chart = match &trimmed {
-            Some(copy) => {
-                plan.warnings.push(crdguard_core::plan::PlanWarning {
-                    source: args.chart.clone(),
-                    message: format!(
-                        "helm ran on a copy of the chart without what crdguard applied ({} left out: {}); \
-                         Helm stores the chart in the release Secret, which holds at most 1 MiB",
-                        copy.left_out.len(),
-                        summarize(&copy.left_out)
-                    ),
-                });
-                ChartArgs {
-                    chart: copy.chart.display().to_string(),
-                    ..chart
-                }
-            }
-            None => chart,
-        };
-        let plugins = PluginDir::create()?;
-        let outcome = if dry_run {
-            helm.template_post_rendered(&chart, &kube, &plugins.path).map(|text| {
-                let documents = text.matches("\n---").count() + usize::from(text.starts_with("---"));
-                format!("helm template with the post-renderer rendered {documents} document(s), no CRD")
-            })
+        result.phase2_started = Some(Phase2Start::AfterPhase1);
+        Some(if dry_run {
+            helm.template_post_rendered(&phase2_chart, &kube, &plugin_path)
+                .map(|text| {
+                    let documents =
+                        text.matches("\n---").count() + usize::from(text.starts_with("---"));
+                    format!(
+                        "helm template with the post-renderer rendered {documents} document(s), no CRD"
+                    )
+                })
         } else {
-            helm.upgrade_install(&chart, &kube, &plugins.path)
+            helm.start_upgrade_install(&phase2_chart, &kube, &plugin_path)
+                .and_then(RunningHelm::finish)
                 .map(|()| String::new())
-        };
+        })
+    };
+    if let Some(outcome) = outcome {
+        if let Some(copy) = &trimmed {
+            plan.warnings.push(crdguard_core::plan::PlanWarning {
+                source: args.chart.clone(),
+                message: format!(
+                    "helm ran on a copy of the chart without what crdguard applied ({} left out: {}); \
+                     Helm stores the chart in the release Secret, which holds at most 1 MiB",
+                    copy.left_out.len(),
+                    summarize(&copy.left_out)
+                ),
+            });
+        }
         match outcome {
             Ok(message) => {
                 result.phase2 = if dry_run {
@@ -171,9 +240,23 @@ pub fn run(
                 exit = Exit::Cluster;
             }
         }
+        if phase1 != Exit::Ok {
+            // Helm started once every CRD was written; what failed after that (the wait for
+            // Established, a companion, a requirement) is in the apply result.
+            result.message = format!(
+                "phase 1 did not finish cleanly after helm had started alongside the wait for \
+                 Established; see the apply result{}",
+                if result.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", result.message)
+                }
+            );
+            exit = phase1;
+        }
     }
     if result.phase2 == "succeeded" {
-        release_size(&mut plan, &mut result, &connect, &namespace)?;
+        release_size(&runtime, &cluster, &mut plan, &mut result, &namespace);
     }
     plan.install = Some(result);
     Ok(Applied { plan, exit })
@@ -192,25 +275,23 @@ const RELEASE_SECRET_WARNING_BYTES: u64 = 900 * 1024;
 /// Reads the size of the release Secret phase 2 wrote, and warns when the next upgrade may not
 /// fit. An unreadable Secret (no permission) leaves the size unknown; it fails nothing.
 fn release_size(
+    runtime: &tokio::runtime::Runtime,
+    cluster: &crdguard_kube::Cluster,
     plan: &mut crdguard_core::plan::Plan,
     result: &mut InstallResult,
-    connect: &crdguard_kube::ConnectOptions,
     namespace: &str,
-) -> Result<(), CommandError> {
-    let secret = crate::session::runtime()?.block_on(async {
-        let cluster = crate::session::connect_live(connect).await?;
-        Ok::<_, CommandError>(
-            cluster
-                .helm_release_secret(&result.release, namespace)
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "the release Secret's size could not be read");
-                    None
-                }),
-        )
-    })?;
+) {
+    let secret = runtime.block_on(async {
+        cluster
+            .helm_release_secret(&result.release, namespace)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the release Secret's size could not be read");
+                None
+            })
+    });
     let Some(secret) = secret else {
-        return Ok(());
+        return;
     };
     result.release_secret_bytes = Some(secret.bytes);
     if secret.bytes > RELEASE_SECRET_WARNING_BYTES {
@@ -224,7 +305,6 @@ fn release_size(
             ),
         });
     }
-    Ok(())
 }
 
 /// The first few of a list, and how many more.

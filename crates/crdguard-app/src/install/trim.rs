@@ -48,7 +48,13 @@ impl TrimmedChart {
         if left_out.is_empty() {
             return Ok(None);
         }
-        let root = std::env::temp_dir().join(format!("crdguard-phase2-{}", std::process::id()));
+        // One directory per copy, so copies made in one process (tests) never share one.
+        static COPIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let copy_number = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let root = std::env::temp_dir().join(format!(
+            "crdguard-phase2-{}-{copy_number}",
+            std::process::id()
+        ));
         let name = source
             .file_name()
             .map_or_else(|| "chart".into(), |n| n.to_os_string());

@@ -362,6 +362,9 @@ pub struct InstallResult {
     /// `helm upgrade --install --skip-crds` with the post-renderer: `succeeded`, `failed`,
     /// `skipped` (phase 1 did not finish cleanly) or `dry-run`.
     pub phase2: String,
+    /// When phase 2 started; absent when it did not.
+    #[serde(rename = "phase2Started", skip_serializing_if = "Option::is_none")]
+    pub phase2_started: Option<Phase2Start>,
     pub message: String,
     /// Objects of the release's last manifest that phase 2's manifest will lack (every CRD:
     /// the post-renderer drops them), each kept from Helm's upgrade pruning (SPEC §6 v2).
@@ -371,6 +374,20 @@ pub struct InstallResult {
     /// Secret could not be read.
     #[serde(rename = "releaseSecretBytes", skip_serializing_if = "Option::is_none")]
     pub release_secret_bytes: Option<u64>,
+}
+
+/// When phase 2 of the staged install started (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase2Start {
+    /// After phase 1 had ended cleanly: every CRD Established, companions and requirements
+    /// written.
+    #[serde(rename = "after-phase-1")]
+    AfterPhase1,
+    /// Once every CRD of phase 1 was written, while the server established them: a first
+    /// install whose chart cannot tell the difference, of CRDs whose names no other CRD
+    /// claims. `install` still ends only after phase 1 has.
+    CrdsWritten,
 }
 
 /// One object of the release's last manifest and how it is kept from Helm's pruning.
