@@ -476,6 +476,12 @@ pub fn outcome_lines(plan: &Plan) -> Vec<String> {
                 format!(": {}", install.message)
             }
         ));
+        if install.phase2_started == Some(crdguard_core::plan::Phase2Start::CrdsWritten) {
+            lines.push(
+                "  helm started once phase 1's CRDs were written, while the server established them"
+                    .into(),
+            );
+        }
         if let Some(bytes) = install.release_secret_bytes {
             lines.push(format!(
                 "Release Secret: {bytes} bytes (Kubernetes refuses Secrets above 1,048,576)"
