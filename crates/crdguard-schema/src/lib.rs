@@ -80,7 +80,7 @@ pub use check::{Check, UnknownCheck};
 pub use evidence::{ObjectEvidence, ObjectViolation, ObjectsCollector};
 pub use finding::{AdjustedBy, Adjustment, Finding, Severity, Summary};
 pub use ratchet::Ratcheting;
-pub use set::{CrdDiff, SetDiff, diff_sets};
+pub use set::{CrdDiff, OldSet, SetDiff, diff_sets};
 
 use serde_json::Value;
 

@@ -68,54 +68,89 @@ pub fn diff_sets<'a>(
     old: impl IntoIterator<Item = &'a Value>,
     new: impl IntoIterator<Item = &'a Value>,
 ) -> SetDiff {
-    let old = by_name(old);
-    let new = by_name(new);
-
-    let mut pairs: Vec<(&str, Option<&Value>, Option<&Value>)> = old
-        .iter()
-        .map(|(name, crd)| (*name, Some(*crd), new.get(name).copied()))
-        .collect();
-    pairs.extend(
-        new.iter()
-            .filter(|(name, _)| !old.contains_key(*name))
-            .map(|(name, crd)| (*name, None, Some(*crd))),
-    );
-
-    let mut items: Vec<CrdDiff> = pairs
+    let old = OldSet::new(old);
+    let new: Vec<&Value> = by_name(new).into_values().collect();
+    let items = new
         .into_par_iter()
-        .map(|(name, before, after)| CrdDiff {
+        .filter_map(|crd| old.diff_one(crd))
+        .collect();
+    old.finish(items)
+}
+
+/// The old side of a set diff, indexed by name, for diffing the new side one CRD at a time
+/// (so a caller can read, diff and drop the new CRDs one after another; see [`diff_sets`] for
+/// what is found).
+pub struct OldSet<'a> {
+    by_name: HashMap<&'a str, &'a Value>,
+}
+
+impl<'a> OldSet<'a> {
+    pub fn new(old: impl IntoIterator<Item = &'a Value>) -> OldSet<'a> {
+        OldSet {
+            by_name: by_name(old),
+        }
+    }
+
+    /// The findings of one CRD of the new set against its namesake in the old one (`crd-added`
+    /// when there is none); `None` for an object that is not a CRD or has no name.
+    pub fn diff_one(&self, new: &Value) -> Option<CrdDiff> {
+        let name = crd_name(new)?;
+        let findings = match self.by_name.get(name) {
+            Some(before) => diff_crds(before, new),
+            None => vec![Finding::new(
+                Severity::Info,
+                Check::CrdAdded,
+                "",
+                ".",
+                format!("CRD {name} is new"),
+            )],
+        };
+        Some(CrdDiff {
             crd: name.to_string(),
-            findings: match (before, after) {
-                (Some(a), Some(b)) => diff_crds(a, b),
-                (Some(_), None) => vec![Finding::new(
+            findings,
+        })
+    }
+
+    /// The set diff from the diffs of the new set's CRDs (one per name): adds `crd-removed`
+    /// for every old CRD none of them names, sorts by name and counts.
+    pub fn finish(&self, mut items: Vec<CrdDiff>) -> SetDiff {
+        let seen: std::collections::HashSet<&str> = items.iter().map(|i| i.crd.as_str()).collect();
+        let mut removed: Vec<CrdDiff> = self
+            .by_name
+            .keys()
+            .filter(|name| !seen.contains(*name))
+            .map(|name| CrdDiff {
+                crd: name.to_string(),
+                findings: vec![Finding::new(
                     Severity::Error,
                     Check::CrdRemoved,
                     "",
                     ".",
                     format!("CRD {name} is in the old set but not in the new one; its objects would be lost if it were deleted"),
                 )],
-                _ => vec![Finding::new(
-                    Severity::Info,
-                    Check::CrdAdded,
-                    "",
-                    ".",
-                    format!("CRD {name} is new"),
-                )],
-            },
-        })
-        .collect();
-    items.sort_by(|a, b| a.crd.cmp(&b.crd));
-    let summary = Summary::of(items.iter().flat_map(|item| &item.findings));
-    SetDiff { items, summary }
+            })
+            .collect();
+        items.append(&mut removed);
+        items.sort_by(|a, b| a.crd.cmp(&b.crd));
+        let summary = Summary::of(items.iter().flat_map(|item| &item.findings));
+        SetDiff { items, summary }
+    }
+}
+
+/// `metadata.name` of a CRD object; `None` for another kind or no name.
+fn crd_name(crd: &Value) -> Option<&str> {
+    let is_crd = crd
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_none_or(|kind| kind == "CustomResourceDefinition");
+    if !is_crd {
+        return None;
+    }
+    crd.pointer("/metadata/name")?.as_str()
 }
 
 fn by_name<'a>(crds: impl IntoIterator<Item = &'a Value>) -> HashMap<&'a str, &'a Value> {
     crds.into_iter()
-        .filter(|crd| {
-            crd.get("kind")
-                .and_then(Value::as_str)
-                .is_none_or(|kind| kind == "CustomResourceDefinition")
-        })
-        .filter_map(|crd| Some((crd.pointer("/metadata/name")?.as_str()?, crd)))
+        .filter_map(|crd| Some((crd_name(crd)?, crd)))
         .collect()
 }
