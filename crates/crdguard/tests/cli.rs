@@ -462,6 +462,58 @@ fn duplicate_crd_with_different_content_is_refused() {
     );
 }
 
+/// `diff` reads its new set file by file and drops each CRD once diffed; what it reports must
+/// be what the whole set gives: duplicates checked, the order of files kept, bad files named.
+#[test]
+fn diff_of_a_directory_checks_duplicates_and_names_bad_files() {
+    let temp = Temp::new("diff-dir");
+    let old = temp.write("old/widgets.yaml", CRD);
+    let gadgets = CRD
+        .replace("widgets", "gadgets")
+        .replace("Widget", "Gadget");
+    temp.write("new/a-widgets.yaml", CRD);
+    temp.write("new/b-gadgets.yaml", &gadgets);
+    let out = crdguard(&["diff", &old, &temp.path("new"), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let diff: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = diff["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["crd"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["gadgets.example.com", "widgets.example.com"]);
+    assert_eq!(
+        plan_item(&diff, "gadgets.example.com")["findings"][0]["check"],
+        "crd-added"
+    );
+    // The same CRD in two files of the new set: fine when equal, refused when not.
+    temp.write("new/c-widgets-again.yaml", CRD);
+    let out = crdguard(&["diff", &old, &temp.path("new"), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let other = CRD.replace("{ type: object }", "{ type: object, description: changed }");
+    temp.write("new/c-widgets-again.yaml", &other);
+    assert_bad_input(
+        &crdguard(&["diff", &old, &temp.path("new")]),
+        &["c-widgets-again.yaml", "defined twice"],
+    );
+    // A file that does not parse is named, whichever file the threads read first.
+    temp.write("new/c-widgets-again.yaml", "kind: [unclosed\n");
+    assert_bad_input(
+        &crdguard(&["diff", &old, &temp.path("new")]),
+        &["c-widgets-again.yaml"],
+    );
+    // A new set without any CRD is refused as before.
+    temp.write(
+        "empty/none.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+    );
+    assert_bad_input(
+        &crdguard(&["diff", &old, &temp.path("empty")]),
+        &["no CustomResourceDefinition"],
+    );
+}
+
 #[test]
 fn alias_bomb_fails_fast() {
     let temp = Temp::new("bomb");
