@@ -166,20 +166,28 @@ fn segment_is_empty(segment: &str) -> bool {
 }
 
 /// Helm's rendered output grouped by template: (`# Source:` path, the documents rendered from
-/// it), in order. Documents before any `# Source:` comment have no path.
-pub fn by_template(text: &str) -> Vec<(Option<&str>, String)> {
-    let mut groups: Vec<(Option<&str>, String)> = Vec::new();
+/// it), in order. Documents before any `# Source:` comment have no path. A group is a run of
+/// consecutive segments, so its documents are one slice of `text` (nothing is copied: a chart's
+/// output is megabytes of CRDs).
+pub fn by_template(text: &str) -> Vec<(Option<&str>, &str)> {
+    let mut groups: Vec<(Option<&str>, std::ops::Range<usize>)> = Vec::new();
+    let mut offset = 0;
     for segment in segments(text) {
         let source = segment
             .lines()
             .find_map(|line| line.strip_prefix("# Source: "))
             .map(str::trim);
+        let range = offset..offset + segment.len();
+        offset = range.end;
         match groups.last_mut() {
-            Some((last, body)) if *last == source => body.push_str(segment),
-            _ => groups.push((source, segment.to_string())),
+            Some((last, body)) if *last == source => body.end = range.end,
+            _ => groups.push((source, range)),
         }
     }
     groups
+        .into_iter()
+        .map(|(source, range)| (source, &text[range]))
+        .collect()
 }
 
 /// Splits a stream into raw segments, each starting at its `---` marker line (the first may
@@ -274,14 +282,8 @@ mod tests {
             ]
         );
         assert!(groups[0].1.contains("kind: A") && groups[0].1.contains("kind: B"));
-        assert_eq!(
-            groups.iter().map(|(_, t)| t.as_str()).collect::<String>(),
-            input
-        );
-        assert_eq!(
-            by_template("kind: D\n"),
-            vec![(None, "kind: D\n".to_string())]
-        );
+        assert_eq!(groups.iter().map(|(_, t)| *t).collect::<String>(), input);
+        assert_eq!(by_template("kind: D\n"), vec![(None, "kind: D\n")]);
     }
 
     #[test]

@@ -219,7 +219,7 @@ pub fn crds_from_rendered(
                     Some(path) => format!("{source}: {path}"),
                     None => source.to_string(),
                 };
-                Ok(load_text(&name, &documents, options.parse)?)
+                Ok(load_text(&name, documents, options.parse)?)
             })
             .collect();
     let mut loaded = Loaded::default();
