@@ -92,6 +92,9 @@ impl Helm {
         let mut command = Command::new(&self.bin);
         // Helm's own colours would end up in our captured error messages.
         command.env("NO_COLOR", "1");
+        for (name, value) in go_runtime_settings(|name| std::env::var_os(name).is_some()) {
+            command.env(name, value);
+        }
         command
     }
 
@@ -235,6 +238,20 @@ impl Helm {
     }
 }
 
+/// Go runtime settings for the helm runs crdguard starts, each only when the user has not set
+/// it. Go's collector runs beside the program on the other cores and, at its default
+/// (`GOGC=100`), collects a render of Envoy Gateway's chart (4 MB of CRDs) often enough to
+/// take a quarter of its time on two cores: with `GOGC=400` `helm template` of that chart takes
+/// 66 ms instead of 88 ms, for 95 MB of memory instead of 80. `GOMEMLIMIT` keeps a large chart
+/// from growing the heap to five times what it holds: near 1 GiB, Go collects as often as it
+/// must.
+fn go_runtime_settings(is_set: impl Fn(&str) -> bool) -> Vec<(&'static str, &'static str)> {
+    [("GOGC", "400"), ("GOMEMLIMIT", "1GiB")]
+        .into_iter()
+        .filter(|(name, _)| !is_set(name))
+        .collect()
+}
+
 /// `HELM_PLUGINS` for phase 2: crdguard's post-renderer plugin first ([`Helm::plugin_path`]).
 #[derive(Debug, Clone)]
 pub struct PluginPath(String);
@@ -277,5 +294,23 @@ impl RunningHelm {
                 stderr,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_settings_leave_what_the_user_set_alone() {
+        assert_eq!(
+            go_runtime_settings(|_| false),
+            [("GOGC", "400"), ("GOMEMLIMIT", "1GiB")]
+        );
+        assert_eq!(
+            go_runtime_settings(|name| name == "GOGC"),
+            [("GOMEMLIMIT", "1GiB")]
+        );
+        assert!(go_runtime_settings(|_| true).is_empty());
     }
 }
