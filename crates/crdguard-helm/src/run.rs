@@ -218,16 +218,24 @@ impl Helm {
     }
 
     fn plugin_path_text(&self, ours: &Path) -> String {
-        let existing = Command::new(&self.bin)
-            .args(["env", "HELM_PLUGINS"])
-            .output()
+        // Helm takes `$HELM_PLUGINS` as it is; only without it does helm know where its
+        // plugins live (`$HELM_DATA_HOME`, XDG, the platform's default).
+        let set = std::env::var("HELM_PLUGINS")
             .ok()
-            .filter(|o| o.status.success())
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .trim()
-                    .trim_matches('"')
-                    .to_string()
+            .filter(|path| !path.trim().is_empty());
+        let existing = set
+            .or_else(|| {
+                Command::new(&self.bin)
+                    .args(["env", "HELM_PLUGINS"])
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|o| {
+                        String::from_utf8_lossy(&o.stdout)
+                            .trim()
+                            .trim_matches('"')
+                            .to_string()
+                    })
             })
             .unwrap_or_default();
         if existing.is_empty() {

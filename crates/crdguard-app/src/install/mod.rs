@@ -79,23 +79,23 @@ pub fn run(
     let plugins = PluginDir::create()?;
     // Helm runs that need nothing of each other, side by side (each is a process of its own,
     // most of it helm starting): the chart's CRDs for phase 1; what Helm would delete on this
-    // upgrade (the CRDs of the release's last manifest); the render phase 2's trimmed copy of
-    // the chart is made from; and the plugin path phase 2 runs with (wasted only when phase 1
-    // stops the install).
-    let (inputs, last_manifest, rendered, plugin_path) = std::thread::scope(|scope| {
+    // upgrade (the CRDs of the release's last manifest); and the render phase 2's trimmed copy
+    // of the chart is made from (wasted only when phase 1 stops the install).
+    let (inputs, last_manifest, rendered) = std::thread::scope(|scope| {
         let last_manifest =
             scope.spawn(|| helm.get_manifest(&args.release, Some(&namespace), &kube));
         let rendered = scope.spawn(|| helm.template(&chart, &kube));
-        let plugin_path = scope.spawn(|| helm.plugin_path(&plugins.path));
         let inputs = load_inputs_or_empty(&desired, &render_as, true);
-        (
-            inputs,
-            joined(last_manifest),
-            joined(rendered),
-            joined(plugin_path),
-        )
+        (inputs, joined(last_manifest), joined(rendered))
     });
     let inputs = inputs?;
+    // The plugin path phase 2 runs with may take a helm run of its own (`helm env`), needed
+    // only when phase 2 starts: worked out while phase 1 talks to the cluster, not beside the
+    // renders above, which already share the machine.
+    let plugin_path = Later::start({
+        let (helm, ours) = (helm.clone(), plugins.path.clone());
+        move || helm.plugin_path(&ours)
+    });
     // Helm keeps the chart in the release Secret: phase 2 gets a copy without what phase 1
     // applies. Rendering for that is best effort; without it, helm gets the chart as given.
     let rendered = rendered.ok();
@@ -129,7 +129,7 @@ pub fn run(
         let mut slot = started.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
             tracing::debug!("every CRD written: phase 2 starts while the server establishes them");
-            *slot = Some(helm.start_upgrade_install(&phase2_chart, &kube, &plugin_path));
+            *slot = Some(helm.start_upgrade_install(&phase2_chart, &kube, plugin_path.get()));
         }
     };
     let runtime = crate::session::runtime()?;
@@ -196,7 +196,7 @@ pub fn run(
     } else {
         result.phase2_started = Some(Phase2Start::AfterPhase1);
         Some(if dry_run {
-            helm.template_post_rendered(&phase2_chart, &kube, &plugin_path)
+            helm.template_post_rendered(&phase2_chart, &kube, plugin_path.get())
                 .map(|text| {
                     let documents =
                         text.matches("\n---").count() + usize::from(text.starts_with("---"));
@@ -205,7 +205,7 @@ pub fn run(
                     )
                 })
         } else {
-            helm.start_upgrade_install(&phase2_chart, &kube, &plugin_path)
+            helm.start_upgrade_install(&phase2_chart, &kube, plugin_path.get())
                 .and_then(RunningHelm::finish)
                 .map(|()| String::new())
         })
@@ -260,6 +260,37 @@ pub fn run(
     }
     plan.install = Some(result);
     Ok(Applied { plan, exit })
+}
+
+/// A value worked out on a thread of its own, waited for where it is first needed.
+struct Later<T> {
+    worker: Mutex<Option<std::thread::JoinHandle<T>>>,
+    value: std::sync::OnceLock<T>,
+}
+
+impl<T: Send + 'static> Later<T> {
+    fn start(work: impl FnOnce() -> T + Send + 'static) -> Later<T> {
+        Later {
+            worker: Mutex::new(Some(std::thread::spawn(work))),
+            value: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> &T {
+        self.value.get_or_init(|| {
+            let worker = self
+                .worker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            // `get_or_init` runs this once, so the worker is there; its panic goes on here.
+            match worker.map(std::thread::JoinHandle::join) {
+                Some(Ok(value)) => value,
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => unreachable!("a Later's worker is joined once"),
+            }
+        })
+    }
 }
 
 /// What a scoped thread returned; its panic, if it panicked, goes on in the caller.
