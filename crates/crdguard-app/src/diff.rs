@@ -33,10 +33,17 @@ pub fn run(args: &DiffSettings) -> Result<SetDiff, CommandError> {
     let old_set = OldSet::new(old.crds.iter().map(|c| &c.object));
     // The new set is diffed as it is read, each CRD dropped once diffed: only the old set is
     // held whole. A name read twice (which `load_desired` checks for content) or no CRD at all
-    // (an error) goes the way of the whole set instead.
-    let streamed = crdguard_sources::visit_crds(&sources(&args.new), options, |crd| {
-        old_set.diff_one(&crd.object)
-    })?;
+    // (an error) goes the way of the whole set instead, which reads the files again: standard
+    // input and pipes, which cannot be read twice, go that way from the start.
+    let new_path = std::path::Path::new(&args.new);
+    let rereadable = args.new != "-" && (new_path.is_dir() || new_path.is_file());
+    let streamed = if rereadable {
+        crdguard_sources::visit_crds(&sources(&args.new), options, |crd| {
+            old_set.diff_one(&crd.object)
+        })?
+    } else {
+        Vec::new()
+    };
     let mut names = std::collections::HashSet::new();
     let distinct = streamed
         .iter()

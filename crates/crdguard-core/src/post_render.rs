@@ -142,20 +142,44 @@ pub fn managed_only_templates(rendered: &str) -> Vec<String> {
         .collect()
 }
 
-/// The `(apiVersion, kind)` of every document of a rendered chart that the post-renderer keeps:
-/// what helm itself creates in phase 2. `None` when a document does not parse, since then no one
-/// can say what helm will create.
-pub fn kept_object_types(rendered: &str) -> Option<Vec<(String, String)>> {
-    let mut types = Vec::new();
+/// An object of a rendered chart that the post-renderer keeps: what helm itself creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptObject {
+    pub api_version: String,
+    pub kind: String,
+    /// A Helm hook (`helm.sh/hook`): helm runs it around the install, and what it runs may
+    /// create objects of its own.
+    pub hook: bool,
+}
+
+/// Every object of a rendered chart that the post-renderer keeps (the items of a `List` one by
+/// one): what helm itself creates in phase 2. `None` when a document does not parse, since then
+/// no one can say what helm will create.
+pub fn kept_objects(rendered: &str) -> Option<Vec<KeptObject>> {
+    let mut kept = Vec::new();
     for segment in segments(rendered) {
         match parse_segment(segment) {
             Some(value) if removed_by_post_render(&value) => {}
-            Some(value) => types.push((text_at(&value, "/apiVersion"), text_at(&value, "/kind"))),
+            Some(value) => {
+                let items = match value.get("items").and_then(Value::as_array) {
+                    Some(items) if text_at(&value, "/kind").ends_with("List") => items.clone(),
+                    _ => vec![value],
+                };
+                kept.extend(items.iter().map(|item| {
+                    KeptObject {
+                        api_version: text_at(item, "/apiVersion"),
+                        kind: text_at(item, "/kind"),
+                        hook: item
+                            .pointer("/metadata/annotations/helm.sh~1hook")
+                            .is_some(),
+                    }
+                }));
+            }
             None if segment_is_empty(segment) => {}
             None => return None,
         }
     }
-    Some(types)
+    Some(kept)
 }
 
 /// Whether a segment holds nothing but its marker, comments and blank lines.
@@ -256,17 +280,23 @@ mod tests {
     }
 
     #[test]
-    fn kept_object_types_are_what_helm_creates_and_unknown_when_a_document_does_not_parse() {
-        let rendered = "---\n# Source: c/templates/crd.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: xs.example.com\n---\n# Source: c/templates/vap.yaml\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: safe-upgrades.gateway.networking.k8s.io\n---\n# Source: c/templates/x.yaml\napiVersion: example.com/v1\nkind: X\nmetadata:\n  name: x\n---\n# Source: c/templates/empty.yaml\n# nothing\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n";
+    fn kept_objects_are_what_helm_creates_and_unknown_when_a_document_does_not_parse() {
+        let rendered = "---\n# Source: c/templates/crd.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: xs.example.com\n---\n# Source: c/templates/vap.yaml\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: safe-upgrades.gateway.networking.k8s.io\n---\n# Source: c/templates/x.yaml\napiVersion: example.com/v1\nkind: X\nmetadata:\n  name: x\n---\n# Source: c/templates/empty.yaml\n# nothing\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: gateway.networking.k8s.io/v1\n  kind: GatewayClass\n  metadata: {name: eg}\n---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: setup\n  annotations: {helm.sh/hook: post-install}\n";
+        let kept = kept_objects(rendered).unwrap();
+        let shown: Vec<(&str, &str, bool)> = kept
+            .iter()
+            .map(|o| (o.api_version.as_str(), o.kind.as_str(), o.hook))
+            .collect();
         assert_eq!(
-            kept_object_types(rendered),
-            Some(vec![
-                ("example.com/v1".to_string(), "X".to_string()),
-                ("v1".to_string(), "ConfigMap".to_string()),
-            ])
+            shown,
+            [
+                ("example.com/v1", "X", false),
+                ("gateway.networking.k8s.io/v1", "GatewayClass", false),
+                ("batch/v1", "Job", true),
+            ]
         );
         let broken = format!("{rendered}---\nkind: [unclosed\n");
-        assert_eq!(kept_object_types(&broken), None);
+        assert_eq!(kept_objects(&broken), None);
     }
 
     #[test]

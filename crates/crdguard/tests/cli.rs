@@ -28,6 +28,16 @@ fn crdguard(args: &[&str]) -> Output {
         .unwrap()
 }
 
+fn crdguard_stdin(args: &[&str], stdin: &str) -> Output {
+    Command::cargo_bin("crdguard")
+        .unwrap()
+        .args(args)
+        .write_stdin(stdin)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap()
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
@@ -503,6 +513,13 @@ fn diff_of_a_directory_checks_duplicates_and_names_bad_files() {
         &crdguard(&["diff", &old, &temp.path("new")]),
         &["c-widgets-again.yaml"],
     );
+    // Standard input is read once: duplicates there are checked as before.
+    let twice = format!("{CRD}---\n{CRD}");
+    let out = crdguard_stdin(&["diff", &old, "-", "-o", "json"], &twice);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let other = CRD.replace("{ type: object }", "{ type: object, description: changed }");
+    let out = crdguard_stdin(&["diff", &old, "-"], &format!("{CRD}---\n{other}"));
+    assert_bad_input(&out, &["defined twice"]);
     // A new set without any CRD is refused as before.
     temp.write(
         "empty/none.yaml",

@@ -1505,13 +1505,16 @@ fn envoy_gateway_over_kubectl_installed_gateway_api(cluster: &Cluster) -> Result
         check(cluster.versions() == crd_versions, "the re-plan wrote")?;
         Ok(())
     })();
-    // Leave the cluster as the other trials expect it: no release, no Envoy Gateway CRDs.
+    // Leave the cluster as the other trials expect it: no release, no Envoy Gateway CRDs, no
+    // namespace. Gone, not terminating: the next trial's helm may run within a second.
     remove_envoy_gateway(cluster);
     let _ = cluster.kubectl(&[
         "delete",
         "namespace",
         ENVOY_GATEWAY_NAMESPACE,
-        "--wait=false",
+        "--ignore-not-found",
+        "--wait",
+        "--timeout=120s",
     ]);
     result
 }

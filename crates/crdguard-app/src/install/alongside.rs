@@ -13,10 +13,15 @@
 //!   as `helm template` rendered it (`.Release.IsInstall`);
 //! - not a dry run;
 //! - a local chart directory, subcharts unpacked, so every template can be read;
-//! - no template mentions `Capabilities` or `lookup`: a new CRD's group is in the server's
-//!   discovery only once it is Established, and helm reads discovery before it renders;
-//! - nothing helm creates is in the API group of a phase-1 CRD: helm maps each object's kind
-//!   through discovery too;
+//! - no template mentions `Capabilities`, `lookup` or `tpl` (which renders text from values,
+//!   where either could hide): a new CRD's group is in the server's discovery only once it is
+//!   Established, and helm reads discovery before it renders;
+//! - helm is not told to fetch subcharts (`--dependency-update`), whose templates this would
+//!   not have read;
+//! - nothing helm creates is in the API group of a phase-1 CRD (the items of a `List` included):
+//!   helm maps each object's kind through discovery too;
+//! - the chart has no hooks, or helm runs with `--no-hooks`: a hook's Job may create objects
+//!   of a phase-1 CRD, which this cannot see;
 //! - no CRD claims a name another CRD of its group claims (`crdguard_core::names`), the one
 //!   reason the server would never establish a CRD it accepted; checked against the cluster
 //!   once observed, so not here.
@@ -36,6 +41,8 @@ pub(super) struct Early<'a> {
     pub rendered: Option<&'a str>,
     /// The API groups of the CRDs phase 1 applies.
     pub crd_groups: BTreeSet<&'a str>,
+    /// What is given to helm after `--`.
+    pub helm_args: &'a [String],
 }
 
 impl Early<'_> {
@@ -54,27 +61,44 @@ impl Early<'_> {
         if !chart.join("Chart.yaml").is_file() {
             return Some("not a local chart directory".into());
         }
+        if self
+            .helm_args
+            .iter()
+            .any(|a| a.starts_with("--dependency-update"))
+        {
+            return Some("helm fetches subcharts (--dependency-update)".into());
+        }
         if let Some(reason) = templates_consult_the_cluster(chart) {
             return Some(reason);
         }
-        let Some(types) = crdguard_core::post_render::kept_object_types(rendered) else {
+        let Some(kept) = crdguard_core::post_render::kept_objects(rendered) else {
             return Some("a rendered document does not parse".into());
         };
-        types
-            .iter()
-            .find(|(api_version, _)| {
-                api_version
+        let no_hooks = self.helm_args.iter().any(|a| a == "--no-hooks");
+        if let Some(hook) = kept.iter().find(|o| o.hook && !no_hooks) {
+            return Some(format!(
+                "the chart has hooks (a {}) and helm runs them",
+                hook.kind
+            ));
+        }
+        kept.iter()
+            .find(|o| {
+                o.api_version
                     .split_once('/')
                     .is_some_and(|(group, _)| self.crd_groups.contains(group))
             })
-            .map(|(api_version, kind)| {
-                format!("helm creates a {kind} ({api_version}), served by a phase-1 CRD")
+            .map(|o| {
+                format!(
+                    "helm creates a {} ({}), served by a phase-1 CRD",
+                    o.kind, o.api_version
+                )
             })
     }
 }
 
-/// Words in a template that read the cluster's discovery or objects while helm renders.
-const CLUSTER_READS: [&str; 2] = ["Capabilities", "lookup"];
+/// Words in a template that read the cluster's discovery or objects while helm renders, or
+/// render text that may (`tpl`).
+const CLUSTER_READS: [&str; 3] = ["Capabilities", "lookup", "tpl"];
 
 /// The first template (of the chart or an unpacked subchart) that reads the cluster, or a
 /// subchart archive, whose templates this does not read.
@@ -141,6 +165,7 @@ mod tests {
             chart,
             rendered: Some(rendered),
             crd_groups: ["gateway.envoyproxy.io", "gateway.networking.k8s.io"].into(),
+            helm_args: &[],
         }
     }
 
@@ -166,6 +191,35 @@ mod tests {
             ..early(&copy, &rendered)
         };
         assert!(dry.why_not().is_some());
+    }
+
+    #[test]
+    fn hooks_helm_runs_and_subcharts_it_fetches_wait_for_established() {
+        let mut rendered = rendered_of(&[("apps/v1", "Deployment")]);
+        rendered.push_str(
+            "---\n# Source: gateway-helm/templates/certgen.yaml\napiVersion: batch/v1\nkind: Job\n\
+             metadata:\n  name: certgen\n  annotations:\n    helm.sh/hook: pre-install\n",
+        );
+        let trimmed = TrimmedChart::of(EG, &rendered).unwrap().unwrap();
+        let copy = trimmed.chart.display().to_string();
+        let why = early(&copy, &rendered).why_not();
+        assert!(why.is_some_and(|r| r.contains("hooks (a Job)")));
+        let no_hooks = ["--create-namespace".to_string(), "--no-hooks".to_string()];
+        let skipped = Early {
+            helm_args: &no_hooks,
+            ..early(&copy, &rendered)
+        };
+        assert_eq!(skipped.why_not(), None);
+        let fetches = ["--dependency-update".to_string(), "--no-hooks".to_string()];
+        let fetching = Early {
+            helm_args: &fetches,
+            ..early(&copy, &rendered)
+        };
+        assert!(
+            fetching
+                .why_not()
+                .is_some_and(|r| r.contains("--dependency-update"))
+        );
     }
 
     #[test]
@@ -201,6 +255,14 @@ mod tests {
         .unwrap();
         let why = early(&chart, &rendered).why_not();
         assert!(why.is_some_and(|r| r.contains("_helpers.tpl uses Capabilities")));
+        // Values rendered as templates may hide either.
+        std::fs::write(
+            templates.join("_helpers.tpl"),
+            "{{- tpl .Values.extraObjects . }}\n",
+        )
+        .unwrap();
+        let why = early(&chart, &rendered).why_not();
+        assert!(why.is_some_and(|r| r.ends_with("uses tpl")));
         std::fs::remove_file(templates.join("_helpers.tpl")).unwrap();
         std::fs::write(dir.join("charts/other-1.0.0.tgz"), b"\x1f\x8b").unwrap();
         let why = early(&chart, &rendered).why_not();

@@ -120,6 +120,7 @@ pub fn run(
             .iter()
             .map(|c| c.group.as_str())
             .collect(),
+        helm_args: &args.helm_args,
     };
     let not_early = early.why_not();
     // Phase 2 started once phase 1's CRDs are written, alongside the wait for Established,
@@ -133,7 +134,7 @@ pub fn run(
         }
     };
     let runtime = crate::session::runtime()?;
-    let (mut plan, phase1, protection, cluster) = runtime.block_on(async {
+    let phase1 = runtime.block_on(async {
         let cluster = crate::session::connect_for_writes(&connect).await?;
         let mut protection =
             Protection::check(&cluster, &args.release, last_manifest, &inputs.desired).await;
@@ -165,8 +166,28 @@ pub fn run(
             exit = Exit::Blocked;
         }
         Ok::<_, CommandError>((plan, exit, protection, cluster))
-    })?;
+    });
     let started_early = started.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let (mut plan, phase1, protection, cluster) = match phase1 {
+        Ok(phase1) => phase1,
+        Err(e) => {
+            // Phase 1 failed after helm had started (the wait for Established broke, say):
+            // helm is waited for all the same, so that it never runs on without crdguard, on
+            // a chart copy and a post-renderer that are removed when crdguard returns.
+            if let Some(running) = started_early {
+                match running.and_then(RunningHelm::finish) {
+                    Ok(()) => tracing::error!(
+                        "helm upgrade --install, started once the CRDs were written, succeeded"
+                    ),
+                    Err(helm) => tracing::error!(
+                        error = %helm,
+                        "helm upgrade --install, started once the CRDs were written, failed"
+                    ),
+                }
+            }
+            return Err(e);
+        }
+    };
 
     let mut result = InstallResult {
         release: args.release.clone(),
@@ -242,17 +263,23 @@ pub fn run(
         }
         if phase1 != Exit::Ok {
             // Helm started once every CRD was written; what failed after that (the wait for
-            // Established, a companion, a requirement) is in the apply result.
+            // Established, a companion, a requirement) is in the apply result. A helm that
+            // failed too keeps its exit (3) and its words come first.
+            let helm_words = match result.phase2.as_str() {
+                "failed" => format!("{}; ", result.message),
+                _ => String::new(),
+            };
+            let blocker = match &protection.blocker {
+                Some(blocker) => format!(" ({}: {blocker})", protect::CHECK),
+                None => String::new(),
+            };
             result.message = format!(
-                "phase 1 did not finish cleanly after helm had started alongside the wait for \
-                 Established; see the apply result{}",
-                if result.message.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", result.message)
-                }
+                "{helm_words}phase 1 did not finish cleanly after helm had started alongside \
+                 the wait for Established; see the apply result{blocker}"
             );
-            exit = phase1;
+            if exit != Exit::Cluster {
+                exit = phase1;
+            }
         }
     }
     if result.phase2 == "succeeded" {
