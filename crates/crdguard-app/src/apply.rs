@@ -597,6 +597,21 @@ fn decide_again(
     let mut again = Vec::new();
     for (name, message) in stale {
         let Some(mut item) = replanned.items.iter().find(|i| i.crd == name).cloned() else {
+            // The plan made now has no item for it: a companion whose bundle needs no write
+            // any more (this run wrote its CRDs). Done when what is there is what crdguard
+            // meant to write (its own write landed, the answer lost); otherwise it changed
+            // under crdguard: a conflict, never dropped from the report.
+            let wanted = plan
+                .items
+                .iter()
+                .find(|i| i.crd == name)
+                .and_then(|i| i.companion.as_ref());
+            if wanted.is_some_and(|companion| companion_landed(fresh, companion)) {
+                result.applied.push(name);
+            } else {
+                let message = format!("{message}; the plan made now no longer writes it");
+                record_conflict(plan, result, name, Code::PlanStale, message);
+            }
             continue;
         };
         if item.action == Action::Unchanged {
@@ -622,6 +637,19 @@ fn decide_again(
         }
     }
     again
+}
+
+/// Whether `fresh` holds `companion` with the content crdguard writes (spec and kind, server
+/// defaults aside).
+fn companion_landed(fresh: &ObservedState, companion: &CompanionObject) -> bool {
+    fresh
+        .admission
+        .iter()
+        .find(|o| o.kind == companion.kind && o.name == companion.name)
+        .is_some_and(|installed| {
+            crdguard_core::companion::canonical_content(&installed.object)
+                == crdguard_core::companion::canonical_content(&companion.apply_body())
+        })
 }
 
 /// Writes companions in order; returns those that changed after crdguard read them.
