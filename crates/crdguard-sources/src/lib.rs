@@ -156,10 +156,11 @@ pub fn visit_crds<T: Send>(
         let per_file: Vec<Result<Vec<T>, SourceError>> = files
             .par_iter()
             .map(|path| {
-                let text = read::file(path, options.read)?;
-                let loaded = load_text(&path.display().to_string(), &text, options.parse)?;
-                drop(text);
-                Ok(loaded.crds.into_iter().map(&visit).collect())
+                Ok(load_file(path, options)?
+                    .crds
+                    .into_iter()
+                    .map(&visit)
+                    .collect())
             })
             .collect();
         for result in per_file {
@@ -307,20 +308,23 @@ fn load_chart(path: &Path, options: Options) -> Result<SourceLoad, SourceError> 
 pub fn load_files(files: &[PathBuf], options: Options) -> Result<Loaded, SourceError> {
     let per_file: Vec<Result<Loaded, SourceError>> = files
         .par_iter()
-        .map(|path| {
-            let text = read::file(path, options.read)?;
-            Ok(load_text(
-                &path.display().to_string(),
-                &text,
-                options.parse,
-            )?)
-        })
+        .map(|path| load_file(path, options))
         .collect();
     let mut loaded = Loaded::default();
     for result in per_file {
         loaded.extend(result?);
     }
     Ok(loaded)
+}
+
+/// Reads and loads one file; its text is dropped once parsed.
+fn load_file(path: &Path, options: Options) -> Result<Loaded, SourceError> {
+    let text = read::file(path, options.read)?;
+    Ok(load_text(
+        &path.display().to_string(),
+        &text,
+        options.parse,
+    )?)
 }
 
 /// Loads a snapshot file (`-` for stdin) as observed state.
