@@ -18,6 +18,17 @@ pub enum HelmError {
     },
 }
 
+impl HelmError {
+    /// helm ran and exited non-zero: its exit code and its own message.
+    fn failed(command: String, output: &std::process::Output) -> HelmError {
+        HelmError::Failed {
+            command,
+            code: output.status.code().unwrap_or(-1),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        }
+    }
+}
+
 /// Cluster flags passed through to helm.
 #[derive(Debug, Clone, Default)]
 pub struct KubeArgs {
@@ -107,11 +118,7 @@ impl Helm {
                 message: e.to_string(),
             })?;
         if !output.status.success() {
-            return Err(HelmError::Failed {
-                command: label.to_string(),
-                code: output.status.code().unwrap_or(-1),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
+            return Err(HelmError::failed(label.to_string(), &output));
         }
         String::from_utf8(output.stdout).map_err(|e| HelmError::Spawn {
             bin: self.bin.display().to_string(),
@@ -211,13 +218,9 @@ impl Helm {
     }
 
     /// Helm's plugin path for phase 2 and its dry run: our private plugin directory `ours`
-    /// first, then wherever the user's plugins live (one `helm env` run, so it is worked out
-    /// once, off the install's critical path).
+    /// first, then wherever the user's plugins live (which may take a `helm env` run, so the
+    /// caller works it out once, off the install's critical path).
     pub fn plugin_path(&self, ours: &Path) -> PluginPath {
-        PluginPath(self.plugin_path_text(ours))
-    }
-
-    fn plugin_path_text(&self, ours: &Path) -> String {
         // Helm takes `$HELM_PLUGINS` as it is; only without it does helm know where its
         // plugins live (`$HELM_DATA_HOME`, XDG, the platform's default).
         let set = std::env::var("HELM_PLUGINS")
@@ -238,11 +241,11 @@ impl Helm {
                     })
             })
             .unwrap_or_default();
-        if existing.is_empty() {
+        PluginPath(if existing.is_empty() {
             ours.display().to_string()
         } else {
             format!("{}:{existing}", ours.display())
-        }
+        })
     }
 }
 
@@ -289,18 +292,14 @@ impl RunningHelm {
         if !stdout.trim().is_empty() {
             eprint!("{stdout}");
         }
-        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-        if !stderr.is_empty() {
-            eprintln!("{stderr}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !stderr.trim().is_empty() {
+            eprintln!("{}", stderr.trim());
         }
         if output.status.success() {
             Ok(())
         } else {
-            Err(HelmError::Failed {
-                command: self.label,
-                code: output.status.code().unwrap_or(-1),
-                stderr,
-            })
+            Err(HelmError::failed(self.label, &output))
         }
     }
 }
