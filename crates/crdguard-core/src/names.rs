@@ -71,16 +71,25 @@ impl Claims {
 /// of `installed` or another of `desired` (both, for one being replaced), as a sentence; `None`
 /// when the server can accept every desired CRD's names.
 pub fn first_clash(desired: &[Crd], installed: &BTreeMap<String, Crd>) -> Option<String> {
-    let others: Vec<(&Crd, Claims)> = installed
-        .values()
-        .chain(desired)
-        .map(|crd| (crd, Claims::of(crd)))
-        .collect();
+    // Only the groups of desired CRDs matter: a cluster's thousands of other CRDs are neither
+    // read for their names nor compared.
+    let groups: std::collections::BTreeSet<&str> =
+        desired.iter().map(|crd| crd.group.as_str()).collect();
+    let mut by_group: BTreeMap<&str, Vec<(&Crd, Claims)>> = BTreeMap::new();
+    for crd in installed.values().chain(desired) {
+        if groups.contains(crd.group.as_str()) {
+            by_group
+                .entry(crd.group.as_str())
+                .or_default()
+                .push((crd, Claims::of(crd)));
+        }
+    }
     desired.iter().find_map(|crd| {
         let claims = Claims::of(crd);
-        others
+        by_group
+            .get(crd.group.as_str())?
             .iter()
-            .filter(|(other, _)| other.group == crd.group && other.name != crd.name)
+            .filter(|(other, _)| other.name != crd.name)
             .find_map(|(other, theirs)| {
                 claims.clashes_with(theirs).map(|name| {
                     format!(
