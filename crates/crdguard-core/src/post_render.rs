@@ -161,11 +161,13 @@ pub fn kept_objects(rendered: &str) -> Option<Vec<KeptObject>> {
         match parse_segment(segment) {
             Some(value) if removed_by_post_render(&value) => {}
             Some(value) => {
-                let items = match value.get("items").and_then(Value::as_array) {
-                    Some(items) if text_at(&value, "/kind").ends_with("List") => items.clone(),
-                    _ => vec![value],
+                let items: Vec<&Value> = match value.get("items").and_then(Value::as_array) {
+                    Some(items) if text_at(&value, "/kind").ends_with("List") => {
+                        items.iter().collect()
+                    }
+                    _ => vec![&value],
                 };
-                kept.extend(items.iter().map(|item| {
+                kept.extend(items.into_iter().map(|item| {
                     KeptObject {
                         api_version: text_at(item, "/apiVersion"),
                         kind: text_at(item, "/kind"),

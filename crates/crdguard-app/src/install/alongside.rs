@@ -74,8 +74,8 @@ impl Early<'_> {
         let Some(kept) = crdguard_core::post_render::kept_objects(rendered) else {
             return Some("a rendered document does not parse".into());
         };
-        let no_hooks = self.helm_args.iter().any(|a| a == "--no-hooks");
-        if let Some(hook) = kept.iter().find(|o| o.hook && !no_hooks) {
+        let runs_hooks = !self.helm_args.iter().any(|a| a == "--no-hooks");
+        if runs_hooks && let Some(hook) = kept.iter().find(|o| o.hook) {
             return Some(format!(
                 "the chart has hooks (a {}) and helm runs them",
                 hook.kind

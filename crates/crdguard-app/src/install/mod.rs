@@ -4,9 +4,9 @@
 //! first install that cannot tell the difference, once every CRD is written, while the server
 //! establishes them (`alongside`).
 
-use crdguard_core::owner::Identity;
 use std::sync::{Mutex, PoisonError};
 
+use crdguard_core::owner::Identity;
 use crdguard_core::plan::{InstallResult, Phase2Start};
 use crdguard_helm::{ChartArgs, Helm, HelmError, KubeArgs, RunningHelm, write_post_render_plugin};
 
